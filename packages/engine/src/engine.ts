@@ -1,0 +1,233 @@
+import { performance } from 'node:perf_hooks';
+
+import { EngineError } from './errors.js';
+import { encodeImage, MIME_TYPES, resizeRgb, type ImageFormat } from './image/sharp-ops.js';
+import type { ModelManifest } from './model/manifest.js';
+import { planResolution, type AspectRatio, type ResolutionPlan } from './plan.js';
+import { DEFAULT_RUNTIME, type RuntimeOptions } from './runtime/options.js';
+import type { LoadedInfo } from './runtime/protocol.js';
+import type { SafetyVerdict } from './runtime/safety.js';
+import { ThreadClient } from './runtime/thread-client.js';
+
+export interface EngineOptions {
+  /** A model directory in the diffusers/Optimum ONNX layout. */
+  modelDir: string;
+  runtime?: Partial<RuntimeOptions>;
+  /** An image safety model directory; default: the model's own `safety_checker/`, if it has one. */
+  safetyModelDir?: string | null;
+}
+
+/** Pipeline stages reported through `onStage`, in order. */
+export type EngineStage = 'generating' | 'upscaling' | 'safety_check' | 'encoding';
+
+export interface GenerateInput {
+  prompt: string;
+  aspectRatio: AspectRatio;
+  /** uint32. */
+  seed: number;
+  format: ImageFormat;
+  /** Default: the model's recommended steps. */
+  steps?: number;
+  /** Classifier-free guidance scale; ≤ 1 runs a single (conditional) pass. Default: the model's. */
+  guidance?: number;
+  negativePrompt?: string;
+  /** 0 (strictest) … 6; picks the image classifier's thresholds. Default 2. */
+  safetyTolerance?: number;
+}
+
+export interface GenerateHooks {
+  /** Aborting stops the generation at the next denoising step with an EngineError `canceled`. */
+  signal?: AbortSignal;
+  onStage?: (stage: EngineStage) => void;
+  onStep?: (step: number, total: number) => void;
+}
+
+/** Per-stage wall time in milliseconds. */
+export interface StageTimings {
+  tokenize: number;
+  textEncode: number;
+  unet: number;
+  unetPerStep: number;
+  vae: number;
+  upscale: number;
+  safety: number;
+  encode: number;
+  total: number;
+}
+
+export interface GenerateResult {
+  image: Buffer;
+  format: ImageFormat;
+  mimeType: string;
+  width: number;
+  height: number;
+  /** The size the model generated before upscaling. */
+  native: { width: number; height: number };
+  seed: number;
+  steps: number;
+  guidance: number;
+  tokens: { count: number; truncated: number };
+  safety: SafetyVerdict;
+  timings: StageTimings;
+}
+
+export interface EngineInfo {
+  modelDir: string;
+  pipelineClass: string;
+  scheduler: string;
+  defaults: { steps: number; guidance: number };
+  provider: RuntimeOptions['provider'];
+  upscaleFactor: number | null;
+  safety: LoadedInfo['safety'];
+}
+
+const UNCHECKED: SafetyVerdict = { checked: false, flagged: false, label: null, scores: {} };
+
+/**
+ * A loaded text-to-image model. ONNX sessions live in a worker thread; this object plans, orchestrates the
+ * stages and encodes with sharp. Concurrent calls are queued in the thread in arrival order.
+ */
+export class Engine {
+  private constructor(
+    private readonly thread: ThreadClient,
+    private readonly manifest: ModelManifest,
+    private readonly loaded: LoadedInfo,
+    private readonly runtime: RuntimeOptions,
+  ) {}
+
+  /** Loads the model and opens every session; rejects with a clear EngineError on a bad directory. */
+  static async load(options: EngineOptions): Promise<Engine> {
+    const runtime: RuntimeOptions = { ...DEFAULT_RUNTIME, ...options.runtime };
+    const { client, info } = await ThreadClient.start({
+      modelDir: options.modelDir,
+      runtime,
+      safetyModelDir: options.safetyModelDir ?? null,
+    });
+    return new Engine(client, info.manifest, info, runtime);
+  }
+
+  get info(): EngineInfo {
+    return {
+      modelDir: this.manifest.dir,
+      pipelineClass: this.manifest.pipelineClass,
+      scheduler: this.manifest.scheduler.className,
+      defaults: this.manifest.defaults,
+      provider: this.runtime.provider,
+      upscaleFactor: this.loaded.upscaleFactor,
+      safety: this.loaded.safety,
+    };
+  }
+
+  plan(aspectRatio: AspectRatio): ResolutionPlan {
+    return planResolution(this.manifest, aspectRatio);
+  }
+
+  /** Runs one small generation so kernels are initialised before real work arrives. */
+  async warmup(): Promise<void> {
+    await this.generate({ prompt: 'warm-up', aspectRatio: '1:1', seed: 0, format: 'jpeg', steps: 1 });
+  }
+
+  async generate(input: GenerateInput, hooks: GenerateHooks = {}): Promise<GenerateResult> {
+    const started = performance.now();
+    const steps = input.steps ?? this.manifest.defaults.steps;
+    const guidance = input.guidance ?? this.manifest.defaults.guidance;
+    const tolerance = input.safetyTolerance ?? 2;
+    if (!Number.isInteger(tolerance) || tolerance < 0 || tolerance > 6) {
+      throw new EngineError('invalid_argument', `safetyTolerance must be an integer 0..6, got ${tolerance}`);
+    }
+    if (!Number.isFinite(guidance) || guidance < 0 || guidance > 50) {
+      throw new EngineError(
+        'invalid_argument',
+        `guidance must be a number between 0 and 50, got ${guidance}`,
+      );
+    }
+    if (!Number.isInteger(input.seed) || input.seed < 0 || input.seed > 0xffffffff) {
+      throw new EngineError('invalid_argument', `seed must be an integer 0..4294967295, got ${input.seed}`);
+    }
+    const plan = this.plan(input.aspectRatio);
+    hooks.onStage?.('generating');
+    const gen = await this.thread.generate(
+      {
+        prompt: input.prompt,
+        negativePrompt: input.negativePrompt ?? '',
+        seed: input.seed,
+        steps,
+        guidance,
+        width: plan.native.width,
+        height: plan.native.height,
+      },
+      hooks.signal,
+      (step, total) => hooks.onStep?.(step, total),
+    );
+    if (hooks.signal?.aborted) throw new EngineError('canceled', 'generation was canceled');
+
+    hooks.onStage?.('upscaling');
+    const u0 = performance.now();
+    let rgb = gen.rgb;
+    let size = { width: gen.width, height: gen.height };
+    const factor = this.loaded.upscaleFactor;
+    // Super-resolve only while it brings the image closer to the target; sharp does the exact resize.
+    if (factor && size.width < plan.target.width && size.height < plan.target.height) {
+      rgb = await this.thread.upscale(rgb, size.width, size.height);
+      size = { width: size.width * factor, height: size.height * factor };
+    }
+    rgb = await resizeRgb(rgb, size, plan.target);
+    const u1 = performance.now();
+
+    let safety = UNCHECKED;
+    if (this.loaded.safety) {
+      hooks.onStage?.('safety_check');
+      const spec = this.loaded.safety.input;
+      const small = await resizeRgb(rgb, plan.target, spec, spec.fit);
+      safety = await this.thread.classify(small, tolerance);
+    }
+    const u2 = performance.now();
+
+    hooks.onStage?.('encoding');
+    const image = await encodeImage(rgb, plan.target, input.format, {
+      parameters: `${input.prompt}\nSteps: ${steps}, Sampler: ${this.manifest.scheduler.className}, CFG scale: ${guidance}, Seed: ${input.seed}, Size: ${plan.native.width}x${plan.native.height}, Upscaled: ${plan.target.width}x${plan.target.height}`,
+      imagegen: JSON.stringify({
+        prompt: input.prompt,
+        negative_prompt: input.negativePrompt ?? '',
+        seed: input.seed,
+        steps,
+        guidance,
+        scheduler: this.manifest.scheduler.className,
+        aspect_ratio: input.aspectRatio,
+        native: plan.native,
+        size: plan.target,
+      }),
+    });
+    const u3 = performance.now();
+    const t = gen.timings;
+    return {
+      image,
+      format: input.format,
+      mimeType: MIME_TYPES[input.format],
+      width: plan.target.width,
+      height: plan.target.height,
+      native: plan.native,
+      seed: input.seed,
+      steps,
+      guidance,
+      tokens: gen.tokens,
+      safety,
+      timings: {
+        tokenize: t.tokenize,
+        textEncode: t.textEncode,
+        unet: t.unet,
+        unetPerStep: t.unetSteps.length ? t.unet / t.unetSteps.length : 0,
+        vae: t.vae,
+        upscale: u1 - u0,
+        safety: u2 - u1,
+        encode: u3 - u2,
+        total: u3 - started,
+      },
+    };
+  }
+
+  /** Releases every ONNX session and stops the thread. Safe to call twice. */
+  async close(): Promise<void> {
+    await this.thread.close();
+  }
+}

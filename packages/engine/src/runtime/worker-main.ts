@@ -1,0 +1,99 @@
+/**
+ * Entry point of the engine's worker thread. onnxruntime-node's `run()` is a synchronous native call, so
+ * every session lives here and the main thread's event loop never blocks on a UNet pass.
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { parentPort, workerData } from 'node:worker_threads';
+
+import { EngineError, type SerializedEngineError } from '../errors.js';
+import { readModelManifest } from '../model/manifest.js';
+import { DiffusionPipeline } from './pipeline.js';
+import type { WorkerInit, WorkerReply, WorkerRequest } from './protocol.js';
+import { SafetyChecker } from './safety.js';
+import { Upscaler } from './upscaler.js';
+
+const port = parentPort;
+if (!port) throw new Error('worker-main must run in a worker thread');
+
+function serialize(e: unknown): SerializedEngineError {
+  if (e instanceof EngineError) return e.toJSON();
+  return { code: 'runtime_failure', message: (e as Error).message, retryable: true, file: undefined };
+}
+
+function send(reply: WorkerReply, transfer: ArrayBuffer[] = []): void {
+  port!.postMessage(reply, transfer);
+}
+
+async function main(init: WorkerInit): Promise<void> {
+  let pipeline: DiffusionPipeline;
+  let upscaler: Upscaler | null;
+  let safety: SafetyChecker | null = null;
+  try {
+    const manifest = readModelManifest(init.modelDir);
+    pipeline = await DiffusionPipeline.open(manifest, init.runtime);
+    upscaler = await Upscaler.open(manifest, init.runtime);
+    const safetyDir =
+      init.safetyModelDir ??
+      (existsSync(join(manifest.dir, 'safety_checker', 'model.onnx'))
+        ? join(manifest.dir, 'safety_checker')
+        : null);
+    if (safetyDir) safety = await SafetyChecker.open(safetyDir, init.runtime);
+    send({
+      kind: 'ready',
+      info: {
+        manifest,
+        upscaleFactor: upscaler?.scale ?? null,
+        safety: safety
+          ? { kind: safety.input.fit === 'cover' ? 'sd_safety_checker' : 'classifier', input: safety.input }
+          : null,
+      },
+    });
+  } catch (e) {
+    send({ kind: 'load_failed', error: serialize(e) });
+    return;
+  }
+
+  // One request at a time, in arrival order: sessions are not shared between concurrent runs.
+  let chain = Promise.resolve();
+  port!.on('message', (msg: WorkerRequest) => {
+    chain = chain.then(() => handle(msg));
+  });
+
+  async function handle(msg: WorkerRequest): Promise<void> {
+    try {
+      switch (msg.kind) {
+        case 'generate': {
+          const flag = new Int32Array(msg.cancel);
+          const result = await pipeline.generate(msg.request, {
+            isCanceled: () => Atomics.load(flag, 0) === 1,
+            onStep: (step, total) => send({ id: msg.id, kind: 'progress', step, total }),
+          });
+          send({ id: msg.id, kind: 'generated', result }, [result.rgb.buffer as ArrayBuffer]);
+          return;
+        }
+        case 'upscale': {
+          if (!upscaler) throw new EngineError('invalid_argument', 'this model has no upscaler');
+          const rgb = await upscaler.upscale(msg.rgb, msg.width, msg.height);
+          send({ id: msg.id, kind: 'upscaled', rgb }, [rgb.buffer as ArrayBuffer]);
+          return;
+        }
+        case 'classify': {
+          if (!safety) throw new EngineError('invalid_argument', 'no image safety model is configured');
+          send({ id: msg.id, kind: 'classified', verdict: await safety.check(msg.rgb, msg.tolerance) });
+          return;
+        }
+        case 'close': {
+          await Promise.allSettled([pipeline.release(), upscaler?.release(), safety?.release()]);
+          send({ id: msg.id, kind: 'closed' });
+          port!.close();
+          return;
+        }
+      }
+    } catch (e) {
+      send({ id: msg.id, kind: 'failed', error: serialize(e) });
+    }
+  }
+}
+
+void main(workerData as WorkerInit);
