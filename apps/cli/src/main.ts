@@ -1,1 +1,44 @@
-export {};
+import { EngineError } from '@imagegen/engine';
+
+import { render, RENDER_USAGE } from './render.js';
+import { UsageError } from './usage.js';
+
+const USAGE = `usage: imagegen <command> [options]
+
+commands:
+  render PROMPT   generate one image locally with the ONNX engine
+
+${RENDER_USAGE}`;
+
+/** Runs the command line; resolves to the process exit status. */
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case 'render':
+        await render(rest);
+        return 0;
+      case undefined:
+      case 'help':
+      case '--help':
+      case '-h':
+        process.stdout.write(`${USAGE}\n`);
+        return command === undefined ? 2 : 0;
+      default:
+        throw new UsageError(`unknown command "${command}"`);
+    }
+  } catch (e) {
+    if (
+      e instanceof UsageError ||
+      (e instanceof TypeError && 'code' in e && String(e.code).startsWith('ERR_PARSE_ARGS'))
+    ) {
+      process.stderr.write(`imagegen: ${e.message}\n\n${USAGE}\n`);
+      return 2;
+    }
+    if (e instanceof EngineError) {
+      process.stderr.write(`imagegen: ${e.code}: ${e.message}\n`);
+      return 1;
+    }
+    throw e;
+  }
+}

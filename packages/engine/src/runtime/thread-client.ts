@@ -1,11 +1,18 @@
-import { extname } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
+import { dirname, extname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 
 import { EngineError } from '../errors.js';
 import type { DenoiseRequest, DenoiseResult } from './pipeline.js';
 import type { LoadedInfo, WorkerInit, WorkerReply, WorkerRequest } from './protocol.js';
 import type { SafetyVerdict } from './safety.js';
+
+/** File URL of tsx's ESM registration API (the ESM build: its CommonJS build cannot register hooks here). */
+function tsxEsmApi(): string {
+  const pkg = createRequire(import.meta.url).resolve('tsx/package.json');
+  return pathToFileURL(join(dirname(pkg), 'dist', 'esm', 'api', 'index.mjs')).href;
+}
 
 type Pending = {
   resolve: (reply: WorkerReply) => void;
@@ -65,7 +72,7 @@ export class ThreadClient {
     const worker =
       ext === '.ts'
         ? new Worker(
-            `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))})` +
+            `import(${JSON.stringify(tsxEsmApi())})` +
               `.then((m) => { m.register(); return import(${JSON.stringify(entry.href)}); })`,
             { eval: true, workerData: init },
           )

@@ -92,6 +92,11 @@ export class ClipTokenizer {
     const utf8 = new TextEncoder();
     for (const match of ClipTokenizer.normalize(text).matchAll(PRE_TOKEN)) {
       const piece = match[0];
+      if (piece === '<|startoftext|>' || piece === '<|endoftext|>') {
+        // Special tokens written in the text stay whole, as Hugging Face's added-token splitting does.
+        out.push(piece);
+        continue;
+      }
       const bytes = utf8.encode(piece);
       let mapped = '';
       for (const b of bytes) mapped += BYTE_TO_UNICODE[b]!;

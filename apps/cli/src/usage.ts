@@ -1,0 +1,4 @@
+/** A command-line mistake: printed without a stack trace, exit status 2. */
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+}

@@ -1,0 +1,208 @@
+/**
+ * `npm run bench:engine`: per-stage engine timings and peak memory for each aspect ratio (one child process
+ * each), then the same UNet and VAE weights through onnxruntime and through PyTorch (Debian's python3-torch)
+ * in this run, as a ratio, with a numerical parity check between the two.
+ *
+ *   npm run bench:engine -- [--model DIR --torch-nets NETS.py] [--iterations N] [--format jpeg|png]
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+
+import * as ort from 'onnxruntime-node';
+
+import { ASPECT_RATIO_NAMES } from '@imagegen/engine';
+
+const root = fileURLToPath(new URL('../../', import.meta.url));
+const bundled = join(root, 'packages/tiny-model/model');
+const fixture = join(root, 'packages/engine/fixtures/tiny-random');
+const { values } = parseArgs({
+  options: {
+    model: { type: 'string' },
+    'torch-nets': { type: 'string' },
+    iterations: { type: 'string', default: '5' },
+    format: { type: 'string', default: 'jpeg' },
+    safety: { type: 'string', default: join(root, 'packages/engine/fixtures/safety-generic') },
+    repeat: { type: 'string', default: '20' },
+  },
+});
+const useBundled = !values.model && existsSync(join(bundled, 'model_index.json'));
+const modelDir = values.model ?? (useBundled ? bundled : fixture);
+const nets =
+  values['torch-nets'] ??
+  (modelDir === fixture
+    ? join(root, 'packages/engine/scripts/fixture_nets.py')
+    : join(root, 'packages/tiny-model/nets.py'));
+const f = (v: number, d = 1) => v.toFixed(d);
+
+console.log(`model ${modelDir}`);
+console.log(
+  `machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, node ${process.version}, onnxruntime-node ${ort.env.versions.node ?? '?'}`,
+);
+console.log(
+  `${values.iterations} timed runs per aspect ratio after one warm-up, medians in ms, output ${values.format}\n`,
+);
+
+interface Child {
+  ar: string;
+  native: string;
+  steps: number;
+  bytes: number;
+  median: Record<string, number>;
+  peakRssMiB: number;
+}
+const rows: Child[] = [];
+for (const ar of ASPECT_RATIO_NAMES) {
+  const args = [
+    '--import',
+    'tsx',
+    join(root, 'test/bench/engine-child.ts'),
+    modelDir,
+    ar,
+    values.iterations,
+    values.format,
+  ];
+  args.push(values.safety);
+  rows.push(JSON.parse(execFileSync(process.execPath, args, { cwd: root, encoding: 'utf8' })) as Child);
+}
+const header = [
+  'aspect',
+  'native',
+  'steps',
+  'tokenize',
+  'text enc',
+  'unet/step',
+  'unet',
+  'vae',
+  'upscale',
+  'safety',
+  'encode',
+  'total',
+  'peak RSS MiB',
+];
+console.log(header.join('\t'));
+for (const r of rows) {
+  const m = r.median;
+  console.log(
+    [
+      r.ar,
+      r.native,
+      r.steps,
+      f(m['tokenize']!, 2),
+      f(m['textEncode']!),
+      f(m['unetPerStep']!),
+      f(m['unet']!),
+      f(m['vae']!),
+      f(m['upscale']!),
+      f(m['safety']!),
+      f(m['encode']!),
+      f(m['total']!),
+      f(r.peakRssMiB, 0),
+    ].join('\t'),
+  );
+}
+
+// Same weights, same inputs: onnxruntime vs PyTorch, both on 2 intra-op threads, median of --repeat calls.
+const sizes = [...new Set(rows.map((r) => r.native))];
+if (!existsSync(nets)) {
+  console.log(`\n(no PyTorch comparison: ${nets} not found)`);
+  process.exit(0);
+}
+const parity = mkdtempSync(join(tmpdir(), 'imagegen-parity-'));
+const torchOut = execFileSync(
+  '/usr/bin/python3',
+  [
+    join(root, 'packages/engine/scripts/torch_bench.py'),
+    '--model',
+    modelDir,
+    '--nets',
+    nets,
+    '--sizes',
+    sizes.join(','),
+    '--repeat',
+    values.repeat,
+    '--threads',
+    '2',
+    '--parity-dir',
+    parity,
+  ],
+  { encoding: 'utf8' },
+);
+const torch = new Map(
+  torchOut
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { size: string; unet_batch2_ms: number; vae_ms: number })
+    .map((t) => [t.size, t]),
+);
+const opts: ort.InferenceSession.SessionOptions = { intraOpNumThreads: 2, graphOptimizationLevel: 'all' };
+const unet = await ort.InferenceSession.create(join(modelDir, 'unet/model.onnx'), opts);
+const vae = await ort.InferenceSession.create(join(modelDir, 'vae_decoder/model.onnx'), opts);
+const read = (size: string, name: string) => {
+  const b = readFileSync(join(parity, size, `${name}.f32`));
+  return new Float32Array(b.buffer, b.byteOffset, b.byteLength / 4);
+};
+const maxDiff = (a: Float32Array, b: Float32Array) =>
+  a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i]!)), 0);
+async function timed(fn: () => Promise<unknown>): Promise<number> {
+  await fn();
+  const t: number[] = [];
+  for (let i = 0; i < Number(values.repeat); i++) {
+    const s = performance.now();
+    await fn();
+    t.push(performance.now() - s);
+  }
+  return t.sort((a, b) => a - b)[Math.floor(t.length / 2)]!;
+}
+console.log(
+  '\nUNet (batch 2, as under guidance) and VAE decode: onnxruntime-node vs PyTorch eager, same weights',
+);
+console.log(
+  [
+    'native',
+    'unet ort',
+    'unet torch',
+    'torch/ort',
+    'vae ort',
+    'vae torch',
+    'torch/ort',
+    'max|Δ| unet',
+    'max|Δ| vae',
+  ].join('\t'),
+);
+for (const size of sizes) {
+  const [w, h] = size.split('x').map(Number) as [number, number];
+  const sample = read(size, 'sample');
+  const hidden = read(size, 'hidden');
+  const latent = read(size, 'latent');
+  const feeds = {
+    sample: new ort.Tensor('float32', sample, [2, 4, h / 8, w / 8]),
+    timestep: new ort.Tensor('float32', new Float32Array([500, 500]), [2]),
+    encoder_hidden_states: new ort.Tensor('float32', hidden, [2, 77, hidden.length / 154]),
+  };
+  const vfeeds = { latent_sample: new ort.Tensor('float32', latent, [1, 4, h / 8, w / 8]) };
+  const uOut = (await unet.run(feeds))['out_sample']!.data as Float32Array;
+  const vOut = (await vae.run(vfeeds))['sample']!.data as Float32Array;
+  const uMs = await timed(() => unet.run(feeds));
+  const vMs = await timed(() => vae.run(vfeeds));
+  const t = torch.get(size)!;
+  console.log(
+    [
+      size,
+      f(uMs, 2),
+      f(t.unet_batch2_ms, 2),
+      `${f(t.unet_batch2_ms / uMs, 2)}×`,
+      f(vMs, 2),
+      f(t.vae_ms, 2),
+      `${f(t.vae_ms / vMs, 2)}×`,
+      maxDiff(uOut, read(size, 'unet_out')).toExponential(1),
+      maxDiff(vOut, read(size, 'vae_out')).toExponential(1),
+    ].join('\t'),
+  );
+}
+await unet.release();
+await vae.release();
+rmSync(parity, { recursive: true, force: true });
