@@ -1,11 +1,11 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { describe, expect, it } from 'vitest';
 
 import { decodeToRgb, Engine } from '@imagegen/engine';
 
-import { copyModel, useVariant } from './fixtures.js';
+import { copyModel, FIXTURES, useVariant } from './fixtures.js';
 
 const INPUT = { prompt: 'a red circle', aspectRatio: '1:1', seed: 11, format: 'png', guidance: 3 } as const;
 
@@ -78,4 +78,36 @@ describe('exporter variants load without configuration', () => {
       expect(image.equals(reference)).toBe(false);
     });
   }
+});
+
+describe('two-encoder (SDXL-style) models', () => {
+  const XL = join(FIXTURES, 'tiny-random-xl');
+
+  it('condition on both encoders, pooled embeddings and time ids, with and without guidance', async () => {
+    const engine = await Engine.load({ modelDir: XL });
+    try {
+      expect(engine.info.defaults).toEqual({ steps: 2, guidance: 0 }); // Turbo-style trailing config
+      const base = { prompt: 'a red circle', aspectRatio: '16:9', seed: 4, format: 'jpeg' } as const;
+      const turbo = await engine.generate(base);
+      const guided = await engine.generate({ ...base, guidance: 4 });
+      const negative = await engine.generate({ ...base, guidance: 4, negativePrompt: 'blue' });
+      expect([turbo.width, turbo.height]).toEqual([1920, 1080]);
+      expect(guided.image.equals(turbo.image)).toBe(false);
+      expect(negative.image.equals(guided.image)).toBe(false);
+    } finally {
+      await engine.close();
+    }
+  });
+
+  it('an SDXL UNet without text_encoder_2 is refused by name', async () => {
+    const model = copyModel();
+    try {
+      cpSync(join(XL, 'unet', 'model.onnx'), join(model.dir, 'unet', 'model.onnx'));
+      await expect(Engine.load({ modelDir: model.dir })).rejects.toThrow(
+        /^unet\/model\.onnx: an SDXL UNet needs both "text_embeds" and "time_ids" inputs and text_encoder_2\/model\.onnx/,
+      );
+    } finally {
+      model.cleanup();
+    }
+  });
 });

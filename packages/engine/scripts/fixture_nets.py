@@ -142,3 +142,52 @@ def load_unet(model_dir):
 def load_vae_decoder(model_dir):
     import os
     return _load_from_onnx(VaeDecoder(), os.path.join(model_dir, "vae_decoder", "model.onnx"))
+
+
+class TextEncoderXL(nn.Module):
+    """Two-layer CLIP-like encoder exporting every hidden state, as Optimum does for SDXL's encoders.
+    With `proj`, it is CLIPTextModelWithProjection (text_embeds = projection of the EOS token)."""
+
+    def __init__(self, vocab_size, dim, proj=0):
+        super().__init__()
+        self.tok = nn.Embedding(vocab_size, dim)
+        self.pos = nn.Parameter(torch.randn(77, dim) * 0.02)
+        self.layers = nn.ModuleList([nn.TransformerEncoderLayer(dim, 2, dim * 2, batch_first=True, norm_first=True)
+                                     for _ in range(2)])
+        self.final = nn.LayerNorm(dim)
+        self.proj = nn.Linear(dim, proj, bias=False) if proj else None
+
+    def forward(self, input_ids):
+        x = self.tok(input_ids.long()) + self.pos
+        states = [x]
+        for layer in self.layers:
+            x = layer(x)
+            states.append(x)
+        last = self.final(x)
+        eos = last[torch.arange(last.shape[0]), input_ids.long().argmax(dim=-1)]
+        head = self.proj(eos) if self.proj is not None else eos
+        return (head, last, *states)
+
+
+class UNetXL(UNet):
+    """The fixture UNet plus SDXL's added conditioning: pooled text embeddings and the six time ids."""
+
+    def __init__(self, hidden_dim, pooled_dim):
+        super().__init__("float_batch")
+        self.k = nn.Linear(hidden_dim, 32)
+        self.v = nn.Linear(hidden_dim, 32)
+        self.add_text = nn.Linear(pooled_dim, 32)
+        self.add_time = nn.Linear(6, 32)
+
+    def forward(self, sample, timestep, encoder_hidden_states, text_embeds, time_ids):
+        b = sample.shape[0]
+        e = self.temb(timestep_embedding(timestep, 16)) + self.add_text(text_embeds) + self.add_time(time_ids / 1000.0)
+        h1 = torch.nn.functional.silu(self.conv_in(sample) + self.t1(e)[:, :, None, None])
+        h2 = torch.nn.functional.silu(self.down(h1) + self.t2(e)[:, :, None, None])
+        q = self.q(h2).flatten(2).transpose(1, 2)
+        k = self.k(encoder_hidden_states)
+        v = self.v(encoder_hidden_states)
+        a = torch.softmax(q @ k.transpose(1, 2) / 32**0.5, dim=-1) @ v
+        h2 = h2 + self.o(a.transpose(1, 2).reshape(h2.shape))
+        u = torch.nn.functional.interpolate(h2, scale_factor=2.0, mode="nearest")
+        return self.conv_out(torch.cat([self.up(u), h1], dim=1)) + 0 * b

@@ -20,8 +20,8 @@ from onnx import TensorProto, helper
 from torch import nn
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fixture_nets import (LATENT_CH, TEXT_DIM, RedClassifier, SdSafetyChecker, TextEncoder, UNet,  # noqa: E402
-                          Upscaler, VaeDecoder)
+from fixture_nets import (LATENT_CH, TEXT_DIM, RedClassifier, SdSafetyChecker, TextEncoder,  # noqa: E402
+                          TextEncoderXL, UNet, UNetXL, Upscaler, VaeDecoder)
 
 OPSET = 17
 
@@ -221,6 +221,8 @@ def main(out):
            os.path.join(var, "unet-static-batch1", "model.onnx"), ["sample", "timestep", "encoder_hidden_states"],
            ["out_sample"], {"sample": {2: "height", 3: "width"}, "out_sample": {2: "height", 3: "width"}})
 
+    write_xl(out, os.path.join(root, "vae_decoder"))
+
     # Image safety classifiers.
     export(RedClassifier().eval(), (torch.rand(1, 3, 32, 32),), os.path.join(out, "safety-generic", "model.onnx"),
            ["pixel_values"], ["logits"], {"pixel_values": {0: "batch"}, "logits": {0: "batch"}})
@@ -237,6 +239,53 @@ def main(out):
             if name.endswith(".onnx"):
                 p = os.path.join(d, name)
                 print(f"{os.path.relpath(p, out)}: {os.path.getsize(p)} bytes")
+
+
+def write_xl(out, vae_dir):
+    """A two-encoder (SDXL / SDXL-Turbo style) model: tokenizer_2 pads with "!", text_encoder_2 has a
+    projection, the UNet takes text_embeds and time_ids."""
+    import shutil
+
+    torch.manual_seed(4321)
+    root = os.path.join(out, "tiny-random-xl")
+    vocab_size = write_tokenizer(root, "<|endoftext|>")
+    write_tokenizer(os.path.join(root, "_t2"), "!")
+    shutil.rmtree(os.path.join(root, "tokenizer_2"), ignore_errors=True)
+    os.replace(os.path.join(root, "_t2", "tokenizer"), os.path.join(root, "tokenizer_2"))
+    os.rmdir(os.path.join(root, "_t2"))
+    with open(os.path.join(root, "model_index.json"), "w") as f:
+        json.dump({"_class_name": "ORTStableDiffusionXLPipeline", "force_zeros_for_empty_prompt": True,
+                   "text_encoder": ["transformers", "CLIPTextModel"],
+                   "text_encoder_2": ["transformers", "CLIPTextModelWithProjection"]}, f, indent=2)
+    os.makedirs(os.path.join(root, "scheduler"), exist_ok=True)
+    with open(os.path.join(root, "scheduler", "scheduler_config.json"), "w") as f:
+        json.dump({"_class_name": "EulerAncestralDiscreteScheduler", "beta_schedule": "scaled_linear",
+                   "beta_start": 0.00085, "beta_end": 0.012, "num_train_timesteps": 1000,
+                   "prediction_type": "epsilon", "timestep_spacing": "trailing", "steps_offset": 1}, f, indent=2)
+    d1, d2, pooled = 32, 48, 24
+    os.makedirs(os.path.join(root, "unet"), exist_ok=True)
+    with open(os.path.join(root, "unet", "config.json"), "w") as f:
+        json.dump({"sample_size": 16, "block_out_channels": [16, 32], "cross_attention_dim": d1 + d2,
+                   "addition_embed_type": "text_time", "projection_class_embeddings_input_dim": pooled + 6}, f, indent=2)
+    os.makedirs(os.path.join(root, "vae_decoder"), exist_ok=True)
+    shutil.copy(os.path.join(vae_dir, "model.onnx"), os.path.join(root, "vae_decoder", "model.onnx"))
+    with open(os.path.join(root, "vae_decoder", "config.json"), "w") as f:
+        json.dump({"latent_channels": 4, "block_out_channels": [16, 16, 16, 16], "scaling_factor": 0.13025}, f, indent=2)
+    ids = torch.zeros(2, 77, dtype=torch.int64)
+    states = ["hidden_states.0", "hidden_states.1", "hidden_states.2"]
+    axes = {n: {0: "batch"} for n in ["input_ids", "last_hidden_state", "pooler_output", "text_embeds", *states]}
+    export(TextEncoderXL(vocab_size, d1).eval(), (ids,), os.path.join(root, "text_encoder", "model.onnx"),
+           ["input_ids"], ["pooler_output", "last_hidden_state", *states], axes)
+    export(TextEncoderXL(vocab_size, d2, pooled).eval(), (ids,), os.path.join(root, "text_encoder_2", "model.onnx"),
+           ["input_ids"], ["text_embeds", "last_hidden_state", *states], axes)
+    export(UNetXL(d1 + d2, pooled).eval(),
+           (torch.randn(2, LATENT_CH, 16, 16), torch.tensor([999.0, 999.0]), torch.randn(2, 77, d1 + d2),
+            torch.randn(2, pooled), torch.randn(2, 6)),
+           os.path.join(root, "unet", "model.onnx"),
+           ["sample", "timestep", "encoder_hidden_states", "text_embeds", "time_ids"], ["out_sample"],
+           {"sample": {0: "batch", 2: "height", 3: "width"}, "timestep": {0: "batch"},
+            "encoder_hidden_states": {0: "batch"}, "text_embeds": {0: "batch"}, "time_ids": {0: "batch"},
+            "out_sample": {0: "batch", 2: "height", 3: "width"}})
 
 
 if __name__ == "__main__":

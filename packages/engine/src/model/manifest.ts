@@ -12,10 +12,15 @@ export interface ModelManifest {
   /** `model_index.json` `_class_name`, e.g. OnnxStableDiffusionPipeline. */
   pipelineClass: string;
   tokenizer: ClipTokenizerSpec;
+  /** SDXL's second tokenizer (`tokenizer_2/`), present with `text_encoder_2/`. */
+  tokenizer2: ClipTokenizerSpec | null;
+  /** SDXL: the unconditional row of an empty negative prompt is zeros, not the encoded "" (diffusers default). */
+  forceZerosForEmptyPrompt: boolean;
   scheduler: SchedulerConfig;
   /** Relative paths of the ONNX files. */
   files: {
     textEncoder: string;
+    textEncoder2: string | null;
     unet: string;
     vaeDecoder: string;
     upscaler: string | null;
@@ -33,8 +38,6 @@ export interface ModelManifest {
   upscaler: { scale: number | null; tile: number; tilePad: number } | null;
 }
 
-const TOKENIZER = 'tokenizer';
-
 function tokenFromConfig(value: unknown): string | undefined {
   if (typeof value === 'string') return value;
   if (
@@ -47,8 +50,8 @@ function tokenFromConfig(value: unknown): string | undefined {
   return undefined;
 }
 
-function readTokenizer(dir: string): ClipTokenizerSpec {
-  const vocabRel = `${TOKENIZER}/vocab.json`;
+function readTokenizer(dir: string, folder: string): ClipTokenizerSpec {
+  const vocabRel = `${folder}/vocab.json`;
   const vocab = asObject(readJson(dir, vocabRel, 'CLIP BPE vocabulary'), vocabRel);
   for (const [token, id] of Object.entries(vocab)) {
     if (typeof id !== 'number' || !Number.isInteger(id) || id < 0) {
@@ -61,7 +64,7 @@ function readTokenizer(dir: string): ClipTokenizerSpec {
       );
     }
   }
-  const mergesRel = `${TOKENIZER}/merges.txt`;
+  const mergesRel = `${folder}/merges.txt`;
   const merges = parseMerges(readFileSync(requireFile(dir, mergesRel, 'BPE merge rules'), 'utf8'));
   const bad = merges.findIndex((m) => m.split(' ').length !== 2);
   if (bad >= 0) {
@@ -73,8 +76,8 @@ function readTokenizer(dir: string): ClipTokenizerSpec {
       },
     );
   }
-  const cfgRel = `${TOKENIZER}/tokenizer_config.json`;
-  const mapRel = `${TOKENIZER}/special_tokens_map.json`;
+  const cfgRel = `${folder}/tokenizer_config.json`;
+  const mapRel = `${folder}/special_tokens_map.json`;
   const cfg = asObject(readJson(dir, cfgRel, 'tokenizer settings'), cfgRel);
   const map = asObject(readOptionalJson(dir, mapRel, 'special tokens') ?? {}, mapRel);
   const pick = (key: string): string | undefined => tokenFromConfig(map[key]) ?? tokenFromConfig(cfg[key]);
@@ -123,14 +126,10 @@ export function readModelManifest(modelDir: string): ModelManifest {
   const dir = resolve(modelDir);
   const index = asObject(readJson(dir, 'model_index.json', 'pipeline description'), 'model_index.json');
   const pipelineClass = typeof index['_class_name'] === 'string' ? index['_class_name'] : 'unknown';
-  if (fileExists(dir, 'text_encoder_2/model.onnx')) {
-    throw new EngineError(
-      'model_incompatible',
-      'text_encoder_2/model.onnx: two-encoder (SDXL) models are not supported yet; use an SD 1.x/2.x/Turbo export',
-      { file: 'text_encoder_2/model.onnx' },
-    );
-  }
-  const tokenizer = readTokenizer(dir);
+  const tokenizer = readTokenizer(dir, 'tokenizer');
+  const twoEncoders = fileExists(dir, 'text_encoder_2/model.onnx');
+  const tokenizer2 = twoEncoders ? readTokenizer(dir, 'tokenizer_2') : null;
+  const forceZeros = index['force_zeros_for_empty_prompt'];
   const scheduler = parseSchedulerConfig(
     readJson(dir, 'scheduler/scheduler_config.json', 'scheduler configuration'),
   );
@@ -190,8 +189,17 @@ export function readModelManifest(modelDir: string): ModelManifest {
     dir,
     pipelineClass,
     tokenizer,
+    tokenizer2,
+    forceZerosForEmptyPrompt: twoEncoders && forceZeros !== false,
     scheduler,
-    files: { textEncoder, unet, vaeDecoder, upscaler: upscalerFile, safetyChecker },
+    files: {
+      textEncoder,
+      textEncoder2: twoEncoders ? 'text_encoder_2/model.onnx' : null,
+      unet,
+      vaeDecoder,
+      upscaler: upscalerFile,
+      safetyChecker,
+    },
     scalingFactor,
     vaeScaleFactor,
     pixelMultiple: vaeScaleFactor * unetDown,

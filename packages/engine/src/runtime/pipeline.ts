@@ -38,6 +38,19 @@ export interface StepHooks {
   isCanceled?: () => boolean;
 }
 
+/** UNet conditioning rows: per-token embeddings [batch, 77, D] and SDXL's pooled [batch, P]. */
+interface Conditioning {
+  hidden: Float32Array;
+  pooled: Float32Array | null;
+  batch: number;
+}
+
+function repeatRows(row: Float32Array, batch: number): Float32Array {
+  const out = new Float32Array(row.length * batch);
+  for (let b = 0; b < batch; b++) out.set(row, b * row.length);
+  return out;
+}
+
 /** LCM guidance embedding: sin/cos of w·1000 with w = guidance − 1 (diffusers LCM pipeline). */
 export function guidanceEmbedding(guidance: number, dim: number): Float32Array {
   const w = (guidance - 1) * 1000;
@@ -57,24 +70,28 @@ export class DiffusionPipeline {
   private constructor(
     readonly manifest: ModelManifest,
     readonly io: IoPlan,
-    private readonly tokenizer: ClipTokenizer,
-    private readonly textEncoder: ort.InferenceSession,
+    private readonly tokenizers: ClipTokenizer[],
+    private readonly textEncoders: ort.InferenceSession[],
     private readonly unet: ort.InferenceSession,
     private readonly vae: ort.InferenceSession,
   ) {}
 
   static async open(manifest: ModelManifest, runtime: RuntimeOptions): Promise<DiffusionPipeline> {
-    const tokenizer = new ClipTokenizer(manifest.tokenizer);
-    const textEncoder = await openSession(manifest.dir, manifest.files.textEncoder, runtime);
+    const tokenizers = [new ClipTokenizer(manifest.tokenizer)];
+    const textEncoders = [await openSession(manifest.dir, manifest.files.textEncoder, runtime)];
+    if (manifest.tokenizer2 && manifest.files.textEncoder2) {
+      tokenizers.push(new ClipTokenizer(manifest.tokenizer2));
+      textEncoders.push(await openSession(manifest.dir, manifest.files.textEncoder2, runtime));
+    }
     const unet = await openSession(manifest.dir, manifest.files.unet, runtime);
     const vae = await openSession(manifest.dir, manifest.files.vaeDecoder, runtime);
-    const io = planIo({ textEncoder, unet, vae }, manifest.files);
-    return new DiffusionPipeline(manifest, io, tokenizer, textEncoder, unet, vae);
+    const io = planIo({ textEncoders, unet, vae }, manifest.files);
+    return new DiffusionPipeline(manifest, io, tokenizers, textEncoders, unet, vae);
   }
 
   async release(): Promise<void> {
     const results = await Promise.allSettled([
-      this.textEncoder.release(),
+      ...this.textEncoders.map((e) => e.release()),
       this.unet.release(),
       this.vae.release(),
     ]);
@@ -87,26 +104,67 @@ export class DiffusionPipeline {
     return guidance > 1 && this.io.unet.timestepCond === null;
   }
 
-  async encodeText(prompts: string[]): Promise<{ hidden: Float32Array; tokens: number; truncated: number }> {
-    const { idType, input, output } = this.io.textEncoder;
-    const len = this.tokenizer.maxLength;
-    const encoded = prompts.map((p) => this.tokenizer.encode(p));
-    const flat = encoded.flatMap((e) => e.ids);
-    const tensor =
-      idType === 'int64'
-        ? new ort.Tensor(
-            'int64',
-            BigInt64Array.from(flat, (v) => BigInt(v)),
-            [prompts.length, len],
-          )
-        : new ort.Tensor('int32', Int32Array.from(flat), [prompts.length, len]);
-    const out = await this.textEncoder.run({ [input]: tensor });
-    const last = encoded[encoded.length - 1]!;
-    return {
-      hidden: readFloats(out[output], this.manifest.files.textEncoder, output),
-      tokens: last.length - 2,
-      truncated: last.truncated,
-    };
+  /** Per-token embeddings of each prompt (all encoders concatenated), and SDXL's pooled embeddings. */
+  async encodeText(prompts: string[]): Promise<Conditioning & { tokens: number; truncated: number }> {
+    const batch = prompts.length;
+    const seq = this.tokenizers[0]!.maxLength;
+    const parts: { hidden: Float32Array; width: number }[] = [];
+    let pooled: Float32Array | null = null;
+    let tokens = 0;
+    let truncated = 0;
+    for (const [k, plan] of this.io.encoders.entries()) {
+      const tokenizer = this.tokenizers[k]!;
+      const encoded = prompts.map((p) => tokenizer.encode(p));
+      const flat = encoded.flatMap((e) => e.ids);
+      const ids =
+        plan.idType === 'int64'
+          ? new ort.Tensor(
+              'int64',
+              BigInt64Array.from(flat, (v) => BigInt(v)),
+              [batch, seq],
+            )
+          : new ort.Tensor('int32', Int32Array.from(flat), [batch, seq]);
+      const out = await this.textEncoders[k]!.run({ [plan.input]: ids });
+      const hidden = readFloats(out[plan.hidden], plan.file, plan.hidden);
+      parts.push({ hidden, width: hidden.length / (batch * seq) });
+      if (plan.pooled) pooled = readFloats(out[plan.pooled], plan.file, plan.pooled);
+      const last = encoded[encoded.length - 1]!;
+      tokens = last.length - 2;
+      truncated = last.truncated;
+    }
+    if (parts.length === 1) return { hidden: parts[0]!.hidden, pooled, batch, tokens, truncated };
+    // Concatenate along the feature axis, token by token.
+    const width = parts.reduce((a, p) => a + p.width, 0);
+    const hidden = new Float32Array(batch * seq * width);
+    for (let row = 0; row < batch * seq; row++) {
+      let offset = row * width;
+      for (const p of parts) {
+        hidden.set(p.hidden.subarray(row * p.width, (row + 1) * p.width), offset);
+        offset += p.width;
+      }
+    }
+    return { hidden, pooled, batch, tokens, truncated };
+  }
+
+  /** The UNet conditioning rows for a generation: [uncond, cond] under guidance, [cond] otherwise. */
+  private async condition(
+    req: DenoiseRequest,
+    cfg: boolean,
+  ): Promise<Conditioning & { tokens: number; truncated: number }> {
+    if (!cfg) return this.encodeText([req.prompt]);
+    if (req.negativePrompt === '' && this.manifest.forceZerosForEmptyPrompt) {
+      // SDXL: an absent negative prompt is a zero row (diffusers' force_zeros_for_empty_prompt).
+      const cond = await this.encodeText([req.prompt]);
+      const hidden = new Float32Array(cond.hidden.length * 2);
+      hidden.set(cond.hidden, cond.hidden.length);
+      let pooled: Float32Array | null = null;
+      if (cond.pooled) {
+        pooled = new Float32Array(cond.pooled.length * 2);
+        pooled.set(cond.pooled, cond.pooled.length);
+      }
+      return { ...cond, hidden, pooled, batch: 2 };
+    }
+    return this.encodeText([req.negativePrompt, req.prompt]);
   }
 
   private timestepTensor(t: number, batch: number): ort.Tensor {
@@ -126,50 +184,54 @@ export class DiffusionPipeline {
 
   private async runUnet(
     sample: Float32Array,
-    batch: number,
     t: number,
-    hidden: Float32Array,
-    cond: Float32Array | null,
-    h: number,
-    w: number,
+    cond: Conditioning,
+    lcm: Float32Array | null,
+    size: { h: number; w: number; pixelH: number; pixelW: number },
   ): Promise<Float32Array> {
     const u = this.io.unet;
-    const file = this.manifest.files.unet;
+    const batch = cond.batch;
     if (u.maxBatch !== null && batch > u.maxBatch) {
       // Static-batch export: evaluate the rows one at a time.
-      const rowLatent = sample.length / batch;
-      const rowHidden = hidden.length / batch;
-      const parts: Float32Array[] = [];
-      for (let b = 0; b < batch; b++) {
-        parts.push(
-          await this.runUnet(
-            sample.subarray(b * rowLatent, (b + 1) * rowLatent),
-            1,
-            t,
-            hidden.subarray(b * rowHidden, (b + 1) * rowHidden),
-            cond,
-            h,
-            w,
-          ),
-        );
-      }
+      const row = (a: Float32Array, b: number) =>
+        a.subarray((b * a.length) / batch, ((b + 1) * a.length) / batch);
       const out = new Float32Array(sample.length);
-      parts.forEach((p, b) => out.set(p, b * rowLatent));
+      for (let b = 0; b < batch; b++) {
+        const part = await this.runUnet(
+          row(sample, b),
+          t,
+          { hidden: row(cond.hidden, b), pooled: cond.pooled ? row(cond.pooled, b) : null, batch: 1 },
+          lcm,
+          size,
+        );
+        out.set(part, (b * sample.length) / batch);
+      }
       return out;
     }
-    const seq = this.tokenizer.maxLength;
+    const seq = this.tokenizers[0]!.maxLength;
     const feeds: Record<string, ort.Tensor> = {
-      [u.sample]: floatTensor(sample, u.sampleType, [batch, u.latentChannels, h, w]),
+      [u.sample]: floatTensor(sample, u.sampleType, [batch, u.latentChannels, size.h, size.w]),
       [u.timestep]: this.timestepTensor(t, batch),
-      [u.hidden]: floatTensor(hidden, u.hiddenType, [batch, seq, hidden.length / (batch * seq)]),
+      [u.hidden]: floatTensor(cond.hidden, u.hiddenType, [batch, seq, cond.hidden.length / (batch * seq)]),
     };
-    if (u.timestepCond && cond) {
-      const rows = new Float32Array(cond.length * batch);
-      for (let b = 0; b < batch; b++) rows.set(cond, b * cond.length);
-      feeds[u.timestepCond.name] = floatTensor(rows, u.timestepCond.type, [batch, cond.length]);
+    if (u.timestepCond && lcm)
+      feeds[u.timestepCond.name] = floatTensor(repeatRows(lcm, batch), u.timestepCond.type, [
+        batch,
+        lcm.length,
+      ]);
+    if (u.textEmbeds && cond.pooled) {
+      feeds[u.textEmbeds.name] = floatTensor(cond.pooled, u.textEmbeds.type, [
+        batch,
+        cond.pooled.length / batch,
+      ]);
+    }
+    if (u.timeIds) {
+      // SDXL micro-conditioning: original size, crop top-left, target size (all the generation size).
+      const ids = new Float32Array([size.pixelH, size.pixelW, 0, 0, size.pixelH, size.pixelW]);
+      feeds[u.timeIds.name] = floatTensor(repeatRows(ids, batch), u.timeIds.type, [batch, 6]);
     }
     const out = await this.unet.run(feeds);
-    return readFloats(out[u.output], file, u.output);
+    return readFloats(out[u.output], this.manifest.files.unet, u.output);
   }
 
   /** Prompt → latents → decoded RGB at the requested generation size. */
@@ -184,9 +246,8 @@ export class DiffusionPipeline {
     const scheduler = createScheduler(m.scheduler, req.steps);
     const cfg = this.usesCfg(req.guidance);
     const t0 = performance.now();
-    const prompts = cfg ? [req.negativePrompt, req.prompt] : [req.prompt];
     const t1 = performance.now();
-    const text = await this.encodeText(prompts);
+    const text = await this.condition(req, cfg);
     const t2 = performance.now();
 
     const h = req.height / m.vaeScaleFactor;
@@ -195,9 +256,10 @@ export class DiffusionPipeline {
     const size = c * h * w;
     let latents = fillGaussian(new Float32Array(size), req.seed, 0);
     for (let i = 0; i < size; i++) latents[i] = latents[i]! * scheduler.initNoiseSigma;
-    const cond = this.io.unet.timestepCond
+    const lcm = this.io.unet.timestepCond
       ? guidanceEmbedding(req.guidance, this.io.unet.timestepCond.dim)
       : null;
+    const dims = { h, w, pixelH: req.height, pixelW: req.width };
     const noise = (step: number): Float32Array => fillGaussian(new Float32Array(size), req.seed, step + 1);
     const stepTimes: number[] = [];
     let denoised = latents;
@@ -212,7 +274,7 @@ export class DiffusionPipeline {
         input.set(scaled, 0);
         input.set(scaled, size);
       }
-      const out = await this.runUnet(input, cfg ? 2 : 1, scheduler.timesteps[i]!, text.hidden, cond, h, w);
+      const out = await this.runUnet(input, scheduler.timesteps[i]!, text, lcm, dims);
       let eps = out;
       if (cfg) {
         eps = new Float32Array(size);
