@@ -1,0 +1,66 @@
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+
+const root = fileURLToPath(new URL('../', import.meta.url));
+
+interface Service {
+  image?: string;
+  build?: { context: string; dockerfile: string };
+  command?: string[] | string;
+  depends_on?: Record<string, { condition: string }>;
+  healthcheck?: { test: string[] };
+  volumes?: string[];
+  profiles?: string[];
+}
+
+// No Docker engine runs where the tests run, so the compose file is checked by reading it.
+describe('docker-compose.yml', () => {
+  const compose = parse(readFileSync(`${root}docker-compose.yml`, 'utf8')) as {
+    services: Record<string, Service>;
+    volumes: Record<string, unknown>;
+  };
+  const { services } = compose;
+
+  it('runs Redis with AOF persistence and noeviction', () => {
+    const cmd = services['redis']!.command as string[];
+    expect(cmd.join(' ')).toContain('--appendonly yes');
+    expect(cmd.join(' ')).toContain('--maxmemory-policy noeviction');
+    expect(services['redis']!.volumes?.[0]).toMatch(/^redis-data:\/data$/);
+  });
+
+  it('creates the bucket with a lifecycle rule once MinIO is healthy', () => {
+    expect(services['minio']!.healthcheck).toBeDefined();
+    expect(services['minio-setup']!.depends_on).toEqual({ minio: { condition: 'service_healthy' } });
+    const script = (services['minio-setup']!.command as string[]).join(' ');
+    expect(script).toContain('mc mb --ignore-existing local/imagegen');
+    expect(script).toContain('mc ilm rule add --expire-days 1');
+  });
+
+  it('builds services from Dockerfiles that exist, and declares every named volume', () => {
+    for (const s of Object.values(services)) {
+      if (s.build) expect(() => readFileSync(`${root}${s.build!.dockerfile}`)).not.toThrow();
+      for (const v of s.volumes ?? []) {
+        const name = v.split(':')[0]!;
+        if (!name.startsWith('.')) expect(compose.volumes).toHaveProperty(name);
+      }
+      for (const dep of Object.keys(s.depends_on ?? {})) expect(services).toHaveProperty(dep);
+    }
+  });
+});
+
+describe('infra/docker/Dockerfile', () => {
+  const dockerfile = readFileSync(`${root}infra/docker/Dockerfile`, 'utf8');
+  it('copies the manifest of every workspace package before npm ci', () => {
+    const pkg = JSON.parse(readFileSync(`${root}package.json`, 'utf8')) as { workspaces: string[] };
+    expect(pkg.workspaces).toEqual(['packages/*', 'apps/*']);
+    for (const dir of ['apps/cli', 'packages/engine'])
+      expect(dockerfile).toContain(`COPY ${dir}/package.json ${dir}/`);
+    expect(dockerfile.indexOf('npm ci')).toBeLessThan(dockerfile.indexOf('COPY packages packages'));
+  });
+  it('runs as an unprivileged user', () => {
+    expect(dockerfile).toMatch(/^USER node$/m);
+  });
+});
