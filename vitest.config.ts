@@ -8,6 +8,7 @@ export default defineConfig({
   resolve: {
     alias: {
       '@imagegen/engine': src('./packages/engine/src/index.ts'),
+      '@imagegen/s3-lite': src('./packages/s3-lite/src/index.ts'),
     },
   },
   test: {

@@ -56,8 +56,13 @@ describe('infra/docker/Dockerfile', () => {
   it('copies the manifest of every workspace package before npm ci', () => {
     const pkg = JSON.parse(readFileSync(`${root}package.json`, 'utf8')) as { workspaces: string[] };
     expect(pkg.workspaces).toEqual(['packages/*', 'apps/*']);
-    for (const dir of ['apps/cli', 'packages/engine'])
-      expect(dockerfile).toContain(`COPY ${dir}/package.json ${dir}/`);
+    const dirs = ['apps', 'packages'].flatMap((top) =>
+      readdirSync(`${root}${top}`)
+        .filter((d) => existsSync(`${root}${top}/${d}/package.json`))
+        .map((d) => `${top}/${d}`),
+    );
+    expect(dirs.length).toBeGreaterThan(1);
+    for (const dir of dirs) expect(dockerfile).toContain(`COPY ${dir}/package.json ${dir}/`);
     expect(dockerfile.indexOf('npm ci')).toBeLessThan(dockerfile.indexOf('COPY packages packages'));
   });
   it('runs as an unprivileged user', () => {

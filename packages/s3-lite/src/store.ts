@@ -1,0 +1,151 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+
+/** Object metadata kept next to each object's bytes. */
+export interface ObjectMeta {
+  key: string;
+  size: number;
+  etag: string;
+  contentType: string;
+  lastModified: number;
+  userMeta: Record<string, string>;
+}
+
+const BUCKET_NAME = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
+
+/**
+ * Buckets and objects on the local file system: `<root>/<bucket>/<base64url(key)>` holds the bytes and
+ * `….json` the metadata. Writes go to a temporary file first and are renamed into place, so a reader
+ * never sees a partial object.
+ */
+export class FileStore {
+  constructor(private readonly root: string) {}
+
+  static validBucketName(name: string): boolean {
+    return BUCKET_NAME.test(name) && !name.includes('..');
+  }
+
+  private bucketDir(bucket: string): string {
+    return join(this.root, bucket);
+  }
+
+  private objectPath(bucket: string, key: string): string {
+    return join(this.bucketDir(bucket), Buffer.from(key, 'utf8').toString('base64url'));
+  }
+
+  async bucketExists(bucket: string): Promise<boolean> {
+    try {
+      return (await stat(this.bucketDir(bucket))).isDirectory();
+    } catch {
+      return false;
+    }
+  }
+
+  async createBucket(bucket: string): Promise<boolean> {
+    if (await this.bucketExists(bucket)) return false;
+    await mkdir(this.bucketDir(bucket), { recursive: true });
+    return true;
+  }
+
+  async deleteBucket(bucket: string): Promise<'deleted' | 'not_empty'> {
+    const entries = await this.list(bucket, '');
+    if (entries.length > 0) return 'not_empty';
+    await rm(this.bucketDir(bucket), { recursive: true, force: true });
+    return 'deleted';
+  }
+
+  async put(
+    bucket: string,
+    key: string,
+    body: Buffer,
+    contentType: string,
+    userMeta: Record<string, string>,
+  ): Promise<ObjectMeta> {
+    const meta: ObjectMeta = {
+      key,
+      size: body.length,
+      etag: createHash('md5').update(body).digest('hex'),
+      contentType,
+      lastModified: Date.now(),
+      userMeta,
+    };
+    const path = this.objectPath(bucket, key);
+    const tmp = join(this.bucketDir(bucket), `.tmp-${randomUUID()}`);
+    await writeFile(tmp, body);
+    await writeFile(`${tmp}.json`, JSON.stringify(meta));
+    await rename(`${tmp}.json`, `${path}.json`);
+    await rename(tmp, path);
+    return meta;
+  }
+
+  async head(bucket: string, key: string): Promise<ObjectMeta | null> {
+    try {
+      const meta = JSON.parse(await readFile(`${this.objectPath(bucket, key)}.json`, 'utf8')) as ObjectMeta;
+      await stat(this.objectPath(bucket, key));
+      return meta;
+    } catch {
+      return null;
+    }
+  }
+
+  async get(bucket: string, key: string): Promise<{ meta: ObjectMeta; body: Buffer } | null> {
+    const meta = await this.head(bucket, key);
+    if (!meta) return null;
+    try {
+      return { meta, body: await readFile(this.objectPath(bucket, key)) };
+    } catch {
+      return null;
+    }
+  }
+
+  async delete(bucket: string, key: string): Promise<void> {
+    const path = this.objectPath(bucket, key);
+    await rm(path, { force: true });
+    await rm(`${path}.json`, { force: true });
+  }
+
+  /** Every object of a bucket whose key starts with `prefix`, sorted by key (S3 order: UTF-8 bytes). */
+  async list(bucket: string, prefix: string): Promise<ObjectMeta[]> {
+    let names: string[];
+    try {
+      names = await readdir(this.bucketDir(bucket));
+    } catch {
+      return [];
+    }
+    const out: ObjectMeta[] = [];
+    for (const name of names) {
+      if (!name.endsWith('.json') || name.startsWith('.')) continue;
+      const key = Buffer.from(name.slice(0, -5), 'base64url').toString('utf8');
+      if (!key.startsWith(prefix)) continue;
+      const meta = await this.head(bucket, key);
+      if (meta) out.push(meta);
+    }
+    return out.sort((a, b) => Buffer.compare(Buffer.from(a.key), Buffer.from(b.key)));
+  }
+
+  async writeConfig(bucket: string, name: string, body: string | null): Promise<void> {
+    const path = join(this.bucketDir(bucket), `.${name}.xml`);
+    if (body === null) await rm(path, { force: true });
+    else await writeFile(path, body);
+  }
+
+  async readConfig(bucket: string, name: string): Promise<string | null> {
+    try {
+      return await readFile(join(this.bucketDir(bucket), `.${name}.xml`), 'utf8');
+    } catch {
+      return null;
+    }
+  }
+
+  async buckets(): Promise<{ name: string; created: number }[]> {
+    await mkdir(this.root, { recursive: true });
+    const out: { name: string; created: number }[] = [];
+    for (const name of await readdir(this.root)) {
+      const s = await stat(join(this.root, name));
+      if (s.isDirectory() && FileStore.validBucketName(name))
+        out.push({ name, created: s.birthtimeMs || s.mtimeMs });
+    }
+    return out.sort((a, b) => (a.name < b.name ? -1 : 1));
+  }
+}
