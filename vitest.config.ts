@@ -8,6 +8,8 @@ export default defineConfig({
   resolve: {
     alias: {
       '@imagegen/engine': src('./packages/engine/src/index.ts'),
+      '@imagegen/contracts': src('./packages/contracts/src/index.ts'),
+      '@imagegen/storage': src('./packages/storage/src/index.ts'),
       '@imagegen/s3-lite': src('./packages/s3-lite/src/index.ts'),
     },
   },

@@ -1,0 +1,153 @@
+import { z } from 'zod';
+
+/** The seven output sizes of the vendor API. */
+export const ASPECT_RATIOS = ['1:1', '16:9', '9:16', '4:3', '3:4', '21:9', '9:21'] as const;
+export const OUTPUT_FORMATS = ['jpeg', 'png'] as const;
+export const WEBHOOK_EVENTS = ['queued', 'started', 'progress', 'completed'] as const;
+
+export const MAX_PROMPT_CHARS = 2000;
+export const MAX_METADATA_BYTES = 4096;
+export const MAX_SEED = 4294967295;
+
+/** `POST /v1/images/generations` body. Unknown fields are rejected (strict). */
+export const CreateGenerationRequest = z.strictObject({
+  prompt: z
+    .string({ error: 'prompt must be a string' })
+    .transform((s) => s.trim())
+    .pipe(
+      z
+        .string()
+        .min(1, { error: 'prompt must not be empty' })
+        .max(MAX_PROMPT_CHARS, { error: `prompt must be at most ${MAX_PROMPT_CHARS} characters` }),
+    ),
+  aspect_ratio: z
+    .enum(ASPECT_RATIOS, { error: `aspect_ratio must be one of ${ASPECT_RATIOS.join(', ')}` })
+    .default('16:9'),
+  output_format: z.enum(OUTPUT_FORMATS, { error: 'output_format must be jpeg or png' }).default('jpeg'),
+  seed: z
+    .int({ error: `seed must be an integer between 0 and ${MAX_SEED}` })
+    .min(0, { error: `seed must be an integer between 0 and ${MAX_SEED}` })
+    .max(MAX_SEED, { error: `seed must be an integer between 0 and ${MAX_SEED}` })
+    .optional(),
+  prompt_upsampling: z.boolean({ error: 'prompt_upsampling must be true or false' }).default(false),
+  safety_tolerance: z
+    .int({ error: 'safety_tolerance must be an integer between 0 and 6' })
+    .min(0, { error: 'safety_tolerance must be an integer between 0 and 6' })
+    .max(6, { error: 'safety_tolerance must be an integer between 0 and 6' })
+    .default(2),
+  webhook_url: z
+    .url({ protocol: /^https?$/, error: 'webhook_url must be an absolute http(s) URL' })
+    .max(2048)
+    .optional(),
+  webhook_events: z
+    .array(z.enum(WEBHOOK_EVENTS, { error: `webhook_events entries must be ${WEBHOOK_EVENTS.join(', ')}` }))
+    .max(WEBHOOK_EVENTS.length)
+    .optional(),
+  metadata: z
+    .record(z.string(), z.unknown(), { error: 'metadata must be a JSON object' })
+    .refine((m) => Buffer.byteLength(JSON.stringify(m)) <= MAX_METADATA_BYTES, {
+      error: `metadata must be at most ${MAX_METADATA_BYTES} bytes as JSON`,
+    })
+    .optional(),
+});
+export type CreateGenerationRequest = z.output<typeof CreateGenerationRequest>;
+
+/** The normalized input echoed on every job (the seed is always set). */
+export const JobInput = z.object({
+  prompt: z.string(),
+  aspect_ratio: z.enum(ASPECT_RATIOS),
+  output_format: z.enum(OUTPUT_FORMATS),
+  seed: z.int(),
+  prompt_upsampling: z.boolean(),
+  safety_tolerance: z.int(),
+});
+export type JobInput = z.infer<typeof JobInput>;
+
+export const JOB_STATUSES = [
+  'queued',
+  'processing',
+  'succeeded',
+  'failed',
+  'moderated',
+  'canceled',
+  'expired',
+] as const;
+export type JobStatus = (typeof JOB_STATUSES)[number];
+export const TERMINAL_STATUSES: readonly JobStatus[] = [
+  'succeeded',
+  'failed',
+  'moderated',
+  'canceled',
+  'expired',
+];
+export const JOB_STAGES = ['analyzing', 'generating', 'upscaling', 'safety_check', 'storing'] as const;
+export type JobStage = (typeof JOB_STAGES)[number];
+
+export const ERROR_CODES = [
+  'invalid_request',
+  'unauthorized',
+  'not_found',
+  'idempotency_conflict',
+  'content_policy_violation',
+  'content_moderated',
+  'rate_limited',
+  'concurrency_limit_exceeded',
+  'queue_full',
+  'conflict',
+  'payload_too_large',
+  'unsupported_media_type',
+  'service_unavailable',
+  'generation_failed',
+  'timeout',
+  'internal_error',
+] as const;
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+export const JobError = z.object({
+  code: z.string(),
+  message: z.string(),
+  retryable: z.boolean(),
+});
+
+export const JobOutput = z.object({
+  url: z.string().nullable(),
+  url_expires_at: z.string().nullable(),
+  expired: z.boolean(),
+  width: z.int(),
+  height: z.int(),
+  format: z.enum(OUTPUT_FORMATS),
+  bytes: z.int(),
+  revised_prompt: z.string().nullable(),
+});
+
+/** The job object every read returns; the last five fields are exactly the vendor response. */
+export const Job = z.object({
+  id: z.string(),
+  object: z.literal('image.generation'),
+  status: z.enum(JOB_STATUSES),
+  stage: z.enum(JOB_STAGES).nullable(),
+  created_at: z.string(),
+  started_at: z.string().nullable(),
+  completed_at: z.string().nullable(),
+  queue_position: z.int().nullable(),
+  progress: z.number(),
+  attempt: z.int(),
+  input: JobInput,
+  output: JobOutput.nullable(),
+  error: JobError.nullable(),
+  metadata: z.record(z.string(), z.unknown()),
+  timings_ms: z.record(z.string(), z.number()),
+  success: z.boolean().nullable(),
+  request_id: z.string(),
+  image_url: z.string().nullable(),
+  seed: z.int(),
+  revised_prompt: z.string().nullable(),
+});
+export type Job = z.infer<typeof Job>;
+
+export const ErrorResponse = z.object({
+  success: z.literal(false),
+  error: z.object({ code: z.enum(ERROR_CODES), message: z.string(), param: z.string().optional() }),
+  request_id: z.string(),
+});
+export type ErrorResponse = z.infer<typeof ErrorResponse>;

@@ -1,0 +1,4 @@
+/** @imagegen/contracts — everything that crosses a process boundary, defined once. */
+export * from './api.js';
+export * from './events.js';
+export { openApiDocument } from './openapi.js';
