@@ -10,6 +10,7 @@ export default defineConfig({
       '@imagegen/engine': src('./packages/engine/src/index.ts'),
       '@imagegen/contracts': src('./packages/contracts/src/index.ts'),
       '@imagegen/storage': src('./packages/storage/src/index.ts'),
+      '@imagegen/queue': src('./packages/queue/src/index.ts'),
       '@imagegen/s3-lite': src('./packages/s3-lite/src/index.ts'),
     },
   },

@@ -1,0 +1,20 @@
+/** @imagegen/queue — Redis connections, the generation queue and the job records. */
+export { ApiKeyStore, type ApiKeyInfo } from './api-keys.js';
+export {
+  GENERATION_JOB_OPTIONS,
+  GENERATION_QUEUE,
+  generationQueue,
+  type GenerationPayload,
+} from './generation-queue.js';
+export {
+  JobStore,
+  type FinishOutcome,
+  type JobEventEntry,
+  type JobFailure,
+  type JobImage,
+  type JobRecord,
+  type NewJob,
+  type SubmitOutcome,
+} from './job-store.js';
+export { Keys } from './keys.js';
+export { connectRedis, redisOptions, type Redis, type RedisRole } from './redis.js';

@@ -1,0 +1,181 @@
+import { randomUUID } from 'node:crypto';
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { startRedis, type RedisServer } from '../../../test/support/redis.js';
+import { ApiKeyStore } from './api-keys.js';
+import { JobStore, type NewJob } from './job-store.js';
+import { connectRedis, type Redis } from './redis.js';
+
+let server: RedisServer;
+let redis: Redis;
+let store: JobStore;
+beforeAll(async () => {
+  server = await startRedis();
+  redis = connectRedis(server.url, 'worker');
+  store = new JobStore(redis, `t-${randomUUID().slice(0, 8)}`);
+});
+afterAll(async () => {
+  redis.disconnect();
+  await server.stop();
+});
+
+const input = {
+  prompt: 'a cat',
+  aspect_ratio: '1:1',
+  output_format: 'png',
+  seed: 1,
+  prompt_upsampling: false,
+  safety_tolerance: 2,
+} as const;
+const newJob = (keyId = 'k1', id = `gen_${randomUUID().replaceAll('-', '')}`): NewJob => ({
+  id,
+  keyId,
+  input,
+  metadata: { order: 7 },
+  requestId: 'req_1',
+  createdAt: Date.now(),
+  deadlineAt: Date.now() + 60_000,
+});
+const limits = { concurrency: 3, queueBound: 0 };
+
+describe('job records', () => {
+  it('submits a queued job with its position and reads it back', async () => {
+    const a = newJob('pos');
+    const b = newJob('pos');
+    expect(await store.submit(a, limits, null)).toMatchObject({ kind: 'created' });
+    expect(await store.submit(b, limits, null)).toMatchObject({ kind: 'created' });
+    const rec = await store.get(a.id);
+    expect(rec).toMatchObject({
+      id: a.id,
+      keyId: 'pos',
+      status: 'queued',
+      input,
+      metadata: { order: 7 },
+      attempt: 0,
+    });
+    const pa = await store.queuePosition(a.id);
+    expect(await store.queuePosition(b.id)).toBe(pa! + 1);
+    expect((await store.events(a.id)).map((e) => e.type)).toEqual(['queued']);
+  });
+
+  it('enforces the per-key concurrency limit and frees a slot when a job ends', async () => {
+    const jobs = [newJob('busy'), newJob('busy'), newJob('busy')];
+    for (const j of jobs) expect((await store.submit(j, limits, null)).kind).toBe('created');
+    expect(await store.submit(newJob('busy'), limits, null)).toEqual({ kind: 'concurrency', active: 3 });
+    expect((await store.submit(newJob('other'), limits, null)).kind).toBe('created');
+    await store.finish(jobs[0]!.id, 'busy', 'canceled', {});
+    expect((await store.submit(newJob('busy'), limits, null)).kind).toBe('created');
+  });
+
+  it('refuses new jobs past the global queue bound', async () => {
+    const waiting = await store.waitingCount();
+    expect(await store.submit(newJob('bound'), { concurrency: 10, queueBound: waiting }, null)).toEqual({
+      kind: 'queue_full',
+    });
+  });
+
+  it('replays an idempotency key to the original job', async () => {
+    const a = newJob('idem');
+    const idem = { keyDigest: 'kd', bodyDigest: 'b1', ttlSeconds: 60 };
+    expect((await store.submit(a, limits, idem)).kind).toBe('created');
+    expect(await store.submit(newJob('idem'), limits, idem)).toEqual({
+      kind: 'idempotent',
+      jobId: a.id,
+      bodyDigest: 'b1',
+    });
+    await store.unsubmit(a, 'kd');
+    expect(await store.get(a.id)).toBeNull();
+    expect((await store.submit(newJob('idem'), limits, idem)).kind).toBe('created');
+  });
+
+  it('reaches exactly one terminal state, whoever races for it', async () => {
+    const j = newJob('race');
+    await store.submit(j, limits, null);
+    expect(await store.start(j.id, 1)).toBe('started');
+    expect(await store.queuePosition(j.id)).toBeNull();
+    await store.progress(j.id, 'generating', 2, 4, 0.5);
+    expect(await store.get(j.id)).toMatchObject({
+      status: 'processing',
+      stage: 'generating',
+      progress: 0.5,
+      attempt: 1,
+    });
+    // A second worker (after a crash) restarts it: attempt 2.
+    expect(await store.start(j.id, 2)).toBe('started');
+    const image = {
+      key: 'images/x.png',
+      bytes: 10,
+      width: 1024,
+      height: 1024,
+      format: 'png',
+      revised_prompt: null,
+    } as const;
+    const results = await Promise.all([
+      store.finish(j.id, 'race', 'succeeded', { image, timings: { generate: 5 } }),
+      store.finish(j.id, 'race', 'failed', { error: { code: 'x', message: 'y', retryable: false } }),
+      store.finish(j.id, 'race', 'canceled', {}),
+    ]);
+    expect(results.filter((r) => r.kind === 'done')).toHaveLength(1);
+    const rec = await store.get(j.id);
+    expect(rec!.status).toBe('succeeded');
+    expect(rec!.image).toEqual(image);
+    expect(rec!.completedAt).toBeGreaterThan(0);
+    expect(await store.start(j.id, 3)).toBe('succeeded');
+    expect((await store.events(j.id)).map((e) => e.type)).toEqual([
+      'queued',
+      'started',
+      'progress',
+      'started',
+      'completed',
+    ]);
+    expect(await redis.ttl(store.keys.job(j.id))).toBeGreaterThan(86_000);
+  });
+
+  it('cancels: a processing job is flagged and announced, a finished one reports its status', async () => {
+    const j = newJob('cancel');
+    await store.submit(j, limits, null);
+    await store.start(j.id, 1);
+    const sub = redis.duplicate();
+    const heard = new Promise<string>((resolve) => sub.on('message', (_c, m: string) => resolve(m)));
+    await sub.subscribe(store.keys.cancelChannel());
+    expect(await store.requestCancel(j.id)).toBe('processing');
+    expect(await heard).toBe(j.id);
+    sub.disconnect();
+    expect((await store.get(j.id))!.cancelRequested).toBe(true);
+    expect(await store.start(j.id, 2)).toBe('cancel');
+    await store.finish(j.id, 'cancel', 'canceled', {});
+    expect(await store.requestCancel(j.id)).toBe('canceled');
+    expect(await store.requestCancel('gen_missing')).toBe('missing');
+  });
+});
+
+describe('token bucket', () => {
+  it('allows a burst of the per-minute limit, then says when the next token comes', async () => {
+    const t0 = 1_000_000;
+    for (let i = 0; i < 5; i++) expect((await store.takeToken('rl', 5, t0)).allowed).toBe(true);
+    const denied = await store.takeToken('rl', 5, t0);
+    expect(denied).toEqual({ allowed: false, remaining: 0, retryAfterMs: 12_000 });
+    expect((await store.takeToken('rl', 5, t0 + 12_000)).allowed).toBe(true);
+  });
+});
+
+describe('API keys', () => {
+  it('stores only a hash, verifies the secret, and revocation is immediate', async () => {
+    const keys = new ApiKeyStore(redis, `k-${randomUUID().slice(0, 8)}`);
+    const { id, secret } = await keys.create('ci');
+    expect(secret).toMatch(/^ig_[0-9a-f]{12}_[A-Za-z0-9_-]{43}$/);
+    const dump = JSON.stringify(
+      await redis.hgetall((keys as unknown as { keys: { apiKey: (i: string) => string } }).keys.apiKey(id)),
+    );
+    expect(dump).not.toContain(secret.slice(16));
+    expect(await keys.verify(secret)).toBe(id);
+    expect(await keys.verify(`${secret.slice(0, -1)}A`)).toBeNull();
+    expect(await keys.verify('nonsense')).toBeNull();
+    expect((await keys.list()).map((k) => k.name)).toEqual(['ci']);
+    expect(await keys.revoke(id)).toBe(true);
+    expect(await keys.verify(secret)).toBeNull();
+    expect(await keys.ensure(secret, 'again')).toEqual({ id });
+    expect(await keys.verify(secret)).toBe(id);
+  });
+});
