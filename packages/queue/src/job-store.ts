@@ -1,3 +1,5 @@
+import { hostname } from 'node:os';
+
 import type { Redis } from 'ioredis';
 
 import type { JobInput, JobStage, JobStatus } from '@imagegen/contracts';
@@ -40,6 +42,8 @@ export interface JobRecord {
   timings: Record<string, number>;
   requestId: string;
   cancelRequested: boolean;
+  /** host:pid of the worker that last started the job. */
+  worker: string | null;
   /** Latest moment a worker may start the job; later it ends as `expired`. */
   deadlineAt: number;
 }
@@ -193,6 +197,7 @@ export class JobStore {
       timings: parseJson(h['timings'], {}),
       requestId: h['request_id'] ?? '',
       cancelRequested: h['cancel_requested'] === '1',
+      worker: h['worker'] ?? null,
       deadlineAt: Number(h['deadline_at'] ?? 0),
     };
   }
@@ -210,11 +215,19 @@ export class JobStore {
   async start(
     id: string,
     attempt: number,
+    worker = `${hostname()}:${process.pid}`,
     now = Date.now(),
   ): Promise<'started' | 'missing' | 'cancel' | JobStatus> {
     const k = this.keys;
-    const r = (await this.redis['igStart']!(k.job(id), k.events(id), k.waiting(), id, attempt, now)) as
-      [string, string] | string;
+    const r = (await this.redis['igStart']!(
+      k.job(id),
+      k.events(id),
+      k.waiting(),
+      id,
+      attempt,
+      now,
+      worker,
+    )) as [string, string] | string;
     if (Array.isArray(r)) {
       await this.publish(id, r[1]);
       return 'started';

@@ -37,7 +37,7 @@ return 1
 `;
 
 /**
- * A worker takes the job. KEYS: job, events, waiting. ARGV: id, attempt, now ms.
+ * A worker takes the job. KEYS: job, events, waiting. ARGV: id, attempt, now ms, worker name.
  * Returns 'started' | 'missing' | a terminal status ('canceled', …) when there is nothing to do.
  */
 export const START = `
@@ -46,7 +46,7 @@ if not status then return 'missing' end
 if status ~= 'queued' and status ~= 'processing' then return status end
 if redis.call('HGET', KEYS[1], 'cancel_requested') == '1' then return 'cancel' end
 if not redis.call('HGET', KEYS[1], 'started_at') then redis.call('HSET', KEYS[1], 'started_at', ARGV[3]) end
-redis.call('HSET', KEYS[1], 'status', 'processing', 'attempt', ARGV[2], 'progress', 0, 'stage', 'analyzing')
+redis.call('HSET', KEYS[1], 'status', 'processing', 'attempt', ARGV[2], 'progress', 0, 'stage', 'analyzing', 'worker', ARGV[4])
 redis.call('ZREM', KEYS[3], ARGV[1])
 local ev = redis.call('XADD', KEYS[2], 'MAXLEN', '~', 2000, '*', 'type', 'started', 'attempt', ARGV[2])
 return {'started', ev}

@@ -1,0 +1,33 @@
+import { z } from 'zod';
+
+import { SharedEnv } from '@imagegen/contracts';
+
+const int = (def: number, min = 0, max = Number.MAX_SAFE_INTEGER) =>
+  z.coerce.number().int().min(min).max(max).default(def);
+
+const ApiEnv = z
+  .object({
+    ...SharedEnv,
+    PORT: int(8080, 0, 65535),
+    HOST: z.string().default('0.0.0.0'),
+    RATE_LIMIT_PER_MINUTE: int(60, 1),
+    READ_RATE_LIMIT_PER_MINUTE: int(1200, 1),
+    CONCURRENCY_LIMIT: int(24, 1),
+    QUEUE_MAX_WAITING: int(10_000, 0),
+    QUEUE_DEADLINE_MS: int(600_000, 1000),
+    BODY_LIMIT_BYTES: int(65_536, 1024, 10_485_760),
+    MAX_WAIT_S: int(60, 0, 600),
+  })
+  .strip();
+
+export type ApiConfig = Readonly<z.infer<typeof ApiEnv>>;
+
+/** The API's configuration from the environment; throws one error listing every bad variable. */
+export function loadApiConfig(env: NodeJS.ProcessEnv = process.env): ApiConfig {
+  const r = ApiEnv.safeParse(env);
+  if (!r.success) {
+    const lines = r.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
+    throw new Error(`invalid configuration:\n${lines.join('\n')}`);
+  }
+  return Object.freeze(r.data);
+}

@@ -1,0 +1,77 @@
+import type { Server } from 'node:http';
+
+import { createLogger, createMetrics, type Logger } from '@imagegen/observability';
+import { ApiKeyStore, connectRedis, generationQueue, JobStore, Keys, type Redis } from '@imagegen/queue';
+import { ObjectStore } from '@imagegen/storage';
+
+import { createApp } from './app.js';
+import type { ApiConfig } from './config.js';
+import { EventHub } from './event-hub.js';
+
+export interface RunningApi {
+  port: number;
+  logger: Logger;
+  apiKeys: ApiKeyStore;
+  /** Stops accepting requests, ends open streams, closes connections. Idempotent. */
+  close: () => Promise<void>;
+}
+
+/** Builds the API's adapters from its config and listens. */
+export async function startApi(config: ApiConfig): Promise<RunningApi> {
+  const logger = createLogger('api', config.LOG_LEVEL);
+  const metrics = createMetrics('api');
+  const keys = new Keys(config.REDIS_PREFIX);
+  const redis: Redis = connectRedis(config.REDIS_URL, 'request');
+  const subscriber: Redis = connectRedis(config.REDIS_URL, 'subscriber');
+  redis.on('error', (err) => logger.warn({ err: err.message }, 'redis connection error'));
+  subscriber.on('error', (err) => logger.warn({ err: err.message }, 'redis subscriber error'));
+  const jobs = new JobStore(redis, config.REDIS_PREFIX, config.JOB_RETENTION_S);
+  const apiKeys = new ApiKeyStore(redis, config.REDIS_PREFIX);
+  const queue = generationQueue(redis, config.REDIS_PREFIX);
+  queue.on('error', (err) => logger.warn({ err: err.message }, 'queue error'));
+  const storage = new ObjectStore({
+    endpoint: config.S3_ENDPOINT,
+    publicEndpoint: config.S3_PUBLIC_ENDPOINT ?? config.S3_ENDPOINT,
+    accessKey: config.S3_ACCESS_KEY,
+    secretKey: config.S3_SECRET_KEY,
+    bucket: config.S3_BUCKET,
+    region: config.S3_REGION,
+    objectTtlMs: config.IMAGE_TTL_MS,
+  });
+  const hub = await EventHub.start(subscriber, keys.eventsChannel());
+  const app = createApp({
+    config,
+    jobs,
+    apiKeys,
+    queue,
+    storage,
+    hub,
+    metrics,
+    logger,
+    pingRedis: async () => (await redis.ping().catch(() => '')) === 'PONG',
+  });
+  const server: Server = await new Promise((resolve) => {
+    const s = app.listen(config.PORT, config.HOST, () => resolve(s));
+  });
+  server.headersTimeout = 20_000;
+  server.requestTimeout = 0; // long waits and event streams are bounded by the handlers themselves
+  const port = (server.address() as { port: number }).port;
+  logger.info({ port }, 'api listening');
+  let closing: Promise<void> | undefined;
+  return {
+    port,
+    logger,
+    apiKeys,
+    close: () => {
+      closing ??= (async () => {
+        await new Promise<void>((r) => {
+          server.close(() => r());
+          server.closeAllConnections();
+        });
+        hub.close();
+        await Promise.allSettled([queue.close(), redis.quit()]);
+      })();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,173 @@
+import { createServer, type Server } from 'node:http';
+
+import { Worker } from 'bullmq';
+
+import { Engine } from '@imagegen/engine';
+import { createLogger, createMetrics, type Logger } from '@imagegen/observability';
+import {
+  connectRedis,
+  GENERATION_JOB_OPTIONS,
+  GENERATION_QUEUE,
+  JobStore,
+  Keys,
+  redisOptions,
+  type GenerationPayload,
+  type Redis,
+} from '@imagegen/queue';
+import { ObjectStore } from '@imagegen/storage';
+
+import type { WorkerConfig } from './config.js';
+import { GenerationProcessor } from './processor.js';
+
+export interface RunningWorker {
+  /** Stops taking jobs, lets running ones finish within WORKER_SHUTDOWN_MS, closes everything. Idempotent. */
+  close: () => Promise<void>;
+  port: number;
+  logger: Logger;
+}
+
+/**
+ * Builds and starts a worker process's parts: loads and warms the model before taking any job, consumes
+ * the generation queue, listens for cancel requests, and serves /healthz, /readyz and /metrics.
+ */
+export async function startWorker(config: WorkerConfig): Promise<RunningWorker> {
+  const logger = createLogger('worker', config.LOG_LEVEL);
+  const metrics = createMetrics('worker');
+  const keys = new Keys(config.REDIS_PREFIX);
+  let ready = false;
+  const consumer: { worker?: Worker<GenerationPayload> } = {};
+
+  const health: Server = createServer((req, res) => {
+    void (async () => {
+      if (req.url === '/healthz') {
+        res.writeHead(200, { 'Content-Type': 'application/json' }).end('{"status":"ok"}');
+      } else if (req.url === '/readyz') {
+        const ok = ready && consumer.worker?.isRunning() === true;
+        res
+          .writeHead(ok ? 200 : 503, { 'Content-Type': 'application/json' })
+          .end(JSON.stringify({ status: ok ? 'ready' : 'not_ready' }));
+      } else if (req.url === '/metrics') {
+        res
+          .writeHead(200, { 'Content-Type': metrics.registry.contentType })
+          .end(await metrics.registry.metrics());
+      } else {
+        res.writeHead(404).end();
+      }
+    })();
+  });
+  await new Promise<void>((resolve) => health.listen(config.WORKER_PORT, config.HOST, resolve));
+  const port = (health.address() as { port: number }).port;
+
+  const loadStart = performance.now();
+  const engine = await Engine.load({
+    modelDir: config.MODEL_DIR,
+    runtime: {
+      provider: config.ORT_PROVIDER,
+      deviceId: config.ORT_DEVICE_ID,
+      intraOpThreads: config.ORT_INTRA_OP_THREADS,
+    },
+    ...(config.SAFETY_MODEL_DIR ? { safetyModelDir: config.SAFETY_MODEL_DIR } : {}),
+  });
+  await engine.warmup();
+  logger.info(
+    {
+      ms: Math.round(performance.now() - loadStart),
+      model: engine.info.modelDir,
+      provider: engine.info.provider,
+    },
+    'model loaded and warmed up',
+  );
+
+  const redis: Redis = connectRedis(config.REDIS_URL, 'worker');
+  const subscriber: Redis = connectRedis(config.REDIS_URL, 'subscriber');
+  const jobs = new JobStore(redis, config.REDIS_PREFIX, config.JOB_RETENTION_S);
+  const storage = new ObjectStore({
+    endpoint: config.S3_ENDPOINT,
+    publicEndpoint: config.S3_PUBLIC_ENDPOINT ?? config.S3_ENDPOINT,
+    accessKey: config.S3_ACCESS_KEY,
+    secretKey: config.S3_SECRET_KEY,
+    bucket: config.S3_BUCKET,
+    region: config.S3_REGION,
+    objectTtlMs: config.IMAGE_TTL_MS,
+  });
+  await storage.ensureBucket();
+  const processor = new GenerationProcessor({
+    engine,
+    jobs,
+    storage,
+    metrics,
+    logger,
+    jobTimeoutMs: config.JOB_TIMEOUT_MS,
+    maxAttempts: GENERATION_JOB_OPTIONS.attempts,
+  });
+  subscriber.on('message', (_channel: string, jobId: string) => processor.cancel(jobId));
+  await subscriber.subscribe(keys.cancelChannel());
+
+  const worker = new Worker<GenerationPayload>(GENERATION_QUEUE, (job) => processor.process(job), {
+    connection: { ...redisOptions('worker'), ...redisUrlOptions(config.REDIS_URL) },
+    prefix: keys.bullPrefix(),
+    concurrency: config.WORKER_CONCURRENCY,
+    lockDuration: config.WORKER_LOCK_MS,
+    stalledInterval: config.WORKER_STALLED_INTERVAL_MS,
+    // A job may be orphaned by two crashed workers before it fails for good.
+    maxStalledCount: 2,
+  });
+  consumer.worker = worker;
+  worker.on('error', (err) => logger.error({ err }, 'worker error'));
+  worker.on('failed', (job, err) => {
+    // Jobs failed by BullMQ itself (stalled too often) never reached our handler's catch.
+    if (job && /stalled more than allowable limit/.test(err.message)) {
+      void jobs
+        .finish(job.data.id, job.data.keyId, 'failed', {
+          error: {
+            code: 'worker_lost',
+            message: 'the job was interrupted repeatedly by worker crashes',
+            retryable: true,
+          },
+        })
+        .catch(() => undefined);
+    }
+  });
+  await worker.waitUntilReady();
+  ready = true;
+  logger.info({ concurrency: config.WORKER_CONCURRENCY, port }, 'worker consuming');
+
+  let closing: Promise<void> | undefined;
+  const close = () => {
+    closing ??= (async () => {
+      ready = false;
+      const graceful = worker.close();
+      const bounded = await Promise.race([
+        graceful.then(() => true),
+        new Promise<boolean>((r) => setTimeout(() => r(false), config.WORKER_SHUTDOWN_MS).unref()),
+      ]);
+      // Past the bound, running jobs are left to stall and be taken up by another worker.
+      if (!bounded) await worker.close(true).catch(() => undefined);
+      await Promise.allSettled([engine.close(), subscriber.quit(), redis.quit()]);
+      await new Promise<void>((r) => health.close(() => r()));
+      logger.info({ graceful: bounded }, 'worker stopped');
+    })();
+    return closing;
+  };
+  return { close, port, logger };
+}
+
+/** ioredis connection options from a redis:// URL (BullMQ's Worker takes options, not a shared client). */
+export function redisUrlOptions(url: string): {
+  host: string;
+  port: number;
+  username?: string;
+  password?: string;
+  db?: number;
+  tls?: object;
+} {
+  const u = new URL(url);
+  return {
+    host: u.hostname,
+    port: u.port ? Number(u.port) : 6379,
+    ...(u.username ? { username: decodeURIComponent(u.username) } : {}),
+    ...(u.password ? { password: decodeURIComponent(u.password) } : {}),
+    ...(u.pathname.length > 1 ? { db: Number(u.pathname.slice(1)) } : {}),
+    ...(u.protocol === 'rediss:' ? { tls: {} } : {}),
+  };
+}

@@ -1,0 +1,63 @@
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+/** Buckets for seconds-long work: 50 ms … ~7 min. */
+const JOB_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60, 120, 240, 420];
+const HTTP_BUCKETS = [0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+
+/**
+ * Every metric the service exports, declared once. Labels come from closed sets (route patterns,
+ * status codes, outcomes, stages, queue states) — never ids or prompts.
+ */
+export function createMetrics(service: string) {
+  const registry = new Registry();
+  registry.setDefaultLabels({ service });
+  collectDefaultMetrics({ register: registry, prefix: 'imagegen_' });
+  return {
+    registry,
+    httpDuration: new Histogram({
+      name: 'imagegen_http_request_duration_seconds',
+      help: 'HTTP request duration by route and status',
+      labelNames: ['method', 'route', 'status'] as const,
+      buckets: HTTP_BUCKETS,
+      registers: [registry],
+    }),
+    jobsSubmitted: new Counter({
+      name: 'imagegen_jobs_submitted_total',
+      help: 'Jobs accepted by the API',
+      registers: [registry],
+    }),
+    jobsFinished: new Counter({
+      name: 'imagegen_jobs_finished_total',
+      help: 'Jobs that reached a terminal status, by outcome',
+      labelNames: ['outcome'] as const,
+      registers: [registry],
+    }),
+    stageDuration: new Histogram({
+      name: 'imagegen_stage_duration_seconds',
+      help: 'Duration of each pipeline stage',
+      labelNames: ['stage'] as const,
+      buckets: JOB_BUCKETS,
+      registers: [registry],
+    }),
+    jobDuration: new Histogram({
+      name: 'imagegen_job_duration_seconds',
+      help: 'Submit to terminal status',
+      labelNames: ['outcome'] as const,
+      buckets: JOB_BUCKETS,
+      registers: [registry],
+    }),
+    queueDepth: new Gauge({
+      name: 'imagegen_queue_jobs',
+      help: 'Generation jobs by queue state',
+      labelNames: ['state'] as const,
+      registers: [registry],
+    }),
+    workerBusy: new Gauge({
+      name: 'imagegen_worker_busy',
+      help: 'Jobs this worker is running now',
+      registers: [registry],
+    }),
+  };
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;

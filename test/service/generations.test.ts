@@ -1,0 +1,230 @@
+import sharp from 'sharp';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { ASPECT_RATIOS } from '@imagegen/engine';
+
+import { client, startStack, type TestStack } from '../support/stack.js';
+
+let stack: TestStack;
+let api: ReturnType<typeof client>;
+beforeAll(async () => {
+  stack = await startStack();
+  api = client(stack);
+});
+afterAll(() => stack.stop());
+
+type JobJson = {
+  id: string;
+  status: string;
+  output: { url: string; width: number; height: number; format: string; bytes: number } | null;
+  seed: number;
+  image_url: string | null;
+  success: boolean | null;
+  input: Record<string, unknown>;
+};
+
+async function finished(id: string): Promise<JobJson> {
+  const r = await api(`/v1/images/generations/${id}?wait=30`);
+  expect(r.status).toBe(200);
+  return r.json as unknown as JobJson;
+}
+
+describe('submit → poll → download', () => {
+  it('delivers every aspect ratio at its exact size and format', async () => {
+    const ids: [string, string, string][] = [];
+    for (const [i, ar] of Object.keys(ASPECT_RATIOS).entries()) {
+      const format = i % 2 === 0 ? 'png' : 'jpeg';
+      const r = await api('/v1/images/generations', {
+        body: { prompt: 'a red circle', aspect_ratio: ar, output_format: format, seed: 7 },
+      });
+      expect(r.status).toBe(202);
+      expect(r.headers.get('location')).toBe(`/v1/images/generations/${String(r.json['id'])}`);
+      ids.push([String(r.json['id']), ar, format]);
+    }
+    for (const [id, ar, format] of ids) {
+      const job = await finished(id);
+      expect(job.status).toBe('succeeded');
+      expect(job.success).toBe(true);
+      const img = Buffer.from(await (await fetch(job.output!.url)).arrayBuffer());
+      const meta = await sharp(img).metadata();
+      expect({ ar, format: meta.format, width: meta.width, height: meta.height }).toEqual({
+        ar,
+        format,
+        ...ASPECT_RATIOS[ar as keyof typeof ASPECT_RATIOS],
+      });
+      expect(job.output!.bytes).toBe(img.length);
+      expect(job.image_url).toBe(job.output!.url);
+    }
+  });
+
+  it('defaults to 16:9 JPEG with a random seed that it returns', async () => {
+    const r = await api('/v1/images/generations', { body: { prompt: 'a blue star' } });
+    const job = await finished(String(r.json['id']));
+    expect(job.input).toMatchObject({
+      aspect_ratio: '16:9',
+      output_format: 'jpeg',
+      safety_tolerance: 2,
+      prompt_upsampling: false,
+    });
+    expect(job.seed).toBeGreaterThanOrEqual(0);
+    expect(job.seed).toBeLessThanOrEqual(4294967295);
+    expect([job.output!.width, job.output!.height, job.output!.format]).toEqual([1920, 1080, 'jpeg']);
+  });
+
+  it('reproduces the same image for the same seed', async () => {
+    const body = { prompt: 'a green square', aspect_ratio: '1:1', seed: 99, output_format: 'png' };
+    const a = await finished(String((await api('/v1/images/generations', { body })).json['id']));
+    const b = await finished(String((await api('/v1/images/generations', { body })).json['id']));
+    const c = await finished(
+      String((await api('/v1/images/generations', { body: { ...body, seed: 100 } })).json['id']),
+    );
+    const bytes = async (j: JobJson) => Buffer.from(await (await fetch(j.output!.url)).arrayBuffer());
+    expect((await bytes(a)).equals(await bytes(b))).toBe(true);
+    expect((await bytes(a)).equals(await bytes(c))).toBe(false);
+  });
+
+  it('answers 200 with the finished job under Prefer: wait, 202 without', async () => {
+    const r = await api('/v1/images/generations', {
+      body: { prompt: 'a cat', aspect_ratio: '1:1' },
+      headers: { prefer: 'wait=30' },
+    });
+    expect(r.status).toBe(200);
+    expect(r.json['status']).toBe('succeeded');
+    expect(r.headers.get('preference-applied')).toBe('wait=30');
+    const quick = await api('/v1/images/generations', { body: { prompt: 'a cat', aspect_ratio: '1:1' } });
+    expect(quick.status).toBe(202);
+    expect(['queued', 'processing', 'succeeded']).toContain(quick.json['status']);
+  });
+
+  it('streams queued, started, progress and one terminal event in order', async () => {
+    const r = await api('/v1/images/generations', { body: { prompt: 'a ring', aspect_ratio: '1:1' } });
+    const res = await fetch(`${stack.base}/v1/images/generations/${String(r.json['id'])}/events`, {
+      headers: { authorization: `Bearer ${stack.key}` },
+    });
+    expect(res.headers.get('content-type')).toContain('text/event-stream');
+    const text = await res.text(); // the stream ends after the terminal event
+    const events = [...text.matchAll(/^event: (\w+)$/gm)].map((m) => m[1]);
+    expect(events[0]).toBe('queued');
+    expect(events[1]).toBe('started');
+    expect(events.at(-1)).toBe('completed');
+    expect(events.filter((e) => e === 'completed')).toHaveLength(1);
+    expect(events.slice(2, -1).every((e) => e === 'progress')).toBe(true);
+    const last = JSON.parse(text.trim().split('\n').at(-1)!.slice(6)) as JobJson;
+    expect(last.status).toBe('succeeded');
+    expect(text).toMatch(/"stage":"generating","step":1,"total":4/);
+  });
+});
+
+describe('validation', () => {
+  it.each([
+    [{ prompt: '' }, 'prompt'],
+    [{ prompt: 'x'.repeat(2001) }, 'prompt'],
+    [{ prompt: 'a', seed: -1 }, 'seed'],
+    [{ prompt: 'a', seed: 4294967296 }, 'seed'],
+    [{ prompt: 'a', safety_tolerance: 7 }, 'safety_tolerance'],
+    [{ prompt: 'a', aspect_ratio: '2:1' }, 'aspect_ratio'],
+    [{ prompt: 'a', unknown_field: 1 }, 'unknown_field'],
+    [{ prompt: 42 }, 'prompt'],
+    [{ prompt: 'a', output_format: 'webp' }, 'output_format'],
+  ])('%j → 400 invalid_request naming %s', async (body, param) => {
+    const r = await api('/v1/images/generations', { body });
+    expect(r.status).toBe(400);
+    expect(r.json).toMatchObject({ success: false, error: { code: 'invalid_request', param } });
+    expect(typeof r.json['request_id']).toBe('string');
+  });
+
+  it('malformed JSON, a non-object body, wrong content type and an oversized body', async () => {
+    expect((await api('/v1/images/generations', { body: '{"prompt": ' })).json).toMatchObject({
+      error: { code: 'invalid_request', message: 'the body is not valid JSON' },
+    });
+    expect((await api('/v1/images/generations', { body: '[1,2]' })).status).toBe(400);
+    expect(
+      (await api('/v1/images/generations', { body: 'prompt=a', headers: { 'content-type': 'text/plain' } }))
+        .status,
+    ).toBe(415);
+    const big = await api('/v1/images/generations', {
+      body: { prompt: 'a', metadata: { x: 'y'.repeat(70_000) } },
+    });
+    expect(big.status).toBe(413);
+    expect(big.json).toMatchObject({ error: { code: 'payload_too_large' } });
+  });
+});
+
+describe('authentication and ownership', () => {
+  it('401 without a key or with a wrong one; x-key works too', async () => {
+    const none = await api('/v1/images/generations', { body: { prompt: 'a' }, key: null });
+    expect(none.status).toBe(401);
+    expect(none.json).toMatchObject({ error: { code: 'unauthorized' } });
+    expect(none.headers.get('www-authenticate')).toContain('Bearer');
+    expect(
+      (
+        await api('/v1/images/generations', {
+          body: { prompt: 'a' },
+          key: 'ig_000000000000_' + 'A'.repeat(43),
+        })
+      ).status,
+    ).toBe(401);
+    const viaHeader = await api('/v1/images/generations', {
+      body: { prompt: 'a', aspect_ratio: '1:1' },
+      key: null,
+      headers: { 'x-key': stack.key },
+    });
+    expect(viaHeader.status).toBe(202);
+  });
+
+  it("another key's job is 404, as is an unknown id", async () => {
+    const mine = await api('/v1/images/generations', { body: { prompt: 'a', aspect_ratio: '1:1' } });
+    const other = await stack.api.apiKeys.create('other');
+    const r = await api(`/v1/images/generations/${String(mine.json['id'])}`, { key: other.secret });
+    expect(r.status).toBe(404);
+    expect(r.json).toMatchObject({ error: { code: 'not_found' } });
+    expect((await api('/v1/images/generations/gen_doesnotexistdoesnotexist')).status).toBe(404);
+    expect(
+      (
+        await api(`/v1/images/generations/${String(mine.json['id'])}/cancel`, {
+          method: 'POST',
+          key: other.secret,
+        })
+      ).status,
+    ).toBe(404);
+  });
+});
+
+describe('idempotency', () => {
+  it('replays the same job for the same key and body, 409 for a different body', async () => {
+    const headers = { 'idempotency-key': 'order-1234' };
+    const a = await api('/v1/images/generations', {
+      body: { prompt: 'a cat', seed: 1, aspect_ratio: '1:1' },
+      headers,
+    });
+    const b = await api('/v1/images/generations', {
+      body: { aspect_ratio: '1:1', seed: 1, prompt: 'a cat' },
+      headers,
+    });
+    expect(b.json['id']).toBe(a.json['id']);
+    expect(b.headers.get('idempotent-replayed')).toBe('true');
+    const c = await api('/v1/images/generations', {
+      body: { prompt: 'a dog', seed: 1, aspect_ratio: '1:1' },
+      headers,
+    });
+    expect(c.status).toBe(409);
+    expect(c.json).toMatchObject({ error: { code: 'idempotency_conflict', param: 'Idempotency-Key' } });
+  });
+});
+
+describe('operations endpoints', () => {
+  it('healthz, readyz, metrics and the OpenAPI document', async () => {
+    expect((await api('/healthz', { key: null })).json).toEqual({ status: 'ok' });
+    expect((await api('/readyz', { key: null })).json).toEqual({
+      status: 'ready',
+      redis: true,
+      storage: true,
+    });
+    const metrics = await api('/metrics', { key: null });
+    expect(metrics.text).toContain('imagegen_jobs_submitted_total');
+    expect(metrics.text).toContain('imagegen_http_request_duration_seconds_bucket');
+    expect(metrics.text).toMatch(/imagegen_queue_jobs\{state="waiting"/);
+    const doc = await api('/openapi.json', { key: null });
+    expect(Object.keys(doc.json['paths'] as object)).toContain('/v1/images/generations/{id}/events');
+  });
+});
