@@ -1,0 +1,139 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { connectRedis, JobStore, type Redis } from '@imagegen/queue';
+
+import { slowModel } from '../support/slow-model.js';
+import { client, startStack, type TestStack } from '../support/stack.js';
+
+const WORKER_MAIN = fileURLToPath(new URL('../../apps/worker/dist/main.js', import.meta.url));
+// Short locks so a killed worker's job is recovered within seconds (production default: 30 s).
+const FAST_RECOVERY = { WORKER_LOCK_MS: '2000', WORKER_STALLED_INTERVAL_MS: '1000' };
+
+let stack: TestStack;
+let api: ReturnType<typeof client>;
+let redis: Redis;
+let store: JobStore;
+const slow = slowModel(600);
+beforeAll(async () => {
+  stack = await startStack({ workers: 0, env: { IMAGE_TTL_MS: '4000', ...FAST_RECOVERY } });
+  api = client(stack);
+  redis = connectRedis(stack.redis.url, 'worker');
+  store = new JobStore(redis, stack.env['REDIS_PREFIX']);
+});
+afterAll(async () => {
+  redis.disconnect();
+  await stack.stop();
+  slow.cleanup();
+});
+
+/** The compiled worker as its own process (what `npm run worker` runs). */
+function spawnWorker(env: Record<string, string>): ChildProcess {
+  return spawn(process.execPath, [WORKER_MAIN], {
+    env: { ...process.env, ...stack.env, ...env },
+    stdio: 'ignore',
+  });
+}
+
+async function until<T>(
+  what: string,
+  fn: () => Promise<T | null | undefined | false>,
+  ms = 30_000,
+): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe('worker crash', () => {
+  it('a worker SIGKILLed mid-job loses nothing: another worker completes the job exactly once', async () => {
+    const victim = spawnWorker({ MODEL_DIR: slow.dir });
+    const exited = new Promise((r) => victim.once('exit', r));
+    try {
+      const r = await api('/v1/images/generations', {
+        body: { prompt: 'a red circle', aspect_ratio: '1:1', output_format: 'png' },
+      });
+      const id = String(r.json['id']);
+      await until('the child worker to be generating', async () => {
+        const rec = await store.get(id);
+        return rec?.worker?.endsWith(`:${victim.pid!}`) && rec.stage === 'generating' && rec.progress > 0;
+      });
+      victim.kill('SIGKILL');
+      await exited;
+      const rescuer = await stack.addWorker({ MODEL_DIR: slow.dir });
+      const job = await api(`/v1/images/generations/${id}?wait=60`);
+      expect(job.json).toMatchObject({ status: 'succeeded', attempt: 2 });
+      const rec = await store.get(id);
+      expect(rec!.worker!.endsWith(`:${process.pid}`)).toBe(true);
+      const events = (await store.events(id)).map((e) => e.type);
+      expect(events.filter((e) => e === 'started')).toHaveLength(2);
+      expect(events.filter((e) => e === 'completed')).toHaveLength(1);
+      const image = await fetch((job.json['output'] as { url: string }).url);
+      expect(image.status).toBe(200);
+      await rescuer.close();
+      stack.workers.splice(stack.workers.indexOf(rescuer), 1);
+    } finally {
+      if (victim.exitCode === null) victim.kill('SIGKILL');
+    }
+  });
+});
+
+describe('horizontal scaling', () => {
+  it('two worker processes share one queue', async () => {
+    const a = spawnWorker({ WORKER_CONCURRENCY: '1' });
+    const b = spawnWorker({ WORKER_CONCURRENCY: '1' });
+    try {
+      const ids: string[] = [];
+      for (let i = 0; i < 8; i++) {
+        ids.push(
+          String(
+            (await api('/v1/images/generations', { body: { prompt: `job ${i}`, aspect_ratio: '1:1' } })).json[
+              'id'
+            ],
+          ),
+        );
+      }
+      const workers = new Set<string>();
+      for (const id of ids) {
+        expect((await api(`/v1/images/generations/${id}?wait=60`)).json['status']).toBe('succeeded');
+        workers.add((await store.get(id))!.worker!);
+      }
+      expect([...workers].map((w) => w.split(':')[1]).sort()).toEqual([String(a.pid), String(b.pid)].sort());
+    } finally {
+      a.kill('SIGTERM');
+      b.kill('SIGTERM');
+    }
+  });
+});
+
+describe('image lifetime', () => {
+  it('after the lifetime the job still reads, with url null and expired true, and the old URL is refused', async () => {
+    const w = await stack.addWorker();
+    const r = await api('/v1/images/generations', {
+      body: { prompt: 'a cat', aspect_ratio: '1:1' },
+      headers: { prefer: 'wait=30' },
+    });
+    expect(r.json['status']).toBe('succeeded');
+    const output = r.json['output'] as { url: string; url_expires_at: string; expired: boolean };
+    expect(output.expired).toBe(false);
+    expect(Date.parse(output.url_expires_at) - Date.parse(String(r.json['completed_at']))).toBe(4000);
+    expect((await fetch(output.url)).status).toBe(200);
+    await new Promise((res) => setTimeout(res, Date.parse(output.url_expires_at) - Date.now() + 1100));
+    const later = await api(`/v1/images/generations/${String(r.json['id'])}`);
+    expect(later.status).toBe(200);
+    expect(later.json).toMatchObject({
+      status: 'succeeded',
+      image_url: null,
+      output: { url: null, expired: true },
+    });
+    expect((await fetch(output.url)).status).toBe(403);
+    await w.close();
+    stack.workers.splice(stack.workers.indexOf(w), 1);
+  });
+});
