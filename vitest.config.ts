@@ -14,6 +14,7 @@ export default defineConfig({
       '@imagegen/observability': src('./packages/observability/src/index.ts'),
       '@imagegen/api': src('./apps/api/src/index.ts'),
       '@imagegen/worker': src('./apps/worker/src/index.ts'),
+      '@imagegen/dispatcher': src('./apps/dispatcher/src/index.ts'),
       '@imagegen/s3-lite': src('./packages/s3-lite/src/index.ts'),
     },
   },

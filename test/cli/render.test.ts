@@ -81,3 +81,33 @@ describe('imagegen render', () => {
     expect(r.stderr).toMatch(/^imagegen: model_not_found: model_index\.json is missing/);
   });
 });
+
+describe('imagegen keys', () => {
+  it('creates (secret shown once), lists and revokes keys in the service Redis', async () => {
+    const { startRedis } = await import('../support/redis.js');
+    const { ApiKeyStore, connectRedis } = await import('@imagegen/queue');
+    const redis = await startRedis();
+    try {
+      const env = { ...process.env, REDIS_URL: redis.url, REDIS_PREFIX: 'clitest' };
+      const cli = (...args: string[]) =>
+        spawnSync(process.execPath, [bin, 'keys', ...args], { encoding: 'utf8', env });
+      const created = cli('create', '--name', 'ci robot');
+      expect(created.status).toBe(0);
+      const secret = /secret\s+(\S+)/.exec(created.stdout)![1]!;
+      const id = /id\s+(\S+)/.exec(created.stdout)![1]!;
+      const client = connectRedis(redis.url, 'worker');
+      const store = new ApiKeyStore(client, 'clitest');
+      expect(await store.verify(secret)).toBe(id);
+      const listed = cli('list');
+      expect(listed.stdout).toContain(`${id}\tci robot\t`);
+      expect(listed.stdout).not.toContain(secret);
+      expect(cli('revoke', id).stdout).toContain(`revoked ${id}`);
+      expect(await store.verify(secret)).toBeNull();
+      expect(cli('revoke', 'nope').status).toBe(2);
+      expect(cli('create').stderr).toContain('keys create needs --name NAME');
+      client.disconnect();
+    } finally {
+      await redis.stop();
+    }
+  });
+});

@@ -1,7 +1,15 @@
 import type { Server } from 'node:http';
 
 import { createLogger, createMetrics, type Logger } from '@imagegen/observability';
-import { ApiKeyStore, connectRedis, generationQueue, JobStore, Keys, type Redis } from '@imagegen/queue';
+import {
+  ApiKeyStore,
+  connectRedis,
+  generationQueue,
+  JobStore,
+  Keys,
+  waitReady,
+  type Redis,
+} from '@imagegen/queue';
 import { ObjectStore } from '@imagegen/storage';
 
 import { createApp } from './app.js';
@@ -25,6 +33,8 @@ export async function startApi(config: ApiConfig): Promise<RunningApi> {
   const subscriber: Redis = connectRedis(config.REDIS_URL, 'subscriber');
   redis.on('error', (err) => logger.warn({ err: err.message }, 'redis connection error'));
   subscriber.on('error', (err) => logger.warn({ err: err.message }, 'redis subscriber error'));
+  // BullMQ's producer needs Redis at start; afterwards request-path calls fail fast (503) while it is down.
+  await waitReady(redis, 30_000);
   const jobs = new JobStore(redis, config.REDIS_PREFIX, config.JOB_RETENTION_S);
   const apiKeys = new ApiKeyStore(redis, config.REDIS_PREFIX);
   const queue = generationQueue(redis, config.REDIS_PREFIX);

@@ -1,5 +1,6 @@
 import { EngineError } from '@imagegen/engine';
 
+import { keys, KEYS_USAGE } from './keys.js';
 import { render, RENDER_USAGE } from './render.js';
 import { UsageError } from './usage.js';
 
@@ -7,8 +8,11 @@ const USAGE = `usage: imagegen <command> [options]
 
 commands:
   render PROMPT   generate one image locally with the ONNX engine
+  keys …          manage API keys of the service
 
-${RENDER_USAGE}`;
+${RENDER_USAGE}
+
+${KEYS_USAGE}`;
 
 /** Runs the command line; resolves to the process exit status. */
 export async function main(argv: string[]): Promise<number> {
@@ -17,6 +21,9 @@ export async function main(argv: string[]): Promise<number> {
     switch (command) {
       case 'render':
         await render(rest);
+        return 0;
+      case 'keys':
+        await keys(rest);
         return 0;
       case undefined:
       case 'help':

@@ -80,6 +80,8 @@ export async function startWorker(config: WorkerConfig): Promise<RunningWorker> 
 
   const redis: Redis = connectRedis(config.REDIS_URL, 'worker');
   const subscriber: Redis = connectRedis(config.REDIS_URL, 'subscriber');
+  redis.on('error', (err) => logger.warn({ err: err.message }, 'redis connection error'));
+  subscriber.on('error', (err) => logger.warn({ err: err.message }, 'redis subscriber error'));
   const jobs = new JobStore(redis, config.REDIS_PREFIX, config.JOB_RETENTION_S);
   const storage = new ObjectStore({
     endpoint: config.S3_ENDPOINT,

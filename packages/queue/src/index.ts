@@ -17,4 +17,4 @@ export {
   type SubmitOutcome,
 } from './job-store.js';
 export { Keys } from './keys.js';
-export { connectRedis, redisOptions, type Redis, type RedisRole } from './redis.js';
+export { connectRedis, redisOptions, waitReady, type Redis, type RedisRole } from './redis.js';

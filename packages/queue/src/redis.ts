@@ -14,6 +14,8 @@ export function redisOptions(role: RedisRole): RedisOptions {
     connectTimeout: 5000,
     retryStrategy: (times) => Math.min(times * 200, 2000),
     lazyConnect: false,
+    // A subscribed connection may only run pub/sub commands; ioredis's INFO ready check would fail there.
+    enableReadyCheck: role !== 'subscriber',
   };
 }
 
@@ -22,3 +24,23 @@ export function connectRedis(url: string, role: RedisRole): Redis {
 }
 
 export type { Redis };
+
+/** Resolves once the connection is ready; rejects after `ms` with the URL-free reason. */
+export async function waitReady(redis: Redis, ms: number): Promise<void> {
+  if (redis.status === 'ready') return;
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      cleanup();
+      reject(new Error(`Redis is not reachable (waited ${ms} ms)`));
+    }, ms);
+    const onReady = () => {
+      cleanup();
+      resolve();
+    };
+    const cleanup = () => {
+      clearTimeout(timer);
+      redis.off('ready', onReady);
+    };
+    redis.on('ready', onReady);
+  });
+}

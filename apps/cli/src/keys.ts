@@ -1,0 +1,87 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+
+import { ApiKeyStore, connectRedis, waitReady } from '@imagegen/queue';
+
+import { UsageError } from './usage.js';
+
+export const KEYS_USAGE = `imagegen keys create --name NAME   create a key; its secret is printed once
+imagegen keys list                 list keys (id, name, created, revoked)
+imagegen keys revoke ID            revoke a key at once
+
+  Redis: REDIS_URL and REDIS_PREFIX, or the running \`npm start\` stack (.imagegen/stack.json).`;
+
+const root = fileURLToPath(new URL('../../../', import.meta.url));
+
+function redisTarget(): { url: string; prefix: string } {
+  const env = process.env;
+  if (env['REDIS_URL']) return { url: env['REDIS_URL'], prefix: env['REDIS_PREFIX'] ?? 'imagegen' };
+  const stackFile = join(resolve(env['IMAGEGEN_DATA_DIR'] ?? join(root, '.imagegen')), 'stack.json');
+  if (existsSync(stackFile)) {
+    const s = JSON.parse(readFileSync(stackFile, 'utf8')) as { redisUrl: string; prefix: string };
+    return { url: s.redisUrl, prefix: env['REDIS_PREFIX'] ?? s.prefix };
+  }
+  return { url: 'redis://127.0.0.1:6379', prefix: env['REDIS_PREFIX'] ?? 'imagegen' };
+}
+
+export async function keys(argv: string[]): Promise<void> {
+  const [sub, ...rest] = argv;
+  const { values, positionals } = parseArgs({
+    args: rest,
+    allowPositionals: true,
+    options: { name: { type: 'string' } },
+  });
+  const target = redisTarget();
+  const redis = connectRedis(target.url, 'request');
+  redis.on('error', () => undefined);
+  const store = new ApiKeyStore(redis, target.prefix);
+  const out = (s: string) => process.stdout.write(`${s}\n`);
+  try {
+    await waitReady(redis, 5000).catch(() => {
+      throw new UsageError(
+        `cannot reach Redis at ${target.url.replace(/\/\/[^@]*@/, '//')}: start the stack (npm start) or set REDIS_URL`,
+      );
+    });
+    switch (sub) {
+      case 'create': {
+        const name = values.name?.trim();
+        if (!name) throw new UsageError('keys create needs --name NAME');
+        const { id, secret } = await store.create(name);
+        out(`id      ${id}`);
+        out(`name    ${name}`);
+        out(`secret  ${secret}`);
+        out('The secret is shown only now; store it safely.');
+        return;
+      }
+      case 'list': {
+        const list = await store.list();
+        out(['id', 'name', 'created', 'revoked'].join('\t'));
+        for (const k of list) {
+          out(
+            [
+              k.id,
+              k.name,
+              new Date(k.createdAt).toISOString(),
+              k.revokedAt ? new Date(k.revokedAt).toISOString() : '-',
+            ].join('\t'),
+          );
+        }
+        return;
+      }
+      case 'revoke': {
+        const id = positionals[0];
+        if (!id) throw new UsageError('keys revoke needs the key id');
+        if (!(await store.revoke(id))) throw new UsageError(`no key with id ${id}`);
+        out(`revoked ${id}`);
+        return;
+      }
+      case undefined:
+      default:
+        throw new UsageError(`unknown keys command "${sub ?? ''}"`);
+    }
+  } finally {
+    redis.disconnect();
+  }
+}

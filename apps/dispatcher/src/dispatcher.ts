@@ -1,0 +1,73 @@
+import { z } from 'zod';
+
+import { SharedEnv } from '@imagegen/contracts';
+import { createLogger, type Logger } from '@imagegen/observability';
+import { ObjectStore } from '@imagegen/storage';
+
+const DispatcherEnv = z
+  .object({ ...SharedEnv, SWEEP_INTERVAL_MS: z.coerce.number().int().min(1000).default(60_000) })
+  .strip();
+export type DispatcherConfig = Readonly<z.infer<typeof DispatcherEnv>>;
+
+export function loadDispatcherConfig(env: NodeJS.ProcessEnv = process.env): DispatcherConfig {
+  const r = DispatcherEnv.safeParse(env);
+  if (!r.success) {
+    throw new Error(
+      `invalid configuration:\n${r.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`).join('\n')}`,
+    );
+  }
+  return Object.freeze(r.data);
+}
+
+export interface RunningDispatcher {
+  logger: Logger;
+  /** One sweep now; resolves to the number of images deleted. */
+  sweepOnce: () => Promise<number>;
+  close: () => Promise<void>;
+}
+
+/**
+ * Deletes stored images older than IMAGE_TTL_MS every SWEEP_INTERVAL_MS. S3 lifecycle rules count in
+ * whole days, so this sweep is what enforces the one-hour life; the bucket rule is only a safety net.
+ */
+export async function startDispatcher(config: DispatcherConfig): Promise<RunningDispatcher> {
+  const logger = createLogger('dispatcher', config.LOG_LEVEL);
+  const storage = new ObjectStore({
+    endpoint: config.S3_ENDPOINT,
+    publicEndpoint: config.S3_PUBLIC_ENDPOINT ?? config.S3_ENDPOINT,
+    accessKey: config.S3_ACCESS_KEY,
+    secretKey: config.S3_SECRET_KEY,
+    bucket: config.S3_BUCKET,
+    region: config.S3_REGION,
+    objectTtlMs: config.IMAGE_TTL_MS,
+  });
+  await storage.ensureBucket();
+  let running: Promise<number> | null = null;
+  const sweepOnce = () => {
+    running ??= storage
+      .sweep()
+      .then((n) => {
+        if (n > 0) logger.info({ deleted: n }, 'expired images deleted');
+        return n;
+      })
+      .catch((err: unknown) => {
+        logger.warn({ err }, 'sweep failed; retrying at the next interval');
+        return 0;
+      })
+      .finally(() => {
+        running = null;
+      });
+    return running;
+  };
+  const timer = setInterval(() => void sweepOnce(), config.SWEEP_INTERVAL_MS);
+  void sweepOnce();
+  logger.info({ everyMs: config.SWEEP_INTERVAL_MS }, 'dispatcher started');
+  return {
+    logger,
+    sweepOnce,
+    close: async () => {
+      clearInterval(timer);
+      await running;
+    },
+  };
+}

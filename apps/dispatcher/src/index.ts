@@ -1,0 +1,6 @@
+export {
+  loadDispatcherConfig,
+  startDispatcher,
+  type DispatcherConfig,
+  type RunningDispatcher,
+} from './dispatcher.js';

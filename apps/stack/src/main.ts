@@ -1,0 +1,168 @@
+/**
+ * `npm start`: everything on one machine with no configuration. Starts a private redis-server (unless
+ * REDIS_URL is set) and the embedded S3 endpoint (unless S3_ENDPOINT is set), then the api, worker and
+ * dispatcher processes with the bundled model; makes sure an API key exists and prints a curl session.
+ * Ctrl-C stops everything cleanly.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { ApiKeyStore, connectRedis } from '@imagegen/queue';
+import { S3LiteServer } from '@imagegen/s3-lite';
+
+import { REDIS_INSTALL_HELP, redisServerInstalled, startRedisServer } from './redis-server.js';
+
+const root = fileURLToPath(new URL('../../../', import.meta.url));
+const env = process.env;
+const dataDir = resolve(env['IMAGEGEN_DATA_DIR'] ?? join(root, '.imagegen'));
+mkdirSync(dataDir, { recursive: true });
+const say = (line: string) => process.stderr.write(`[stack] ${line}\n`);
+
+const children: { name: string; proc: ChildProcess }[] = [];
+let redisProc: ChildProcess | undefined;
+let s3: S3LiteServer | undefined;
+let stopping = false;
+
+async function stop(code: number): Promise<never> {
+  if (!stopping) {
+    stopping = true;
+    say('stopping…');
+    await Promise.all(
+      children.map(
+        ({ proc }) =>
+          new Promise<void>((r) => {
+            if (proc.exitCode !== null || proc.signalCode !== null) return r();
+            proc.once('exit', () => r());
+            proc.kill('SIGTERM');
+            setTimeout(() => proc.kill('SIGKILL'), 40_000).unref();
+          }),
+      ),
+    );
+    await s3?.close();
+    if (redisProc && redisProc.exitCode === null) {
+      const exited = new Promise((r) => redisProc!.once('exit', r));
+      redisProc.kill('SIGTERM'); // redis flushes its AOF on SIGTERM
+      await exited;
+    }
+    say('stopped');
+  }
+  process.exit(code);
+}
+process.once('SIGINT', () => void stop(0));
+process.once('SIGTERM', () => void stop(0));
+
+/** A secret kept in the data directory (mode 0600), created on first use. */
+function persistedSecret(file: string, make: () => string): string {
+  const path = join(dataDir, file);
+  if (existsSync(path)) return readFileSync(path, 'utf8').trim();
+  const value = make();
+  writeFileSync(path, `${value}\n`, { mode: 0o600 });
+  chmodSync(path, 0o600);
+  return value;
+}
+
+async function main(): Promise<void> {
+  const childEnv: Record<string, string> = { ...(env as Record<string, string>) };
+  if (!env['REDIS_URL']) {
+    if (!redisServerInstalled()) {
+      process.stderr.write(`${REDIS_INSTALL_HELP}\n`);
+      process.exit(1);
+    }
+    const redis = await startRedisServer(join(dataDir, 'redis'));
+    redisProc = redis.process;
+    redisProc.once('exit', () => void (stopping ? undefined : (say('redis-server exited'), stop(1))));
+    childEnv['REDIS_URL'] = redis.url;
+    say(`redis-server (AOF) at ${redis.url}, data in ${join(dataDir, 'redis')}`);
+  }
+  if (!env['S3_ENDPOINT']) {
+    const accessKey = persistedSecret('s3-access-key', () => `ig${randomBytes(8).toString('hex')}`);
+    const secretKey = persistedSecret('s3-secret-key', () => randomBytes(24).toString('base64url'));
+    s3 = await S3LiteServer.start({
+      dir: join(dataDir, 's3'),
+      port: Number(env['S3_PORT'] ?? 0),
+      credentials: [{ accessKey, secretKey }],
+    });
+    Object.assign(childEnv, {
+      S3_ENDPOINT: s3.endpoint,
+      S3_PUBLIC_ENDPOINT: env['S3_PUBLIC_ENDPOINT'] ?? s3.endpoint,
+      S3_ACCESS_KEY: accessKey,
+      S3_SECRET_KEY: secretKey,
+    });
+    say(`embedded S3 endpoint at ${s3.endpoint}, data in ${join(dataDir, 's3')} (loopback only)`);
+  }
+  if (!env['MODEL_DIR']) {
+    const bundled = join(root, 'packages/tiny-model/model');
+    if (existsSync(join(bundled, 'model_index.json'))) childEnv['MODEL_DIR'] = bundled;
+    else {
+      childEnv['MODEL_DIR'] = join(root, 'packages/engine/fixtures/tiny-random');
+      say('the bundled model is missing: using the random-weight fixture model (its images are noise)');
+    }
+  }
+  childEnv['PORT'] ??= '8080';
+  childEnv['HOST'] ??= '127.0.0.1';
+  childEnv['WORKER_PORT'] ??= '0';
+  writeFileSync(
+    join(dataDir, 'stack.json'),
+    JSON.stringify({ redisUrl: childEnv['REDIS_URL'], prefix: childEnv['REDIS_PREFIX'] ?? 'imagegen' }),
+  );
+
+  for (const name of ['api', 'worker', 'dispatcher']) {
+    const proc = spawn(process.execPath, [join(root, `apps/${name}/dist/main.js`)], {
+      env: childEnv,
+      stdio: 'inherit',
+    });
+    proc.once('exit', (code, signal) => {
+      if (!stopping) {
+        say(`${name} exited (${code ?? signal ?? '?'})`);
+        void stop(1);
+      }
+    });
+    children.push({ name, proc });
+  }
+
+  const base = `http://${childEnv['HOST'] === '0.0.0.0' ? '127.0.0.1' : childEnv['HOST']}:${childEnv['PORT']}`;
+  for (let i = 0; ; i++) {
+    const ok = await fetch(`${base}/readyz`).then(
+      (r) => r.ok,
+      () => false,
+    );
+    if (ok) break;
+    if (i > 600) throw new Error('the api did not become ready within 60 s');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+
+  const redis = connectRedis(childEnv['REDIS_URL']!, 'worker');
+  const keys = new ApiKeyStore(redis, childEnv['REDIS_PREFIX'] ?? 'imagegen');
+  let secret = env['IMAGEGEN_BOOTSTRAP_API_KEY'];
+  if (secret) await keys.ensure(secret, 'bootstrap');
+  else {
+    const file = join(dataDir, 'api-key');
+    secret = existsSync(file) ? readFileSync(file, 'utf8').trim() : '';
+    if (!secret || !(await keys.verify(secret))) {
+      secret = (await keys.create('local')).secret;
+      writeFileSync(file, `${secret}\n`, { mode: 0o600 });
+    }
+  }
+  redis.disconnect();
+  process.stderr.write(
+    [
+      '',
+      `imagegen is running at ${base}  (Ctrl-C stops everything)`,
+      `API key: ${secret}`,
+      '',
+      'Try it:',
+      `  curl -s ${base}/v1/images/generations -H "Authorization: Bearer ${secret}" \\`,
+      `    -H "Content-Type: application/json" -H "Prefer: wait=60" \\`,
+      `    -d '{"prompt": "A red circle", "aspect_ratio": "1:1", "seed": 42}'`,
+      '',
+    ].join('\n') + '\n',
+  );
+}
+
+main().catch((e: unknown) => {
+  say(`failed to start: ${e instanceof Error ? e.message : String(e)}`);
+  void stop(1);
+});

@@ -1,0 +1,67 @@
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import sharp from 'sharp';
+import { afterAll, describe, expect, it } from 'vitest';
+
+import { freePort } from './support/redis.js';
+
+const STACK = fileURLToPath(new URL('../apps/stack/dist/main.js', import.meta.url));
+const dataDir = mkdtempSync(join(tmpdir(), 'imagegen-stack-'));
+afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
+
+describe('npm start (the all-in-one stack)', () => {
+  it('runs redis, S3, api, worker and dispatcher, serves a generation, and stops cleanly on Ctrl-C', async () => {
+    const port = await freePort();
+    const key = `ig_0123456789ab_${'k'.repeat(43)}`;
+    const proc = spawn(process.execPath, [STACK], {
+      env: {
+        ...process.env,
+        IMAGEGEN_DATA_DIR: dataDir,
+        PORT: String(port),
+        LOG_LEVEL: 'warn',
+        IMAGEGEN_BOOTSTRAP_API_KEY: key,
+      },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    proc.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
+    try {
+      for (let i = 0; !stderr.includes('imagegen is running'); i++) {
+        if (i > 600 || proc.exitCode !== null) throw new Error(`the stack did not start:\n${stderr}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(stderr).toContain(`API key: ${key}`);
+      expect(stderr).toContain(`curl -s http://127.0.0.1:${port}/v1/images/generations`);
+      const res = await fetch(`http://127.0.0.1:${port}/v1/images/generations`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json', prefer: 'wait=60' },
+        body: JSON.stringify({ prompt: 'A red circle', aspect_ratio: '1:1', seed: 42 }),
+      });
+      expect(res.status).toBe(200);
+      const job = (await res.json()) as { status: string; image_url: string };
+      expect(job.status).toBe('succeeded');
+      const meta = await sharp(Buffer.from(await (await fetch(job.image_url)).arrayBuffer())).metadata();
+      expect([meta.width, meta.height, meta.format]).toEqual([1024, 1024, 'jpeg']);
+    } finally {
+      proc.kill('SIGINT');
+    }
+    expect(await exited).toBe(0);
+    expect(stderr).toContain('[stack] stopped');
+    await expect(fetch(`http://127.0.0.1:${port}/healthz`)).rejects.toThrow();
+  });
+
+  it('explains how to install redis-server when it is missing and REDIS_URL is unset', () => {
+    const r = spawnSync(process.execPath, [STACK], {
+      env: { PATH: '/nonexistent', IMAGEGEN_DATA_DIR: dataDir },
+      encoding: 'utf8',
+    });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain('redis-server is not installed and REDIS_URL is not set');
+    expect(r.stderr).toContain('sudo apt-get install -y redis-server');
+  });
+});
