@@ -48,6 +48,8 @@ export async function startApi(config: ApiConfig): Promise<RunningApi> {
     region: config.S3_REGION,
     objectTtlMs: config.IMAGE_TTL_MS,
   });
+  // Best effort: /readyz reports the bucket as not ready until someone (api, worker, compose set-up) creates it.
+  await storage.ensureBucket().catch((err: unknown) => logger.warn({ err }, 'bucket not ready'));
   const hub = await EventHub.start(subscriber, keys.eventsChannel());
   const app = createApp({
     config,
