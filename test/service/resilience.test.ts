@@ -137,3 +137,34 @@ describe('image lifetime', () => {
     stack.workers.splice(stack.workers.indexOf(w), 1);
   });
 });
+
+describe('worker shutdown and timeouts', () => {
+  it('SIGTERM lets the running job finish, then the process exits 0', async () => {
+    const w = spawnWorker({ MODEL_DIR: slow.dir });
+    const exited = new Promise<number | null>((r) => w.once('exit', (code) => r(code)));
+    const r = await api('/v1/images/generations', { body: { prompt: 'a', aspect_ratio: '1:1' } });
+    const id = String(r.json['id']);
+    await until('the job to run', async () => (await store.get(id))?.progress ?? 0);
+    w.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    expect((await store.get(id))!.status).toBe('succeeded');
+  });
+
+  it('a job running past JOB_TIMEOUT_MS fails with code timeout', async () => {
+    const w = await stack.addWorker({ MODEL_DIR: slow.dir, JOB_TIMEOUT_MS: '1000' });
+    try {
+      const r = await api('/v1/images/generations', {
+        body: { prompt: 'a', aspect_ratio: '1:1' },
+        headers: { prefer: 'wait=30' },
+      });
+      expect(r.json).toMatchObject({
+        status: 'failed',
+        success: false,
+        error: { code: 'timeout', retryable: true },
+      });
+    } finally {
+      await w.close();
+      stack.workers.splice(stack.workers.indexOf(w), 1);
+    }
+  });
+});

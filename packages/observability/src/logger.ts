@@ -1,4 +1,4 @@
-import { pino, type Logger, type LoggerOptions } from 'pino';
+import { pino, type DestinationStream, type Logger, type LoggerOptions } from 'pino';
 
 /**
  * Paths never written to logs: credentials, prompts and presigned URLs (a URL is a bearer credential
@@ -24,15 +24,16 @@ export const REDACT_PATHS = [
   'apiKey',
 ];
 
-export function createLogger(service: string, level = 'info', options: LoggerOptions = {}): Logger {
-  return pino({
+/** A JSON logger for one service; `destination` defaults to stdout. */
+export function createLogger(service: string, level = 'info', destination?: DestinationStream): Logger {
+  const options: LoggerOptions = {
     name: service,
     level,
     redact: { paths: REDACT_PATHS, censor: '[redacted]' },
     base: { service },
     timestamp: pino.stdTimeFunctions.isoTime,
-    ...options,
-  });
+  };
+  return destination ? pino(options, destination) : pino(options);
 }
 
 export type { Logger };
