@@ -168,3 +168,34 @@ describe('worker shutdown and timeouts', () => {
     }
   });
 });
+
+describe('storage outage', () => {
+  it('a failed upload is retried with backoff and succeeds once S3 is back, exactly once', async () => {
+    const w = await stack.addWorker();
+    try {
+      await stack.s3.pause();
+      const r = await api('/v1/images/generations', { body: { prompt: 'a', aspect_ratio: '1:1' } });
+      const id = String(r.json['id']);
+      // The first attempt fails on upload; BullMQ schedules a retry.
+      const { Queue } = await import('bullmq');
+      const queue = new Queue('generations', {
+        connection: redis,
+        prefix: `${stack.env['REDIS_PREFIX']!}:bull`,
+      });
+      await until(
+        'a failed upload attempt',
+        async () => (await queue.getJobCounts('delayed'))['delayed']! > 0,
+      );
+      expect((await store.get(id))!.status).toBe('processing');
+      await stack.s3.resume();
+      const job = await api(`/v1/images/generations/${id}?wait=30`);
+      expect(job.json).toMatchObject({ status: 'succeeded' });
+      expect(job.json['attempt'] as number).toBeGreaterThanOrEqual(2);
+      expect((await fetch((job.json['output'] as { url: string }).url)).status).toBe(200);
+      expect((await store.events(id)).filter((e) => e.type === 'completed')).toHaveLength(1);
+    } finally {
+      await w.close();
+      stack.workers.splice(stack.workers.indexOf(w), 1);
+    }
+  });
+});

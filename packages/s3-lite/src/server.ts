@@ -43,6 +43,7 @@ const isoDate = (ms: number) => new Date(ms).toISOString();
  */
 export class S3LiteServer {
   private sweepTimer: NodeJS.Timeout | undefined;
+  private boundPort: number | undefined = undefined;
 
   private constructor(
     private readonly server: Server,
@@ -70,6 +71,7 @@ export class S3LiteServer {
       });
     });
     const s3 = new S3LiteServer(server, store, region, host);
+    s3.boundPort = (server.address() as AddressInfo).port; // kept for restarts after close()
     const every = options.lifecycleSweepMs ?? 60_000;
     if (every > 0) {
       s3.sweepTimer = setInterval(() => void s3.applyLifecycle(Date.now()).catch(() => undefined), every);
@@ -78,8 +80,10 @@ export class S3LiteServer {
     return s3;
   }
 
+  /** The bound port (still known after close, so a restart can reuse it). */
   get port(): number {
-    return (this.server.address() as AddressInfo).port;
+    this.boundPort ??= (this.server.address() as AddressInfo).port;
+    return this.boundPort;
   }
 
   get endpoint(): string {
