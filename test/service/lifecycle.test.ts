@@ -114,3 +114,27 @@ describe('cancel', () => {
     }
   });
 });
+
+describe('global queue bound', () => {
+  it('503 queue_full with Retry-After once QUEUE_MAX_WAITING jobs wait; positions count from 1', async () => {
+    const bounded = await startStack({ workers: 0, env: { QUEUE_MAX_WAITING: '2' } });
+    try {
+      const call = client(bounded);
+      const first = await call('/v1/images/generations', { body: { prompt: 'a' } });
+      const second = await call('/v1/images/generations', { body: { prompt: 'b' } });
+      expect([first.json['queue_position'], second.json['queue_position']]).toEqual([1, 2]);
+      const third = await call('/v1/images/generations', { body: { prompt: 'c' } });
+      expect(third.status).toBe(503);
+      expect(third.json).toMatchObject({ error: { code: 'queue_full' } });
+      expect(third.headers.get('retry-after')).toBe('30');
+      // Canceling the first frees a place and moves the second up.
+      await call(`/v1/images/generations/${String(first.json['id'])}/cancel`, { method: 'POST' });
+      expect((await call(`/v1/images/generations/${String(second.json['id'])}`)).json['queue_position']).toBe(
+        1,
+      );
+      expect((await call('/v1/images/generations', { body: { prompt: 'c' } })).status).toBe(202);
+    } finally {
+      await bounded.stop();
+    }
+  });
+});
