@@ -151,7 +151,7 @@ describe('worker shutdown and timeouts', () => {
   });
 
   it('a job running past JOB_TIMEOUT_MS fails with code timeout', async () => {
-    const w = await stack.addWorker({ MODEL_DIR: slow.dir, JOB_TIMEOUT_MS: '1000' });
+    const w = await stack.addWorker({ MODEL_DIR: slow.dir, JOB_TIMEOUT_MS: '150' });
     try {
       const r = await api('/v1/images/generations', {
         body: { prompt: 'a', aspect_ratio: '1:1' },

@@ -10,7 +10,7 @@ import {
   waitReady,
   type Redis,
 } from '@imagegen/queue';
-import { ObjectStore } from '@imagegen/storage';
+import { storageFromEnv } from '@imagegen/storage';
 
 import { createApp } from './app.js';
 import type { ApiConfig } from './config.js';
@@ -39,15 +39,7 @@ export async function startApi(config: ApiConfig): Promise<RunningApi> {
   const apiKeys = new ApiKeyStore(redis, config.REDIS_PREFIX);
   const queue = generationQueue(redis, config.REDIS_PREFIX);
   queue.on('error', (err) => logger.warn({ err: err.message }, 'queue error'));
-  const storage = new ObjectStore({
-    endpoint: config.S3_ENDPOINT,
-    publicEndpoint: config.S3_PUBLIC_ENDPOINT ?? config.S3_ENDPOINT,
-    accessKey: config.S3_ACCESS_KEY,
-    secretKey: config.S3_SECRET_KEY,
-    bucket: config.S3_BUCKET,
-    region: config.S3_REGION,
-    objectTtlMs: config.IMAGE_TTL_MS,
-  });
+  const storage = storageFromEnv(config);
   // Best effort: /readyz reports the bucket as not ready until someone (api, worker, compose set-up) creates it.
   await storage.ensureBucket().catch((err: unknown) => logger.warn({ err }, 'bucket not ready'));
   const hub = await EventHub.start(subscriber, keys.eventsChannel());

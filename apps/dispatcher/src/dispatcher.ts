@@ -2,7 +2,7 @@ import { z } from 'zod';
 
 import { SharedEnv } from '@imagegen/contracts';
 import { createLogger, type Logger } from '@imagegen/observability';
-import { ObjectStore } from '@imagegen/storage';
+import { storageFromEnv } from '@imagegen/storage';
 
 const DispatcherEnv = z
   .object({ ...SharedEnv, SWEEP_INTERVAL_MS: z.coerce.number().int().min(1000).default(60_000) })
@@ -32,15 +32,7 @@ export interface RunningDispatcher {
  */
 export async function startDispatcher(config: DispatcherConfig): Promise<RunningDispatcher> {
   const logger = createLogger('dispatcher', config.LOG_LEVEL);
-  const storage = new ObjectStore({
-    endpoint: config.S3_ENDPOINT,
-    publicEndpoint: config.S3_PUBLIC_ENDPOINT ?? config.S3_ENDPOINT,
-    accessKey: config.S3_ACCESS_KEY,
-    secretKey: config.S3_SECRET_KEY,
-    bucket: config.S3_BUCKET,
-    region: config.S3_REGION,
-    objectTtlMs: config.IMAGE_TTL_MS,
-  });
+  const storage = storageFromEnv(config);
   await storage.ensureBucket();
   let running: Promise<number> | null = null;
   const sweepOnce = () => {

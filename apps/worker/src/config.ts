@@ -22,7 +22,7 @@ const WorkerEnv = z
     ORT_DEVICE_ID: int(0, 0, 64),
     ORT_INTRA_OP_THREADS: int(0, 0, 1024),
     WORKER_CONCURRENCY: int(1, 1, 64),
-    JOB_TIMEOUT_MS: int(300_000, 1000),
+    JOB_TIMEOUT_MS: int(300_000, 100),
     WORKER_LOCK_MS: int(30_000, 1000),
     WORKER_STALLED_INTERVAL_MS: int(30_000, 500),
     WORKER_SHUTDOWN_MS: int(30_000, 0),

@@ -14,7 +14,7 @@ import {
   type GenerationPayload,
   type Redis,
 } from '@imagegen/queue';
-import { ObjectStore } from '@imagegen/storage';
+import { storageFromEnv } from '@imagegen/storage';
 
 import type { WorkerConfig } from './config.js';
 import { GenerationProcessor } from './processor.js';
@@ -83,15 +83,7 @@ export async function startWorker(config: WorkerConfig): Promise<RunningWorker> 
   redis.on('error', (err) => logger.warn({ err: err.message }, 'redis connection error'));
   subscriber.on('error', (err) => logger.warn({ err: err.message }, 'redis subscriber error'));
   const jobs = new JobStore(redis, config.REDIS_PREFIX, config.JOB_RETENTION_S);
-  const storage = new ObjectStore({
-    endpoint: config.S3_ENDPOINT,
-    publicEndpoint: config.S3_PUBLIC_ENDPOINT ?? config.S3_ENDPOINT,
-    accessKey: config.S3_ACCESS_KEY,
-    secretKey: config.S3_SECRET_KEY,
-    bucket: config.S3_BUCKET,
-    region: config.S3_REGION,
-    objectTtlMs: config.IMAGE_TTL_MS,
-  });
+  const storage = storageFromEnv(config);
   await storage.ensureBucket();
   const processor = new GenerationProcessor({
     engine,

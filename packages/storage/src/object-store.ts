@@ -37,6 +37,29 @@ function clientFor(url: string, c: StorageConfig): Minio.Client {
   });
 }
 
+/** The environment settings every process shares (see @imagegen/contracts SharedEnv). */
+export interface StorageEnv {
+  S3_ENDPOINT: string;
+  S3_PUBLIC_ENDPOINT?: string | undefined;
+  S3_ACCESS_KEY: string;
+  S3_SECRET_KEY: string;
+  S3_BUCKET: string;
+  S3_REGION: string;
+  IMAGE_TTL_MS: number;
+}
+
+export function storageFromEnv(c: StorageEnv): ObjectStore {
+  return new ObjectStore({
+    endpoint: c.S3_ENDPOINT,
+    publicEndpoint: c.S3_PUBLIC_ENDPOINT ?? c.S3_ENDPOINT,
+    accessKey: c.S3_ACCESS_KEY,
+    secretKey: c.S3_SECRET_KEY,
+    bucket: c.S3_BUCKET,
+    region: c.S3_REGION,
+    objectTtlMs: c.IMAGE_TTL_MS,
+  });
+}
+
 /** Unguessable object key: 128 random bits, nothing derived from the job or the key owner. */
 export function newObjectKey(format: 'jpeg' | 'png'): string {
   return `images/${randomBytes(16).toString('hex')}.${format === 'jpeg' ? 'jpg' : 'png'}`;
