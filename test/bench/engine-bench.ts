@@ -112,25 +112,31 @@ if (!existsSync(nets)) {
   process.exit(0);
 }
 const parity = mkdtempSync(join(tmpdir(), 'imagegen-parity-'));
-const torchOut = execFileSync(
-  '/usr/bin/python3',
-  [
-    join(root, 'packages/engine/scripts/torch_bench.py'),
-    '--model',
-    modelDir,
-    '--nets',
-    nets,
-    '--sizes',
-    sizes.join(','),
-    '--repeat',
-    values.repeat,
-    '--threads',
-    '2',
-    '--parity-dir',
-    parity,
-  ],
-  { encoding: 'utf8' },
-);
+let torchOut: string;
+try {
+  torchOut = execFileSync(
+    '/usr/bin/python3',
+    [
+      join(root, 'packages/engine/scripts/torch_bench.py'),
+      '--model',
+      modelDir,
+      '--nets',
+      nets,
+      '--sizes',
+      sizes.join(','),
+      '--repeat',
+      values.repeat,
+      '--threads',
+      '2',
+      '--parity-dir',
+      parity,
+    ],
+    { encoding: 'utf8' },
+  );
+} catch (e) {
+  console.log(`\n(no PyTorch comparison: ${(e as Error).message.split('\n').slice(-2).join(' ')})`);
+  process.exit(0);
+}
 const torch = new Map(
   torchOut
     .trim()
