@@ -402,9 +402,10 @@ export function createApp(deps: ApiDeps): express.Express {
         for (const ev of await jobs.events(record.id, last)) {
           last = ev.id;
           let data: unknown;
-          if (ev.type === 'queued')
-            data = { queue_position: ((await jobs.queuePosition(record.id)) ?? -1) + 1 || null };
-          else if (ev.type === 'started') data = { attempt: Number(ev.fields['attempt']) };
+          if (ev.type === 'queued') {
+            const rank = await jobs.queuePosition(record.id);
+            data = { queue_position: rank === null ? null : rank + 1 };
+          } else if (ev.type === 'started') data = { attempt: Number(ev.fields['attempt']) };
           else if (ev.type === 'progress') {
             data = {
               stage: ev.fields['stage'],
