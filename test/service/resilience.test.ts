@@ -3,7 +3,9 @@ import { fileURLToPath } from 'node:url';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
+import { loadDispatcherConfig, startDispatcher } from '@imagegen/dispatcher';
 import { connectRedis, JobStore, type Redis } from '@imagegen/queue';
+import { storageFromEnv } from '@imagegen/storage';
 
 import { slowModel } from '../support/slow-model.js';
 import { client, startStack, type TestStack } from '../support/stack.js';
@@ -133,6 +135,15 @@ describe('image lifetime', () => {
       output: { url: null, expired: true },
     });
     expect((await fetch(output.url)).status).toBe(403);
+    // The dispatcher's sweeper deletes the expired object itself (lifecycle rules only act after days).
+    const dispatcher = await startDispatcher(loadDispatcherConfig({ ...stack.env, IMAGE_TTL_MS: '4000' }));
+    try {
+      expect(await dispatcher.sweepOnce()).toBeGreaterThanOrEqual(1);
+      const storage = storageFromEnv({ ...loadDispatcherConfig({ ...stack.env, IMAGE_TTL_MS: '4000' }) });
+      expect(await storage.sweep()).toBe(0);
+    } finally {
+      await dispatcher.close();
+    }
     await w.close();
     stack.workers.splice(stack.workers.indexOf(w), 1);
   });
