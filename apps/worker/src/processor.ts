@@ -15,6 +15,8 @@ export interface ProcessorDeps {
   jobTimeoutMs: number;
   /** BullMQ attempts per job (transient failures are retried until then). */
   maxAttempts: number;
+  /** Called once the engine thread has died: this process can no longer generate anything. */
+  onEngineLost: () => void;
 }
 
 const STAGE: Record<EngineStage, JobStage> = {
@@ -195,6 +197,15 @@ export class GenerationProcessor {
       }
       await this.finishCanceled(id, keyId);
       throw new UnrecoverableError('canceled');
+    }
+    if (
+      e instanceof EngineError &&
+      e.code === 'runtime_failure' &&
+      /engine (thread|is closed)/.test(e.message)
+    ) {
+      // The job goes back to BullMQ for another worker; this one must be replaced.
+      this.deps.onEngineLost();
+      throw e;
     }
     const permanent = e instanceof EngineError && !e.retryable;
     const lastAttempt = job.attemptsMade + 1 >= this.deps.maxAttempts;

@@ -93,6 +93,10 @@ export async function startWorker(config: WorkerConfig): Promise<RunningWorker> 
     logger,
     jobTimeoutMs: config.JOB_TIMEOUT_MS,
     maxAttempts: GENERATION_JOB_OPTIONS.attempts,
+    onEngineLost: () => {
+      logger.fatal('the engine thread died; stopping so the process is replaced');
+      void close().then(() => process.exit(1));
+    },
   });
   subscriber.on('message', (_channel: string, jobId: string) => processor.cancel(jobId));
   await subscriber.subscribe(keys.cancelChannel());
