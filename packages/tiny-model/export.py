@@ -1,9 +1,15 @@
 #!/usr/bin/env python3
-"""Exports the trained tiny model (from .work/) to model/ in the diffusers/Optimum ONNX layout."""
+"""Exports the trained tiny model (from .work/) to model/ in the diffusers/Optimum ONNX layout.
+
+    /usr/bin/python3 export.py [out_dir=model/] [--unet .work/unet.pt]
+
+Graphs are exported without constant folding (onnxruntime folds constants itself when it creates a
+session), so every ONNX initializer keeps its PyTorch parameter name; nets.py relies on that."""
 import os
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
+import argparse
 import json
 import shutil
 import sys
@@ -16,28 +22,28 @@ from models import Decoder, TextEncoder, UNet, Upscaler
 
 OPSET = 17
 DEFAULT_STEPS = int(os.environ.get("TINY_STEPS", "30"))
-DEFAULT_GUIDANCE = float(os.environ.get("TINY_GUIDANCE", "4.0"))
+DEFAULT_GUIDANCE = float(os.environ.get("TINY_GUIDANCE", "5.0"))
 
 
 def export(model, args, path, inputs, outputs, axes):
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with torch.no_grad():
         torch.onnx.export(model, args, path, input_names=inputs, output_names=outputs, dynamic_axes=axes,
-                          opset_version=OPSET, do_constant_folding=True)
+                          opset_version=OPSET, do_constant_folding=False)
     onnx.checker.check_model(onnx.load(path))
-    print(f"{os.path.relpath(path, MODEL_DIR)}: {os.path.getsize(path) / 1e6:.2f} MB")
+    print(f"{os.path.relpath(path, OUT)}: {os.path.getsize(path) / 1e6:.2f} MB")
 
 
 def dump(obj, *parts):
-    p = os.path.join(MODEL_DIR, *parts)
+    p = os.path.join(OUT, *parts)
     os.makedirs(os.path.dirname(p), exist_ok=True)
     with open(p, "w") as f:
         json.dump(obj, f, indent=2)
         f.write("\n")
 
 
-def load_models(work=WORK, ema=True):
-    st = torch.load(os.path.join(work, "unet.pt"))
+def load_models(work=WORK, ema=True, unet_file=None):
+    st = torch.load(unet_file or os.path.join(work, "unet.pt"))
     te = TextEncoder(st["vocab_size"], st["eos"])
     unet = UNet()
     te.load_state_dict(st["te"] if ema else st["te_raw"])
@@ -54,13 +60,22 @@ def load_models(work=WORK, ema=True):
     return te.eval(), unet.eval(), dec.eval(), up.eval(), scaling
 
 
+OUT = MODEL_DIR
+
+
 def main():
+    global OUT
+    ap = argparse.ArgumentParser()
+    ap.add_argument("out_dir", nargs="?", default=MODEL_DIR)
+    ap.add_argument("--unet", default=None, help="text encoder + UNet weights (default .work/unet.pt)")
+    a = ap.parse_args()
+    OUT = os.path.abspath(a.out_dir)
     torch.set_num_threads(2)
-    te, unet, dec, up, scaling = load_models()
-    if os.path.exists(MODEL_DIR):
-        shutil.rmtree(MODEL_DIR)
-    os.makedirs(MODEL_DIR)
-    shutil.copytree(os.path.join(WORK, "tokenizer"), os.path.join(MODEL_DIR, "tokenizer"))
+    te, unet, dec, up, scaling = load_models(unet_file=a.unet)
+    if os.path.exists(OUT):
+        shutil.rmtree(OUT)
+    os.makedirs(OUT)
+    shutil.copytree(os.path.join(WORK, "tokenizer"), os.path.join(OUT, "tokenizer"))
 
     dump({"_class_name": "OnnxStableDiffusionPipeline", "_diffusers_version": "0.30.0",
           "text_encoder": ["diffusers", "OnnxRuntimeModel"], "unet": ["diffusers", "OnnxRuntimeModel"],
@@ -81,23 +96,23 @@ def main():
 
     ids = torch.full((2, 77), te.eos_id, dtype=torch.int64)
     ids[:, 0] = te.eos_id - 1  # BOS
-    export(te, (ids,), os.path.join(MODEL_DIR, "text_encoder", "model.onnx"), ["input_ids"], ["last_hidden_state"],
+    export(te, (ids,), os.path.join(OUT, "text_encoder", "model.onnx"), ["input_ids"], ["last_hidden_state"],
            {"input_ids": {0: "batch"}, "last_hidden_state": {0: "batch"}})
     n = NATIVE // 8
     export(unet, (torch.randn(2, 4, n, n), torch.tensor([999.0, 999.0]), torch.randn(2, 77, 128)),
-           os.path.join(MODEL_DIR, "unet", "model.onnx"), ["sample", "timestep", "encoder_hidden_states"],
+           os.path.join(OUT, "unet", "model.onnx"), ["sample", "timestep", "encoder_hidden_states"],
            ["out_sample"], {"sample": {0: "batch", 2: "height", 3: "width"}, "timestep": {0: "batch"},
                             "encoder_hidden_states": {0: "batch"},
                             "out_sample": {0: "batch", 2: "height", 3: "width"}})
-    export(dec, (torch.randn(1, 4, n, n),), os.path.join(MODEL_DIR, "vae_decoder", "model.onnx"), ["latent_sample"],
+    export(dec, (torch.randn(1, 4, n, n),), os.path.join(OUT, "vae_decoder", "model.onnx"), ["latent_sample"],
            ["sample"], {"latent_sample": {0: "batch", 2: "height", 3: "width"},
                         "sample": {0: "batch", 2: "out_height", 3: "out_width"}})
-    export(up, (torch.rand(1, 3, 32, 32),), os.path.join(MODEL_DIR, "upscaler", "model.onnx"), ["image"],
+    export(up, (torch.rand(1, 3, 32, 32),), os.path.join(OUT, "upscaler", "model.onnx"), ["image"],
            ["upscaled_image"], {"image": {2: "height", 3: "width"}, "upscaled_image": {2: "out_height", 3: "out_width"}})
-    total = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(MODEL_DIR) for f in fs)
+    total = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(OUT) for f in fs)
     print(f"total {total / 1e6:.2f} MB; generation sizes {SIZES}")
     if total > 25e6:
-        sys.exit("model/ exceeds 25 MB")
+        sys.exit(f"{OUT} exceeds 25 MB")
 
 
 if __name__ == "__main__":

@@ -39,10 +39,10 @@ describe('the bundled model follows its prompt', () => {
       ]);
       seen.push(await analyzeShapes(r.image));
     }
-    // Colours every time; counts (where the prompt asks for several) in at least 2 of 3 seeds, as the
-    // model's count accuracy is about 90 %, not 100 %.
+    // Colours on every seed; counts on at least one of the three — the model gets two shapes right 77 % of
+    // the time and three 48 % (packages/tiny-model/README.md); `npm run eval:model` measures the rates.
     for (const s of seen) expect(s).toMatchObject(colours);
-    if (count !== undefined) expect(seen.filter((s) => s.count === count).length).toBeGreaterThanOrEqual(2);
+    if (count !== undefined) expect(seen.map((s) => s.count)).toContain(count);
   });
 
   it('draws a shape/colour/background triple held out of training (world.HELD_OUT), on every seed', async () => {

@@ -55,13 +55,16 @@ export async function analyzeShapes(
   }
   const bgIndex = border.indexOf(Math.max(...border));
   const bg = COLORS[bgIndex]!;
+  // A colour covering a quarter of the border is background too (an unspecified background can be mottled).
+  const borderTotal = border.reduce((a, b) => a + b, 0);
+  const alsoBackground = new Set(border.flatMap((n, i) => (n >= 0.25 * borderTotal ? [i] : [])));
   const fgVotes = new Array<number>(NAMES.length).fill(0);
   const far = new Uint8Array(w * h);
   for (let y = 0; y < h; y++) {
     for (let x = 0; x < w; x++) {
       const [r, g, b] = px(x, y);
       const i = nearest(r, g, b);
-      if (i !== bgIndex && Math.hypot(r - bg[0], g - bg[1], b - bg[2]) > 48) {
+      if (!alsoBackground.has(i) && Math.hypot(r - bg[0], g - bg[1], b - bg[2]) > 48) {
         fgVotes[i]!++;
         far[y * w + x] = 1;
       }
