@@ -1,9 +1,9 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { freePort } from '../../apps/stack/src/redis-server.js';
+import { freePort, startRedisServer } from '../../apps/stack/src/redis-server.js';
 
 export { freePort };
 
@@ -20,35 +20,14 @@ export async function startRedis(
   options: { appendonly?: boolean; dir?: string; port?: number } = {},
 ): Promise<RedisServer> {
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'imagegen-redis-'));
-  const port = options.port ?? (await freePort());
-  const args = [
-    '--port',
-    String(port),
-    '--bind',
-    '127.0.0.1',
-    '--dir',
+  const {
+    url,
+    port,
+    process: child,
+  } = await startRedisServer({
     dir,
-    '--save',
-    '',
-    '--maxmemory-policy',
-    'noeviction',
-  ];
-  args.push('--appendonly', options.appendonly ? 'yes' : 'no');
-  const child = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  await new Promise<void>((resolve, reject) => {
-    let out = '';
-    const timer = setTimeout(() => reject(new Error(`redis-server did not start: ${out}`)), 10_000);
-    child.once('error', (e) => {
-      clearTimeout(timer);
-      reject(new Error(`cannot run redis-server (apt-get install redis-server): ${e.message}`));
-    });
-    child.stdout.on('data', (d: Buffer) => {
-      out += d.toString();
-      if (out.includes('Ready to accept connections')) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
+    appendonly: options.appendonly ?? false,
+    ...(options.port === undefined ? {} : { port: options.port }),
   });
   const stop = async () => {
     if (child.exitCode === null && child.signalCode === null) {
@@ -58,5 +37,5 @@ export async function startRedis(
     }
     if (!options.dir) rmSync(dir, { recursive: true, force: true });
   };
-  return { url: `redis://127.0.0.1:${port}`, port, dir, process: child, stop };
+  return { url, port, dir, process: child, stop };
 }

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 
-import { SharedEnv } from '@imagegen/contracts';
+import { parseEnv, SharedEnv } from '@imagegen/contracts';
 
 const int = (def: number, min = 0, max = Number.MAX_SAFE_INTEGER) =>
   z.coerce.number().int().min(min).max(max).default(def);
@@ -24,10 +24,5 @@ export type ApiConfig = Readonly<z.infer<typeof ApiEnv>>;
 
 /** The API's configuration from the environment; throws one error listing every bad variable. */
 export function loadApiConfig(env: NodeJS.ProcessEnv = process.env): ApiConfig {
-  const r = ApiEnv.safeParse(env);
-  if (!r.success) {
-    const lines = r.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
-    throw new Error(`invalid configuration:\n${lines.join('\n')}`);
-  }
-  return Object.freeze(r.data);
+  return parseEnv(ApiEnv, env);
 }

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 
-import { SharedEnv } from '@imagegen/contracts';
+import { parseEnv, SharedEnv } from '@imagegen/contracts';
 import { createLogger, type Logger } from '@imagegen/observability';
 import { storageFromEnv } from '@imagegen/storage';
 
@@ -10,13 +10,7 @@ const DispatcherEnv = z
 export type DispatcherConfig = Readonly<z.infer<typeof DispatcherEnv>>;
 
 export function loadDispatcherConfig(env: NodeJS.ProcessEnv = process.env): DispatcherConfig {
-  const r = DispatcherEnv.safeParse(env);
-  if (!r.success) {
-    throw new Error(
-      `invalid configuration:\n${r.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`).join('\n')}`,
-    );
-  }
-  return Object.freeze(r.data);
+  return parseEnv(DispatcherEnv, env);
 }
 
 export interface RunningDispatcher {

@@ -71,7 +71,7 @@ async function main(): Promise<void> {
       process.stderr.write(`${REDIS_INSTALL_HELP}\n`);
       process.exit(1);
     }
-    const redis = await startRedisServer(join(dataDir, 'redis'));
+    const redis = await startRedisServer({ dir: join(dataDir, 'redis') });
     redisProc = redis.process;
     redisProc.once('exit', () => void (stopping ? undefined : (say('redis-server exited'), stop(1))));
     childEnv['REDIS_URL'] = redis.url;

@@ -24,45 +24,54 @@ export function redisServerInstalled(): boolean {
   return spawnSync('redis-server', ['--version'], { stdio: 'ignore' }).status === 0;
 }
 
-/** A private redis-server on loopback with AOF persistence in `dir` (jobs survive restarts). */
-export async function startRedisServer(dir: string): Promise<{ url: string; process: ChildProcess }> {
-  mkdirSync(dir, { recursive: true });
-  const port = await freePort();
+/**
+ * A private redis-server on loopback, persisting to `dir` (AOF unless `appendonly` is false), ready to take
+ * clients when the promise resolves. Used by `npm start` and by the tests.
+ */
+export async function startRedisServer(options: {
+  dir: string;
+  port?: number;
+  appendonly?: boolean;
+}): Promise<{ url: string; port: number; process: ChildProcess }> {
+  mkdirSync(options.dir, { recursive: true });
+  const port = options.port ?? (await freePort());
+  const aof = options.appendonly ?? true;
   const child = spawn(
     'redis-server',
     [
-      '--port',
-      String(port),
-      '--bind',
-      '127.0.0.1',
-      '--dir',
-      dir,
-      '--appendonly',
-      'yes',
-      '--appendfsync',
-      'everysec',
-      '--save',
-      '',
-      '--maxmemory-policy',
-      'noeviction',
+      ...['--port', String(port), '--bind', '127.0.0.1', '--dir', options.dir, '--save', ''],
+      ...[
+        '--appendonly',
+        aof ? 'yes' : 'no',
+        '--appendfsync',
+        'everysec',
+        '--maxmemory-policy',
+        'noeviction',
+      ],
     ],
-    { stdio: ['ignore', 'pipe', 'inherit'] },
+    { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   await new Promise<void>((resolve, reject) => {
     let out = '';
     const timer = setTimeout(() => reject(new Error(`redis-server did not start:\n${out}`)), 15_000);
-    child.once('exit', (code) => {
+    const fail = (why: string) => {
       clearTimeout(timer);
-      reject(new Error(`redis-server exited (${code ?? 'signal'}):\n${out}`));
-    });
-    child.stdout.on('data', (d: Buffer) => {
+      reject(new Error(`${why}:\n${out}`));
+    };
+    child.once('error', (e) => fail(`cannot run redis-server (${e.message})`));
+    child.once('exit', (code) => fail(`redis-server exited (${code ?? 'signal'})`));
+    const collect = (d: Buffer) => {
       out += d.toString();
       if (out.includes('Ready to accept connections')) {
         clearTimeout(timer);
+        // Keep draining the pipes, without keeping what they say.
+        child.stdout.off('data', collect).resume();
+        child.stderr.off('data', collect).resume();
         resolve();
       }
-    });
+    };
+    child.stdout.on('data', collect);
+    child.stderr.on('data', collect);
   });
-  child.stdout.resume();
-  return { url: `redis://127.0.0.1:${port}`, process: child };
+  return { url: `redis://127.0.0.1:${port}`, port, process: child };
 }

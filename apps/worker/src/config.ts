@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 
 import { z } from 'zod';
 
-import { SharedEnv } from '@imagegen/contracts';
+import { parseEnv, SharedEnv } from '@imagegen/contracts';
 
 const int = (def: number, min = 0, max = Number.MAX_SAFE_INTEGER) =>
   z.coerce.number().int().min(min).max(max).default(def);
@@ -40,11 +40,5 @@ export type WorkerConfig = Readonly<z.infer<typeof WorkerEnv>>;
 
 /** The worker's configuration from the environment; throws one error listing every bad variable. */
 export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerConfig {
-  const r = WorkerEnv.safeParse(env);
-  if (!r.success) {
-    throw new Error(
-      `invalid configuration:\n${r.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`).join('\n')}`,
-    );
-  }
-  return Object.freeze(r.data);
+  return parseEnv(WorkerEnv, env);
 }

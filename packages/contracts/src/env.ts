@@ -26,3 +26,17 @@ export const SharedEnv = {
   JOB_RETENTION_S: int(86_400, 60),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 };
+
+/**
+ * Parses a process's environment with its schema: a frozen typed config, or one error listing every bad
+ * variable with what is wrong with it.
+ */
+export function parseEnv<S extends z.ZodType>(schema: S, env: NodeJS.ProcessEnv): Readonly<z.output<S>> {
+  const r = schema.safeParse(env);
+  if (!r.success) {
+    throw new Error(
+      `invalid configuration:\n${r.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`).join('\n')}`,
+    );
+  }
+  return Object.freeze(r.data);
+}

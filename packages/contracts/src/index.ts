@@ -1,5 +1,5 @@
 /** @imagegen/contracts — everything that crosses a process boundary, defined once. */
 export * from './api.js';
 export * from './events.js';
-export { SharedEnv } from './env.js';
+export { parseEnv, SharedEnv } from './env.js';
 export { openApiDocument } from './openapi.js';
