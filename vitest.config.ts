@@ -16,6 +16,8 @@ export default defineConfig({
       '@imagegen/worker': src('./apps/worker/src/index.ts'),
       '@imagegen/dispatcher': src('./apps/dispatcher/src/index.ts'),
       '@imagegen/s3-lite': src('./packages/s3-lite/src/index.ts'),
+      '@imagegen/prompt': src('./packages/prompt/src/index.ts'),
+      '@imagegen/webhooks': src('./packages/webhooks/src/index.ts'),
     },
   },
   test: {
