@@ -1,0 +1,229 @@
+import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
+import { isIP } from 'node:net';
+
+import ipaddr from 'ipaddr.js';
+
+/**
+ * Where webhooks may go. Only public unicast addresses over https, except targets on the operator's
+ * allow-list (IMAGEGEN_WEBHOOK_ALLOWLIST: host names and IPs/CIDRs, comma-separated), which may be
+ * private and may use plain http. Checked when a job is submitted and again on every connection, on
+ * the address actually dialled, so a name that later resolves elsewhere (DNS rebinding) is caught.
+ */
+export interface Allowlist {
+  hosts: ReadonlySet<string>;
+  cidrs: readonly [ipaddr.IPv4 | ipaddr.IPv6, number][];
+}
+
+export const EMPTY_ALLOWLIST: Allowlist = { hosts: new Set(), cidrs: [] };
+
+/** Parses `localhost, hooks.internal, 127.0.0.1, 10.0.0.0/8, ::1`; throws naming a bad entry. */
+export function parseAllowlist(text: string | undefined): Allowlist {
+  const hosts = new Set<string>();
+  const cidrs: [ipaddr.IPv4 | ipaddr.IPv6, number][] = [];
+  for (const raw of (text ?? '').split(',')) {
+    const entry = raw
+      .trim()
+      .toLowerCase()
+      .replace(/^\[|\]$/g, '');
+    if (entry === '') continue;
+    if (entry.includes('/')) {
+      try {
+        cidrs.push(normalizeRange(ipaddr.parseCIDR(entry)));
+      } catch {
+        throw new Error(`IMAGEGEN_WEBHOOK_ALLOWLIST: "${raw.trim()}" is not a valid CIDR range`);
+      }
+    } else if (ipaddr.isValid(entry) && isIP(entry) !== 0) {
+      const ip = unmap(ipaddr.parse(entry));
+      cidrs.push([ip, ip.kind() === 'ipv4' ? 32 : 128]);
+    } else if (/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/.test(entry)) {
+      hosts.add(entry);
+    } else {
+      throw new Error(`IMAGEGEN_WEBHOOK_ALLOWLIST: "${raw.trim()}" is neither a host name nor an IP/CIDR`);
+    }
+  }
+  return { hosts, cidrs };
+}
+
+function unmap(ip: ipaddr.IPv4 | ipaddr.IPv6): ipaddr.IPv4 | ipaddr.IPv6 {
+  return ip.kind() === 'ipv6' && (ip as ipaddr.IPv6).isIPv4MappedAddress()
+    ? (ip as ipaddr.IPv6).toIPv4Address()
+    : ip;
+}
+
+function normalizeRange([ip, bits]: [ipaddr.IPv4 | ipaddr.IPv6, number]): [
+  ipaddr.IPv4 | ipaddr.IPv6,
+  number,
+] {
+  if (ip.kind() === 'ipv6' && (ip as ipaddr.IPv6).isIPv4MappedAddress() && bits >= 96) {
+    return [(ip as ipaddr.IPv6).toIPv4Address(), bits - 96];
+  }
+  return [ip, bits];
+}
+
+function inAllowedRange(ip: ipaddr.IPv4 | ipaddr.IPv6, allow: Allowlist): boolean {
+  return allow.cidrs.some(([net, bits]) => net.kind() === ip.kind() && ip.match([net, bits] as never));
+}
+
+/**
+ * Why an address may not be dialled, or null when it may. Anything but public unicast is refused:
+ * private, loopback, link-local (169.254.169.254, the cloud metadata address, included), CGNAT,
+ * multicast, broadcast, unspecified, reserved and documentation ranges, unique-local IPv6 (fd00:ec2::254),
+ * IPv4-mapped forms of all of these, and IPv6 prefixes that embed an IPv4 address (6to4, Teredo, NAT64).
+ */
+export function addressRefusal(address: string, allow: Allowlist = EMPTY_ALLOWLIST): string | null {
+  if (!ipaddr.isValid(address)) return `"${address}" is not an IP address`;
+  const ip = unmap(ipaddr.parse(address));
+  if (inAllowedRange(ip, allow)) return null;
+  const range = ip.range();
+  if (range === 'unicast') return null;
+  return `${ip.toString()} is a ${RANGE_NAMES[range] ?? range} address`;
+}
+
+const RANGE_NAMES: Record<string, string> = {
+  private: 'private',
+  loopback: 'loopback',
+  linkLocal: 'link-local (or cloud metadata)',
+  carrierGradeNat: 'carrier-grade NAT',
+  multicast: 'multicast',
+  broadcast: 'broadcast',
+  unspecified: 'unspecified',
+  reserved: 'reserved',
+  uniqueLocal: 'unique-local',
+  ipv4Mapped: 'IPv4-mapped',
+  rfc6145: 'IPv4-translated',
+  rfc6052: 'NAT64 (embedded IPv4)',
+  '6to4': '6to4 (embedded IPv4)',
+  teredo: 'Teredo (embedded IPv4)',
+  benchmarking: 'benchmarking',
+  amt: 'AMT',
+  as112v4: 'AS112',
+  as112v6: 'AS112',
+  deprecated: 'deprecated',
+  orchid2: 'ORCHIDv2',
+  droneRemoteIdProtocolEntityTags: 'reserved',
+};
+
+/** The URL's host without IPv6 brackets, lower-case. */
+export function urlHost(url: URL): string {
+  return url.hostname.toLowerCase().replace(/^\[|\]$/g, '');
+}
+
+function hostAllowlisted(host: string, allow: Allowlist): boolean {
+  if (allow.hosts.has(host)) return true;
+  return isIP(host) !== 0 && inAllowedRange(unmap(ipaddr.parse(host)), allow);
+}
+
+/**
+ * The checks that need no network: an absolute https URL (http only for allow-listed hosts), no
+ * credentials, and a host that is not itself a refused IP literal (every IPv4 spelling — decimal,
+ * octal, hex, shortened — is normalized by the URL parser first). Returns the reason to refuse or null.
+ */
+export function urlRefusal(value: string, allow: Allowlist = EMPTY_ALLOWLIST): string | null {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return 'it is not an absolute URL';
+  }
+  const host = urlHost(url);
+  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && hostAllowlisted(host, allow))) {
+    return url.protocol === 'http:'
+      ? 'it must use https (plain http is only allowed for hosts on IMAGEGEN_WEBHOOK_ALLOWLIST)'
+      : 'it must be an https URL';
+  }
+  if (url.username !== '' || url.password !== '') return 'it must not contain credentials';
+  if (host === '' || host.endsWith('.')) return 'it must name a host';
+  if (isIP(host) !== 0) {
+    const why = addressRefusal(host, allow);
+    if (why) return `${why}, which webhooks may not reach`;
+  }
+  return null;
+}
+
+export type LookupFn = (
+  hostname: string,
+  options: { all: true },
+  callback: (err: NodeJS.ErrnoException | null, addresses: LookupAddress[]) => void,
+) => void;
+
+const defaultLookup: LookupFn = (hostname, options, callback) => dnsLookup(hostname, options, callback);
+
+/** Resolves a host to every address, with a time limit. */
+export function resolveAll(
+  host: string,
+  lookup: LookupFn = defaultLookup,
+  timeoutMs = 5000,
+): Promise<string[]> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error(`resolving ${host} took over ${timeoutMs} ms`)),
+      timeoutMs,
+    );
+    lookup(host, { all: true }, (err, addresses) => {
+      clearTimeout(timer);
+      if (err) reject(err);
+      else resolve(addresses.map((a) => a.address));
+    });
+  });
+}
+
+/**
+ * Full submit-time check: `urlRefusal`, then every address the host resolves to must be allowed
+ * (unless the host name itself is allow-listed). Returns the reason to refuse or null.
+ */
+export async function webhookUrlRefusal(
+  value: string,
+  allow: Allowlist = EMPTY_ALLOWLIST,
+  lookup: LookupFn = defaultLookup,
+): Promise<string | null> {
+  const why = urlRefusal(value, allow);
+  if (why) return why;
+  const host = urlHost(new URL(value));
+  if (isIP(host) !== 0 || allow.hosts.has(host)) return null;
+  let addresses: string[];
+  try {
+    addresses = await resolveAll(host, lookup);
+  } catch {
+    return `its host ${host} could not be resolved`;
+  }
+  if (addresses.length === 0) return `its host ${host} has no addresses`;
+  for (const a of addresses) {
+    const refusal = addressRefusal(a, allow);
+    if (refusal) return `its host resolves to ${refusal}, which webhooks may not reach`;
+  }
+  return null;
+}
+
+/**
+ * A `lookup` for http(s).request that refuses, at connect time, any host resolving to a refused
+ * address — every resolved address is checked, not just the first.
+ */
+export function guardedLookup(allow: Allowlist, lookup: LookupFn = defaultLookup) {
+  return (
+    hostname: string,
+    options: { all?: boolean; family?: number },
+    callback: (err: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void,
+  ): void => {
+    lookup(hostname, { all: true }, (err, addresses) => {
+      if (err) {
+        callback(err, '', 0);
+        return;
+      }
+      const trusted = allow.hosts.has(hostname.toLowerCase());
+      for (const a of addresses) {
+        const why = trusted ? null : addressRefusal(a.address, allow);
+        if (why) {
+          const e: NodeJS.ErrnoException = new Error(`refused to connect to ${hostname}: ${why}`);
+          e.code = 'ESSRF';
+          callback(e, '', 0);
+          return;
+        }
+      }
+      const first = addresses[0];
+      if (!first) {
+        callback(Object.assign(new Error(`${hostname} has no addresses`), { code: 'ENOTFOUND' }), '', 0);
+      } else if (options.all) callback(null, addresses);
+      else callback(null, first.address, first.family);
+    });
+  };
+}
