@@ -18,6 +18,9 @@ export interface TestStack {
   base: string;
   env: Record<string, string>;
   key: string;
+  keyId: string;
+  /** The test key's webhook signing secret. */
+  webhookSecret: string;
   workers: RunningWorker[];
   /** Starts one more in-process worker with extra environment. */
   addWorker: (extra?: Record<string, string>) => Promise<RunningWorker>;
@@ -55,7 +58,7 @@ export async function startStack(
     return w;
   };
   for (let i = 0; i < (options.workers ?? 1); i++) await addWorker();
-  const { secret } = await api.apiKeys.create('test');
+  const { id: keyId, secret, webhookSecret } = await api.apiKeys.create('test');
   return {
     redis,
     s3,
@@ -63,6 +66,8 @@ export async function startStack(
     base: `http://127.0.0.1:${api.port}`,
     env,
     key: secret,
+    keyId,
+    webhookSecret,
     workers,
     addWorker,
     stop: async () => {

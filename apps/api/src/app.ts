@@ -6,18 +6,20 @@ import { CreateGenerationRequest, openApiDocument, TERMINAL_STATUSES, type Job }
 import type { Logger, Metrics } from '@imagegen/observability';
 import {
   GENERATION_JOB_OPTIONS,
+  jobView,
   type ApiKeyStore,
   type GenerationPayload,
   type JobRecord,
   type JobStore,
+  type JobWebhook,
 } from '@imagegen/queue';
 import { newObjectKey, type ObjectStore } from '@imagegen/storage';
+import { webhookUrlRefusal, type Allowlist } from '@imagegen/webhooks';
 import type { Queue } from 'bullmq';
 
 import type { ApiConfig } from './config.js';
 import { ApiError, notFound } from './errors.js';
 import type { EventHub } from './event-hub.js';
-import { jobView } from './job-view.js';
 
 export interface ApiDeps {
   config: ApiConfig;
@@ -30,6 +32,8 @@ export interface ApiDeps {
   logger: Logger;
   /** Redis liveness for /readyz. */
   pingRedis: () => Promise<boolean>;
+  /** Webhook targets exempt from the SSRF policy (IMAGEGEN_WEBHOOK_ALLOWLIST, parsed). */
+  webhookAllowlist: Allowlist;
 }
 
 type Authed = Request & { keyId?: string; requestId?: string };
@@ -232,12 +236,27 @@ export function createApp(deps: ApiDeps): express.Express {
         );
       }
       const body = parsed.data;
-      if (body.webhook_url !== undefined || body.webhook_events !== undefined) {
+      let webhook: JobWebhook | null = null;
+      if (body.webhook_url !== undefined) {
+        const refusal = await webhookUrlRefusal(body.webhook_url, deps.webhookAllowlist);
+        if (refusal) {
+          throw new ApiError(
+            400,
+            'invalid_request',
+            `webhook_url is refused: ${refusal}; give a public https URL`,
+            'webhook_url',
+          );
+        }
+        webhook = {
+          url: body.webhook_url,
+          events: [...new Set(body.webhook_events ?? (['completed'] as const))],
+        };
+      } else if (body.webhook_events !== undefined) {
         throw new ApiError(
           400,
           'invalid_request',
-          'webhooks are not available on this server yet: remove webhook_url and webhook_events',
-          'webhook_url',
+          'webhook_events needs webhook_url: add the URL or remove webhook_events',
+          'webhook_events',
         );
       }
       const idemHeader = req.header('idempotency-key');
@@ -273,6 +292,7 @@ export function createApp(deps: ApiDeps): express.Express {
           requestId: req.requestId!,
           createdAt: now,
           deadlineAt: now + config.QUEUE_DEADLINE_MS,
+          webhook,
         },
         { concurrency: config.CONCURRENCY_LIMIT, queueBound: config.QUEUE_MAX_WAITING },
         idem,

@@ -11,6 +11,7 @@ import {
   type Redis,
 } from '@imagegen/queue';
 import { storageFromEnv } from '@imagegen/storage';
+import { parseAllowlist } from '@imagegen/webhooks';
 
 import { createApp } from './app.js';
 import type { ApiConfig } from './config.js';
@@ -53,6 +54,7 @@ export async function startApi(config: ApiConfig): Promise<RunningApi> {
     metrics,
     logger,
     pingRedis: async () => (await redis.ping().catch(() => '')) === 'PONG',
+    webhookAllowlist: parseAllowlist(config.IMAGEGEN_WEBHOOK_ALLOWLIST),
   });
   const server: Server = await new Promise((resolve) => {
     const s = app.listen(config.PORT, config.HOST, () => resolve(s));

@@ -1,33 +1,80 @@
 import { z } from 'zod';
 
 import { parseEnv, SharedEnv } from '@imagegen/contracts';
-import { createLogger, type Logger } from '@imagegen/observability';
+import { createLogger, createMetrics, type Logger, type Metrics } from '@imagegen/observability';
+import { ApiKeyStore, connectRedis, JobStore, waitReady } from '@imagegen/queue';
 import { storageFromEnv } from '@imagegen/storage';
+import { DEFAULT_RETRY_SCHEDULE_MS, parseAllowlist, parseSchedule, type LookupFn } from '@imagegen/webhooks';
+
+import { WebhookDispatcher } from './webhooks.js';
 
 const DispatcherEnv = z
-  .object({ ...SharedEnv, SWEEP_INTERVAL_MS: z.coerce.number().int().min(1000).default(60_000) })
+  .object({
+    ...SharedEnv,
+    SWEEP_INTERVAL_MS: z.coerce.number().int().min(1000).default(60_000),
+    WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(15_000),
+    WEBHOOK_RETRY_SCHEDULE: z
+      .string()
+      .default(DEFAULT_RETRY_SCHEDULE_MS.map((ms) => `${ms}ms`).join(','))
+      .transform((text, ctx) => {
+        try {
+          return parseSchedule(text);
+        } catch (e) {
+          ctx.addIssue({ code: 'custom', message: (e as Error).message });
+          return z.NEVER;
+        }
+      }),
+    WEBHOOK_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(16),
+  })
   .strip();
-export type DispatcherConfig = Readonly<z.infer<typeof DispatcherEnv>>;
+export type DispatcherConfig = Readonly<z.output<typeof DispatcherEnv>>;
 
 export function loadDispatcherConfig(env: NodeJS.ProcessEnv = process.env): DispatcherConfig {
-  return parseEnv(DispatcherEnv, env);
+  const config = parseEnv(DispatcherEnv, env);
+  parseAllowlist(config.IMAGEGEN_WEBHOOK_ALLOWLIST);
+  return config;
 }
 
 export interface RunningDispatcher {
   logger: Logger;
+  metrics: Metrics;
   /** One sweep now; resolves to the number of images deleted. */
   sweepOnce: () => Promise<number>;
   close: () => Promise<void>;
 }
 
 /**
- * Deletes stored images older than IMAGE_TTL_MS every SWEEP_INTERVAL_MS. S3 lifecycle rules count in
- * whole days, so this sweep is what enforces the one-hour life; the bucket rule is only a safety net.
+ * The background process: delivers webhooks, and deletes stored images older than IMAGE_TTL_MS every
+ * SWEEP_INTERVAL_MS (S3 lifecycle rules count in whole days, so this sweep is what enforces the one-hour
+ * life; the bucket rule is only a safety net).
  */
-export async function startDispatcher(config: DispatcherConfig): Promise<RunningDispatcher> {
+export async function startDispatcher(
+  config: DispatcherConfig,
+  testing: { ca?: string | Buffer; lookup?: LookupFn } = {},
+): Promise<RunningDispatcher> {
   const logger = createLogger('dispatcher', config.LOG_LEVEL);
+  const metrics = createMetrics('dispatcher');
   const storage = storageFromEnv(config);
   await storage.ensureBucket();
+  const redis = connectRedis(config.REDIS_URL, 'worker');
+  redis.on('error', (err) => logger.warn({ err: err.message }, 'redis connection error'));
+  await waitReady(redis, 30_000);
+  const jobs = new JobStore(redis, config.REDIS_PREFIX, config.JOB_RETENTION_S);
+  const webhooks = new WebhookDispatcher(
+    {
+      redisUrl: config.REDIS_URL,
+      prefix: config.REDIS_PREFIX,
+      allowlist: parseAllowlist(config.IMAGEGEN_WEBHOOK_ALLOWLIST),
+      timeoutMs: config.WEBHOOK_TIMEOUT_MS,
+      schedule: config.WEBHOOK_RETRY_SCHEDULE,
+      concurrency: config.WEBHOOK_CONCURRENCY,
+      intermediateAttempts: 3,
+      ...testing,
+    },
+    { redis, jobs, apiKeys: new ApiKeyStore(redis, config.REDIS_PREFIX), storage, metrics, logger },
+  );
+  await webhooks.start();
+
   let running: Promise<number> | null = null;
   const sweepOnce = () => {
     running ??= storage
@@ -47,13 +94,23 @@ export async function startDispatcher(config: DispatcherConfig): Promise<Running
   };
   const timer = setInterval(() => void sweepOnce(), config.SWEEP_INTERVAL_MS);
   void sweepOnce();
-  logger.info({ everyMs: config.SWEEP_INTERVAL_MS }, 'dispatcher started');
+  logger.info(
+    {
+      sweepEveryMs: config.SWEEP_INTERVAL_MS,
+      webhookAttempts: config.WEBHOOK_RETRY_SCHEDULE.length + 1,
+      webhookConcurrency: config.WEBHOOK_CONCURRENCY,
+    },
+    'dispatcher started',
+  );
   return {
     logger,
+    metrics,
     sweepOnce,
     close: async () => {
       clearInterval(timer);
       await running;
+      await webhooks.close();
+      await redis.quit().catch(() => undefined);
     },
   };
 }

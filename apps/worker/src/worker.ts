@@ -11,6 +11,7 @@ import {
   JobStore,
   Keys,
   redisOptions,
+  redisUrlOptions,
   type GenerationPayload,
   type Redis,
 } from '@imagegen/queue';
@@ -148,24 +149,4 @@ export async function startWorker(config: WorkerConfig): Promise<RunningWorker> 
     return closing;
   };
   return { close, port, logger };
-}
-
-/** ioredis connection options from a redis:// URL (BullMQ's Worker takes options, not a shared client). */
-export function redisUrlOptions(url: string): {
-  host: string;
-  port: number;
-  username?: string;
-  password?: string;
-  db?: number;
-  tls?: object;
-} {
-  const u = new URL(url);
-  return {
-    host: u.hostname,
-    port: u.port ? Number(u.port) : 6379,
-    ...(u.username ? { username: decodeURIComponent(u.username) } : {}),
-    ...(u.password ? { password: decodeURIComponent(u.password) } : {}),
-    ...(u.pathname.length > 1 ? { db: Number(u.pathname.slice(1)) } : {}),
-    ...(u.protocol === 'rediss:' ? { tls: {} } : {}),
-  };
 }

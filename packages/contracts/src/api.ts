@@ -120,6 +120,23 @@ export const JobOutput = z.object({
   revised_prompt: z.string().nullable(),
 });
 
+export const JobModeration = z.object({
+  stage: z.enum(['input', 'output']),
+  category: z.string().nullable(),
+});
+
+export const PromptWarning = z.object({ code: z.string(), message: z.string() });
+
+export const JobWebhook = z.object({
+  url: z.string(),
+  events: z.array(z.enum(WEBHOOK_EVENTS)),
+  status: z.enum(['pending', 'delivered', 'retrying', 'failed']),
+  attempts: z.int(),
+  last_error: z.string().nullable(),
+  last_attempt_at: z.string().nullable(),
+  delivered_at: z.string().nullable(),
+});
+
 /** The job object every read returns; the last five fields are exactly the vendor response. */
 export const Job = z.object({
   id: z.string(),
@@ -135,6 +152,14 @@ export const Job = z.object({
   input: JobInput,
   output: JobOutput.nullable(),
   error: JobError.nullable(),
+  /** Set on moderated jobs: which check refused it and the policy category (never the matched words). */
+  moderation: JobModeration.nullable(),
+  /** The prompt split into the vendor's template parts (subject, action, setting, style, …). */
+  analysis: z.record(z.string(), z.unknown()).nullable(),
+  /** Prompt-writing advice; never blocks a request. */
+  warnings: z.array(PromptWarning),
+  /** The webhook and its delivery log, when the request gave a webhook_url. */
+  webhook: JobWebhook.nullable(),
   metadata: z.record(z.string(), z.unknown()),
   timings_ms: z.record(z.string(), z.number()),
   success: z.boolean().nullable(),

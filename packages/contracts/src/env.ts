@@ -24,6 +24,8 @@ export const SharedEnv = {
   S3_REGION: z.string().min(1).default('us-east-1'),
   IMAGE_TTL_MS: int(3_600_000, 1000, 604_800_000),
   JOB_RETENTION_S: int(86_400, 60),
+  /** Webhook targets allowed despite the SSRF policy, and over plain http: host names, IPs, CIDRs. */
+  IMAGEGEN_WEBHOOK_ALLOWLIST: z.string().default(''),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 };
 

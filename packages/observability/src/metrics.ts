@@ -52,6 +52,18 @@ export function createMetrics(service: string) {
       labelNames: ['state'] as const,
       registers: [registry],
     }),
+    webhookDeliveries: new Counter({
+      name: 'imagegen_webhook_deliveries_total',
+      help: 'Webhook delivery attempts, by outcome (delivered, retry, failed)',
+      labelNames: ['outcome'] as const,
+      registers: [registry],
+    }),
+    webhookDuration: new Histogram({
+      name: 'imagegen_webhook_delivery_duration_seconds',
+      help: 'Duration of one webhook delivery attempt',
+      buckets: HTTP_BUCKETS,
+      registers: [registry],
+    }),
     workerBusy: new Gauge({
       name: 'imagegen_worker_busy',
       help: 'Jobs this worker is running now',

@@ -2,6 +2,8 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 
 import type { Redis } from 'ioredis';
 
+import { generateWebhookSecret, isWebhookSecret } from '@imagegen/webhooks';
+
 import { Keys } from './keys.js';
 
 export interface ApiKeyInfo {
@@ -30,33 +32,100 @@ export class ApiKeyStore {
     this.keys = new Keys(prefix);
   }
 
-  async create(name: string, now = Date.now()): Promise<{ id: string; secret: string }> {
+  /** A new key and its webhook signing secret; both are shown only now. */
+  async create(
+    name: string,
+    now = Date.now(),
+  ): Promise<{ id: string; secret: string; webhookSecret: string }> {
     const id = randomBytes(6).toString('hex');
     const secret = `ig_${id}_${randomBytes(32).toString('base64url')}`;
-    await this.store(id, name, secret, now);
-    return { id, secret };
+    const webhookSecret = generateWebhookSecret();
+    await this.store(id, name, secret, webhookSecret, now);
+    return { id, secret, webhookSecret };
   }
 
-  /** Makes a given secret valid (the all-in-one stack's IMAGEGEN_BOOTSTRAP_API_KEY). */
-  async ensure(secret: string, name: string, now = Date.now()): Promise<{ id: string }> {
+  /**
+   * Makes a given secret valid (the all-in-one stack's IMAGEGEN_BOOTSTRAP_API_KEY), with a given webhook
+   * signing secret (IMAGEGEN_BOOTSTRAP_WEBHOOK_SECRET) or, when none is given, the one it has or a new one.
+   */
+  async ensure(
+    secret: string,
+    name: string,
+    now = Date.now(),
+    webhookSecret?: string,
+  ): Promise<{ id: string }> {
     const m = SECRET.exec(secret);
     if (!m) throw new Error('an API key must look like ig_<12 hex digits>_<43 base64url characters>');
+    if (webhookSecret !== undefined && !isWebhookSecret(webhookSecret)) {
+      throw new Error('a webhook secret must be "whsec_" followed by 24 to 64 bytes in base64');
+    }
     const id = m[1]!;
     const existing = await this.redis.hget(this.keys.apiKey(id), 'hash');
-    if (!existing) await this.store(id, name, secret, now);
+    if (!existing) await this.store(id, name, secret, webhookSecret ?? generateWebhookSecret(), now);
     else if (!timingSafeEqual(Buffer.from(existing, 'hex'), sha256(secret))) {
       throw new Error(`API key id ${id} already exists with another secret`);
+    } else if (webhookSecret !== undefined) {
+      await this.redis.hset(this.keys.apiKey(id), 'wh_secret', webhookSecret);
     }
     await this.redis.hdel(this.keys.apiKey(id), 'revoked_at');
     return { id };
   }
 
-  private async store(id: string, name: string, secret: string, now: number): Promise<void> {
+  private async store(id: string, name: string, secret: string, webhookSecret: string, now: number) {
     await this.redis
       .multi()
-      .hset(this.keys.apiKey(id), { name, hash: sha256(secret).toString('hex'), created_at: String(now) })
+      .hset(this.keys.apiKey(id), {
+        name,
+        hash: sha256(secret).toString('hex'),
+        created_at: String(now),
+        wh_secret: webhookSecret,
+      })
       .sadd(this.keys.apiKeys(), id)
       .exec();
+  }
+
+  /**
+   * The secrets deliveries for this key are signed with: the current one, then the previous one while
+   * its rotation grace period lasts. A key from before webhooks existed gets a secret on first use.
+   */
+  async webhookSecrets(id: string, now = Date.now()): Promise<string[]> {
+    const key = this.keys.apiKey(id);
+    const [current, previous, until] = await this.redis.hmget(
+      key,
+      'wh_secret',
+      'wh_prev_secret',
+      'wh_prev_until',
+    );
+    let secrets = current ? [current] : [];
+    if (!current) {
+      if (!(await this.redis.exists(key))) return [];
+      await this.redis.hsetnx(key, 'wh_secret', generateWebhookSecret());
+      secrets = [(await this.redis.hget(key, 'wh_secret'))!];
+    }
+    if (previous && Number(until) > now) secrets.push(previous);
+    return secrets;
+  }
+
+  /**
+   * Replaces the signing secret. For `graceSeconds` the old one keeps signing too (two signatures per
+   * delivery), so receivers can switch without missing a delivery. Returns the new secret, or null for an
+   * unknown key.
+   */
+  async rotateWebhookSecret(
+    id: string,
+    graceSeconds: number,
+    now = Date.now(),
+  ): Promise<{ webhookSecret: string; previousValidUntil: number | null } | null> {
+    const key = this.keys.apiKey(id);
+    if (!(await this.redis.exists(key))) return null;
+    const [old] = await this.webhookSecrets(id, now);
+    const webhookSecret = generateWebhookSecret();
+    const until = graceSeconds > 0 && old ? now + graceSeconds * 1000 : null;
+    const tx = this.redis.multi().hset(key, 'wh_secret', webhookSecret);
+    if (until !== null) tx.hset(key, 'wh_prev_secret', old!, 'wh_prev_until', String(until));
+    else tx.hdel(key, 'wh_prev_secret', 'wh_prev_until');
+    await tx.exec();
+    return { webhookSecret, previousValidUntil: until };
   }
 
   /** The key id of a valid, unrevoked secret, or null. */

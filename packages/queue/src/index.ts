@@ -12,9 +12,23 @@ export {
   type JobEventEntry,
   type JobFailure,
   type JobImage,
+  type JobModeration,
   type JobRecord,
+  type JobWebhook,
   type NewJob,
+  type PromptInsights,
+  type WebhookDeliveryState,
+  type WebhookEventKind,
   type SubmitOutcome,
 } from './job-store.js';
 export { Keys } from './keys.js';
-export { connectRedis, redisOptions, waitReady, type Redis, type RedisRole } from './redis.js';
+export {
+  connectRedis,
+  redisOptions,
+  redisUrlOptions,
+  waitReady,
+  type Redis,
+  type RedisRole,
+} from './redis.js';
+export { jobView, type Presigner } from './job-view.js';
+export { WEBHOOK_QUEUE, webhookMessageId, type WebhookDelivery } from './webhook-queue.js';

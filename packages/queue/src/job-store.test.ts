@@ -170,12 +170,42 @@ describe('API keys', () => {
     );
     expect(dump).not.toContain(secret.slice(16));
     expect(await keys.verify(secret)).toBe(id);
-    expect(await keys.verify(`${secret.slice(0, -1)}A`)).toBeNull();
+    const tampered = `${secret.slice(0, -1)}${secret.endsWith('A') ? 'B' : 'A'}`;
+    expect(await keys.verify(tampered)).toBeNull();
     expect(await keys.verify('nonsense')).toBeNull();
     expect((await keys.list()).map((k) => k.name)).toEqual(['ci']);
     expect(await keys.revoke(id)).toBe(true);
     expect(await keys.verify(secret)).toBeNull();
     expect(await keys.ensure(secret, 'again')).toEqual({ id });
     expect(await keys.verify(secret)).toBe(id);
+  });
+
+  it('keeps a webhook signing secret per key, rotatable with a grace period in which both sign', async () => {
+    const keys = new ApiKeyStore(redis, `k-${randomUUID().slice(0, 8)}`);
+    const { id, webhookSecret } = await keys.create('hooks', 1000);
+    expect(webhookSecret).toMatch(/^whsec_[A-Za-z0-9+/]{43}=$/);
+    expect(await keys.webhookSecrets(id, 1000)).toEqual([webhookSecret]);
+    const rotated = (await keys.rotateWebhookSecret(id, 3600, 2000))!;
+    expect(rotated.webhookSecret).not.toBe(webhookSecret);
+    expect(rotated.previousValidUntil).toBe(2000 + 3_600_000);
+    expect(await keys.webhookSecrets(id, 3000)).toEqual([rotated.webhookSecret, webhookSecret]);
+    expect(await keys.webhookSecrets(id, 2000 + 3_600_001)).toEqual([rotated.webhookSecret]);
+    // Without a grace period the old secret stops at once.
+    const again = (await keys.rotateWebhookSecret(id, 0, 4000))!;
+    expect(await keys.webhookSecrets(id, 4001)).toEqual([again.webhookSecret]);
+    expect(await keys.rotateWebhookSecret('000000000000', 0)).toBeNull();
+    expect(await keys.webhookSecrets('000000000000')).toEqual([]);
+  });
+
+  it('gives the bootstrap key the configured webhook secret', async () => {
+    const keys = new ApiKeyStore(redis, `k-${randomUUID().slice(0, 8)}`);
+    const secret = `ig_0123456789ab_${'x'.repeat(43)}`;
+    const wh = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
+    await keys.ensure(secret, 'bootstrap', 1, wh);
+    expect(await keys.webhookSecrets('0123456789ab')).toEqual([wh]);
+    await expect(keys.ensure(secret, 'bootstrap', 1, 'whsec_nope')).rejects.toThrow(/whsec_/);
+    // Restarting without the variable keeps the secret it has.
+    await keys.ensure(secret, 'bootstrap', 2);
+    expect(await keys.webhookSecrets('0123456789ab')).toEqual([wh]);
   });
 });

@@ -5,7 +5,16 @@ import type { Redis } from 'ioredis';
 import type { JobInput, JobStage, JobStatus } from '@imagegen/contracts';
 
 import { Keys } from './keys.js';
-import { FINISH, PROGRESS, REQUEST_CANCEL, START, SUBMIT, TOKEN_BUCKET, UNSUBMIT } from './scripts.js';
+import {
+  FINISH,
+  PROGRESS,
+  REQUEST_CANCEL,
+  START,
+  SUBMIT,
+  TOKEN_BUCKET,
+  UNSUBMIT,
+  WEBHOOK_ATTEMPT,
+} from './scripts.js';
 
 /** What the worker stores about the image once it is uploaded. */
 export interface JobImage {
@@ -21,6 +30,34 @@ export interface JobFailure {
   code: string;
   message: string;
   retryable: boolean;
+}
+
+/** Events a job's webhook may subscribe to (`completed` = the terminal event, whatever the outcome). */
+export type WebhookEventKind = 'queued' | 'started' | 'progress' | 'completed';
+
+export interface JobWebhook {
+  url: string;
+  events: WebhookEventKind[];
+}
+
+/** The delivery log shown on the job. */
+export interface WebhookDeliveryState {
+  status: 'pending' | 'delivered' | 'retrying' | 'failed';
+  attempts: number;
+  lastError: string | null;
+  lastAttemptAt: number | null;
+  deliveredAt: number | null;
+}
+
+/** What the prompt stage found; stored as given (the prompt package owns the shapes). */
+export interface PromptInsights {
+  analysis: Record<string, unknown> | null;
+  warnings: { code: string; message: string }[];
+}
+
+export interface JobModeration {
+  stage: 'input' | 'output';
+  category: string | null;
 }
 
 /** A job record as stored in Redis, decoded. */
@@ -46,6 +83,13 @@ export interface JobRecord {
   worker: string | null;
   /** Latest moment a worker may start the job; later it ends as `expired`. */
   deadlineAt: number;
+  webhook: JobWebhook | null;
+  webhookState: WebhookDeliveryState | null;
+  analysis: Record<string, unknown> | null;
+  warnings: { code: string; message: string }[];
+  /** The prompt actually generated when prompt_upsampling rewrote it. */
+  revisedPrompt: string | null;
+  moderation: JobModeration | null;
 }
 
 export interface NewJob {
@@ -56,6 +100,8 @@ export interface NewJob {
   requestId: string;
   createdAt: number;
   deadlineAt: number;
+  webhook?: JobWebhook | null;
+  insights?: PromptInsights;
 }
 
 export type SubmitOutcome =
@@ -75,11 +121,12 @@ export interface JobEventEntry {
 type Scripted = Redis & Record<string, (...args: (string | number)[]) => Promise<unknown>>;
 
 const SCRIPTS = {
-  igSubmit: [6, SUBMIT],
+  igSubmit: [7, SUBMIT],
   igUnsubmit: [5, UNSUBMIT],
-  igStart: [3, START],
-  igProgress: [2, PROGRESS],
-  igFinish: [4, FINISH],
+  igStart: [4, START],
+  igProgress: [3, PROGRESS],
+  igFinish: [5, FINISH],
+  igWebhookAttempt: [1, WEBHOOK_ATTEMPT],
   igRequestCancel: [1, REQUEST_CANCEL],
   igTokenBucket: [1, TOKEN_BUCKET],
 } as const;
@@ -122,7 +169,7 @@ export class JobStore {
     idempotency: { keyDigest: string; bodyDigest: string; ttlSeconds: number } | null,
   ): Promise<SubmitOutcome> {
     const k = this.keys;
-    const fields = {
+    const fields: Record<string, string> = {
       id: job.id,
       key_id: job.keyId,
       created_at: String(job.createdAt),
@@ -133,6 +180,16 @@ export class JobStore {
       metadata: JSON.stringify(job.metadata),
       request_id: job.requestId,
     };
+    if (job.webhook) {
+      fields['webhook'] = JSON.stringify(job.webhook);
+      fields['wh_events'] = `,${job.webhook.events.join(',')},`;
+      fields['wh_status'] = 'pending';
+      fields['wh_attempts'] = '0';
+    }
+    if (job.insights) {
+      fields['analysis'] = JSON.stringify(job.insights.analysis);
+      fields['warnings'] = JSON.stringify(job.insights.warnings);
+    }
     const idemKey = idempotency ? k.idempotency(job.keyId, idempotency.keyDigest) : `${k.prefix}:idem:none`;
     const r = (await this.redis['igSubmit']!(
       k.job(job.id),
@@ -141,6 +198,7 @@ export class JobStore {
       k.seq(),
       k.active(job.keyId),
       idemKey,
+      k.webhookOutbox(),
       job.id,
       JSON.stringify(fields),
       limits.concurrency,
@@ -199,6 +257,20 @@ export class JobStore {
       cancelRequested: h['cancel_requested'] === '1',
       worker: h['worker'] ?? null,
       deadlineAt: Number(h['deadline_at'] ?? 0),
+      webhook: parseJson<JobWebhook | null>(h['webhook'], null),
+      webhookState: h['wh_status']
+        ? {
+            status: h['wh_status'] as WebhookDeliveryState['status'],
+            attempts: Number(h['wh_attempts'] ?? 0),
+            lastError: h['wh_last_error'] || null,
+            lastAttemptAt: num(h['wh_last_attempt_at']),
+            deliveredAt: num(h['wh_delivered_at']),
+          }
+        : null,
+      analysis: parseJson<Record<string, unknown> | null>(h['analysis'], null),
+      warnings: parseJson<{ code: string; message: string }[]>(h['warnings'], []),
+      revisedPrompt: h['revised_prompt'] ?? null,
+      moderation: parseJson<JobModeration | null>(h['moderation'], null),
     };
   }
 
@@ -223,6 +295,7 @@ export class JobStore {
       k.job(id),
       k.events(id),
       k.waiting(),
+      k.webhookOutbox(),
       id,
       attempt,
       now,
@@ -246,10 +319,13 @@ export class JobStore {
     const ev = (await this.redis['igProgress']!(
       k.job(id),
       k.events(id),
+      k.webhookOutbox(),
       stage,
       step ?? '',
       total ?? '',
       progress.toFixed(4),
+      id,
+      Date.now(),
     )) as string | number;
     if (typeof ev === 'string') await this.publish(id, ev);
   }
@@ -259,7 +335,13 @@ export class JobStore {
     id: string,
     keyId: string,
     status: Exclude<JobStatus, 'queued' | 'processing'>,
-    data: { image?: JobImage; error?: JobFailure; timings?: Record<string, number> },
+    data: {
+      image?: JobImage;
+      error?: JobFailure;
+      timings?: Record<string, number>;
+      revisedPrompt?: string;
+      moderation?: JobModeration;
+    },
     options: { onlyFrom?: 'queued' | 'processing'; now?: number } = {},
   ): Promise<FinishOutcome> {
     const k = this.keys;
@@ -267,11 +349,14 @@ export class JobStore {
     if (data.image) fields['image'] = JSON.stringify(data.image);
     if (data.error) fields['error'] = JSON.stringify(data.error);
     if (data.timings) fields['timings'] = JSON.stringify(data.timings);
+    if (data.revisedPrompt !== undefined) fields['revised_prompt'] = data.revisedPrompt;
+    if (data.moderation) fields['moderation'] = JSON.stringify(data.moderation);
     const r = (await this.redis['igFinish']!(
       k.job(id),
       k.events(id),
       k.waiting(),
       k.active(keyId),
+      k.webhookOutbox(),
       id,
       status,
       JSON.stringify(fields),
@@ -285,6 +370,32 @@ export class JobStore {
     }
     if (r[0] === 'already') return { kind: 'already', status: r[1] as JobStatus };
     return { kind: 'missing' };
+  }
+
+  /** Stores the prompt the worker generates from (prompt_upsampling), before generation starts. */
+  async setRevisedPrompt(id: string, prompt: string): Promise<void> {
+    await this.redis.hset(this.keys.job(id), 'revised_prompt', prompt);
+  }
+
+  /** Logs one webhook delivery attempt on the job (a no-op once the record is purged). */
+  async recordWebhookAttempt(
+    id: string,
+    attempt: {
+      terminal: boolean;
+      status: WebhookDeliveryState['status'];
+      error: string | null;
+      at: number;
+      deliveredAt: number | null;
+    },
+  ): Promise<void> {
+    await this.redis['igWebhookAttempt']!(
+      this.keys.job(id),
+      attempt.terminal ? '1' : '0',
+      attempt.status,
+      attempt.at,
+      attempt.error ?? '',
+      attempt.deliveredAt ?? '',
+    );
   }
 
   /** Flags a running job for cancellation and tells every worker; returns the status it had. */

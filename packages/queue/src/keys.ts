@@ -13,6 +13,8 @@ export class Keys {
   apiKey = (id: string) => `${this.prefix}:apikey:${id}`;
   apiKeys = () => `${this.prefix}:apikeys`;
   rate = (keyId: string) => `${this.prefix}:rate:${keyId}`;
+  /** Stream of webhook delivery intents, written atomically with the job event they announce. */
+  webhookOutbox = () => `${this.prefix}:webhooks:outbox`;
   /** BullMQ's own prefix: its keys become `<prefix>:bull:<queue>:…`. */
   bullPrefix = () => `${this.prefix}:bull`;
 }

@@ -25,6 +25,26 @@ export function connectRedis(url: string, role: RedisRole): Redis {
 
 export type { Redis };
 
+/** ioredis connection options from a redis:// URL (BullMQ's Worker takes options, not a shared client). */
+export function redisUrlOptions(url: string): {
+  host: string;
+  port: number;
+  username?: string;
+  password?: string;
+  db?: number;
+  tls?: object;
+} {
+  const u = new URL(url);
+  return {
+    host: u.hostname,
+    port: u.port ? Number(u.port) : 6379,
+    ...(u.username ? { username: decodeURIComponent(u.username) } : {}),
+    ...(u.password ? { password: decodeURIComponent(u.password) } : {}),
+    ...(u.pathname.length > 1 ? { db: Number(u.pathname.slice(1)) } : {}),
+    ...(u.protocol === 'rediss:' ? { tls: {} } : {}),
+  };
+}
+
 /** Resolves once the connection is ready; rejects after `ms` with the URL-free reason. */
 export async function waitReady(redis: Redis, ms: number): Promise<void> {
   if (redis.status === 'ready') return;

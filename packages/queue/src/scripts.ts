@@ -4,11 +4,25 @@
  */
 
 /**
- * Submit. KEYS: job, events, waiting, seq, active, idempotency. ARGV: id, fields JSON, concurrency limit,
+ * Appends a webhook delivery intent to the outbox stream when the job subscribed to this event type
+ * (field wh_events, e.g. ",queued,completed,"). Written in the same script as the state change, so
+ * an event is never lost between the change and its delivery (a transactional outbox).
+ */
+const OUTBOX = `
+local function outbox(jobkey, outkey, id, kind, evid)
+  local subscribed = redis.call('HGET', jobkey, 'wh_events')
+  if subscribed and string.find(subscribed, ',' .. kind .. ',', 1, true) then
+    redis.call('XADD', outkey, '*', 'job', id, 'type', kind, 'event', evid)
+  end
+end
+`;
+
+/**
+ * Submit. KEYS: job, events, waiting, seq, active, idempotency, outbox. ARGV: id, fields JSON, concurrency limit,
  * idempotency value ('' when none), idempotency TTL s, queue bound (0 = none).
  * Returns {'created', seq} | {'idempotent', value} | {'queue_full'} | {'concurrency', n}.
  */
-export const SUBMIT = `
+export const SUBMIT = `${OUTBOX}
 if ARGV[4] ~= '' then
   local existing = redis.call('GET', KEYS[6])
   if existing then return {'idempotent', existing} end
@@ -25,6 +39,7 @@ redis.call('ZADD', KEYS[3], seq, ARGV[1])
 redis.call('SADD', KEYS[5], ARGV[1])
 local ev = redis.call('XADD', KEYS[2], 'MAXLEN', '~', 2000, '*', 'type', 'queued')
 if ARGV[4] ~= '' then redis.call('SET', KEYS[6], ARGV[4], 'EX', ARGV[5]) end
+outbox(KEYS[1], KEYS[7], ARGV[1], 'queued', ev)
 return {'created', seq, ev}
 `;
 
@@ -37,10 +52,10 @@ return 1
 `;
 
 /**
- * A worker takes the job. KEYS: job, events, waiting. ARGV: id, attempt, now ms, worker name.
+ * A worker takes the job. KEYS: job, events, waiting, outbox. ARGV: id, attempt, now ms, worker name.
  * Returns 'started' | 'missing' | a terminal status ('canceled', …) when there is nothing to do.
  */
-export const START = `
+export const START = `${OUTBOX}
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return 'missing' end
 if status ~= 'queued' and status ~= 'processing' then return status end
@@ -49,22 +64,36 @@ if not redis.call('HGET', KEYS[1], 'started_at') then redis.call('HSET', KEYS[1]
 redis.call('HSET', KEYS[1], 'status', 'processing', 'attempt', ARGV[2], 'progress', 0, 'stage', 'analyzing', 'worker', ARGV[4])
 redis.call('ZREM', KEYS[3], ARGV[1])
 local ev = redis.call('XADD', KEYS[2], 'MAXLEN', '~', 2000, '*', 'type', 'started', 'attempt', ARGV[2])
+outbox(KEYS[1], KEYS[4], ARGV[1], 'started', ev)
 return {'started', ev}
 `;
 
-/** Stage/progress while processing. KEYS: job, events. ARGV: stage, step, total, progress. */
-export const PROGRESS = `
+/**
+ * Stage/progress while processing. KEYS: job, events, outbox. ARGV: stage, step, total, progress, id, now ms.
+ * Progress webhooks are throttled to one a second per job (and always the last step).
+ */
+export const PROGRESS = `${OUTBOX}
 if redis.call('HGET', KEYS[1], 'status') ~= 'processing' then return 0 end
 redis.call('HSET', KEYS[1], 'stage', ARGV[1], 'progress', ARGV[4])
-return redis.call('XADD', KEYS[2], 'MAXLEN', '~', 2000, '*', 'type', 'progress', 'stage', ARGV[1], 'step', ARGV[2], 'total', ARGV[3], 'progress', ARGV[4])
+local ev = redis.call('XADD', KEYS[2], 'MAXLEN', '~', 2000, '*', 'type', 'progress', 'stage', ARGV[1], 'step', ARGV[2], 'total', ARGV[3], 'progress', ARGV[4])
+local last = tonumber(redis.call('HGET', KEYS[1], 'wh_progress_at') or '0')
+local now = tonumber(ARGV[6])
+if now - last >= 1000 or (ARGV[2] ~= '' and ARGV[2] == ARGV[3]) then
+  local subscribed = redis.call('HGET', KEYS[1], 'wh_events')
+  if subscribed and string.find(subscribed, ',progress,', 1, true) then
+    redis.call('HSET', KEYS[1], 'wh_progress_at', now)
+    outbox(KEYS[1], KEYS[3], ARGV[5], 'progress', ev)
+  end
+end
+return ev
 `;
 
 /**
- * Terminal transition, at most once. KEYS: job, events, waiting, active. ARGV: id, status, fields JSON,
+ * Terminal transition, at most once. KEYS: job, events, waiting, active, outbox. ARGV: id, status, fields JSON,
  * retention s, now ms, required current status ('' = any non-terminal).
  * Returns {'done', eventId} | {'already', status} | {'missing'}.
  */
-export const FINISH = `
+export const FINISH = `${OUTBOX}
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return {'missing'} end
 if status ~= 'queued' and status ~= 'processing' then return {'already', status} end
@@ -79,6 +108,7 @@ redis.call('SREM', KEYS[4], ARGV[1])
 local ev = redis.call('XADD', KEYS[2], 'MAXLEN', '~', 2000, '*', 'type', 'completed', 'status', ARGV[2])
 redis.call('EXPIRE', KEYS[1], ARGV[4])
 redis.call('EXPIRE', KEYS[2], ARGV[4])
+outbox(KEYS[1], KEYS[5], ARGV[1], 'completed', ev)
 return {'done', ev}
 `;
 
@@ -109,4 +139,21 @@ redis.call('PEXPIRE', KEYS[1], ARGV[4])
 local wait = 0
 if tokens < 1 then wait = math.ceil((1 - tokens) / rate) end
 return {allowed, math.floor(tokens), wait}
+`;
+
+/**
+ * Records a webhook delivery attempt on the job, if the job still exists (never recreates a purged
+ * record). KEYS: job. ARGV: terminal event '1'/'0', status, attempt time ms, last error ('' = none),
+ * delivered time ms ('' = not delivered).
+ * The terminal event's outcome is what the job shows; earlier events only fill in until it exists.
+ */
+export const WEBHOOK_ATTEMPT = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HINCRBY', KEYS[1], 'wh_attempts', 1)
+if ARGV[1] == '1' or redis.call('HGET', KEYS[1], 'wh_final') ~= '1' then
+  redis.call('HSET', KEYS[1], 'wh_status', ARGV[2], 'wh_last_attempt_at', ARGV[3], 'wh_last_error', ARGV[4])
+  if ARGV[5] ~= '' then redis.call('HSET', KEYS[1], 'wh_delivered_at', ARGV[5]) end
+  if ARGV[1] == '1' then redis.call('HSET', KEYS[1], 'wh_final', '1') end
+end
+return 1
 `;

@@ -1,18 +1,28 @@
 import type { Job } from '@imagegen/contracts';
 import { TERMINAL_STATUSES } from '@imagegen/contracts';
-import type { JobRecord, JobStore } from '@imagegen/queue';
-import type { ObjectStore } from '@imagegen/storage';
+
+import type { JobRecord, JobStore } from './job-store.js';
+
+/** What the view needs from the object store: a URL for an image, valid one hour from completion. */
+export interface Presigner {
+  presign(key: string, completedAt: number, now?: number): Promise<{ url: string } | null>;
+  readonly config: { objectTtlMs: number };
+}
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
-/** Builds the public job object from its record: presigned URL, queue position, vendor fields. */
+/**
+ * Builds the public job object from its record: presigned URL, queue position, prompt insights, webhook
+ * delivery log and the vendor fields. The API answers with it and webhooks carry it as `data`.
+ */
 export async function jobView(
   record: JobRecord,
   jobs: JobStore,
-  storage: ObjectStore,
+  storage: Presigner,
   now = Date.now(),
 ): Promise<Job> {
   const terminal = TERMINAL_STATUSES.includes(record.status);
+  const revised = record.revisedPrompt ?? record.image?.revised_prompt ?? null;
   let output: Job['output'] = null;
   if (record.status === 'succeeded' && record.image) {
     const signed =
@@ -27,12 +37,13 @@ export async function jobView(
       height: record.image.height,
       format: record.image.format,
       bytes: record.image.bytes,
-      revised_prompt: record.image.revised_prompt,
+      revised_prompt: revised,
     };
   }
   const position = record.status === 'queued' ? await jobs.queuePosition(record.id) : null;
   const timings: Record<string, number> = { ...record.timings };
   if (record.startedAt !== null) timings['queue'] = Math.max(0, record.startedAt - record.createdAt);
+  const wh = record.webhookState;
   return {
     id: record.id,
     object: 'image.generation',
@@ -47,12 +58,27 @@ export async function jobView(
     input: record.input,
     output,
     error: record.error,
+    moderation: record.moderation,
+    analysis: record.analysis,
+    warnings: record.warnings,
+    webhook:
+      record.webhook === null
+        ? null
+        : {
+            url: record.webhook.url,
+            events: record.webhook.events,
+            status: wh?.status ?? 'pending',
+            attempts: wh?.attempts ?? 0,
+            last_error: wh?.lastError ?? null,
+            last_attempt_at: iso(wh?.lastAttemptAt ?? null),
+            delivered_at: iso(wh?.deliveredAt ?? null),
+          },
     metadata: record.metadata,
     timings_ms: timings,
     success: terminal ? record.status === 'succeeded' : null,
     request_id: record.id,
     image_url: output?.url ?? null,
     seed: record.input.seed,
-    revised_prompt: output?.revised_prompt ?? null,
+    revised_prompt: revised,
   };
 }
