@@ -7,6 +7,9 @@ import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { afterAll, describe, expect, it } from 'vitest';
 
+import { verifyWebhook } from '@imagegen/webhooks';
+
+import { startReceiver } from './support/receiver.js';
 import { freePort } from './support/redis.js';
 
 const STACK = fileURLToPath(new URL('../apps/stack/dist/main.js', import.meta.url));
@@ -14,9 +17,11 @@ const dataDir = mkdtempSync(join(tmpdir(), 'imagegen-stack-'));
 afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
 
 describe('npm start (the all-in-one stack)', () => {
-  it('runs redis, S3, api, worker and dispatcher, serves a generation, and stops cleanly on Ctrl-C', async () => {
+  it('runs redis, S3, api, worker and dispatcher, serves a generation and its webhook, and stops cleanly on Ctrl-C', async () => {
     const port = await freePort();
     const key = `ig_0123456789ab_${'k'.repeat(43)}`;
+    const webhookSecret = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
+    const receiver = await startReceiver();
     const proc = spawn(process.execPath, [STACK], {
       env: {
         ...process.env,
@@ -24,6 +29,8 @@ describe('npm start (the all-in-one stack)', () => {
         PORT: String(port),
         LOG_LEVEL: 'warn',
         IMAGEGEN_BOOTSTRAP_API_KEY: key,
+        IMAGEGEN_BOOTSTRAP_WEBHOOK_SECRET: webhookSecret,
+        IMAGEGEN_WEBHOOK_ALLOWLIST: '127.0.0.1',
       },
       stdio: ['ignore', 'ignore', 'pipe'],
     });
@@ -40,15 +47,31 @@ describe('npm start (the all-in-one stack)', () => {
       const res = await fetch(`http://127.0.0.1:${port}/v1/images/generations`, {
         method: 'POST',
         headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json', prefer: 'wait=60' },
-        body: JSON.stringify({ prompt: 'A red circle', aspect_ratio: '1:1', seed: 42 }),
+        body: JSON.stringify({
+          prompt: 'A red circle',
+          aspect_ratio: '1:1',
+          seed: 42,
+          webhook_url: receiver.url,
+        }),
       });
       expect(res.status).toBe(200);
       const job = (await res.json()) as { status: string; image_url: string };
       expect(job.status).toBe('succeeded');
       const meta = await sharp(Buffer.from(await (await fetch(job.image_url)).arrayBuffer())).metadata();
       expect([meta.width, meta.height, meta.format]).toEqual([1024, 1024, 'jpeg']);
+      for (let i = 0; receiver.deliveries.length === 0; i++) {
+        if (i > 300) throw new Error('no webhook delivery within 30 s');
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const d = receiver.deliveries[0]!;
+      const body = verifyWebhook(d.headers, d.body, webhookSecret) as {
+        type: string;
+        data: { status: string };
+      };
+      expect(body.type).toBe('image.generation.succeeded');
     } finally {
       proc.kill('SIGINT');
+      await receiver.close();
     }
     expect(await exited).toBe(0);
     expect(stderr).toContain('[stack] stopped');

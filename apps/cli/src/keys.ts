@@ -7,9 +7,11 @@ import { ApiKeyStore, connectRedis, waitReady } from '@imagegen/queue';
 
 import { UsageError } from './usage.js';
 
-export const KEYS_USAGE = `imagegen keys create --name NAME   create a key; its secret is printed once
+export const KEYS_USAGE = `imagegen keys create --name NAME   create a key; its secret and webhook secret are printed once
 imagegen keys list                 list keys (id, name, created, revoked)
 imagegen keys revoke ID            revoke a key at once
+imagegen keys rotate-webhook-secret ID [--grace-hours H]
+                                   new webhook signing secret; the old one also signs for H hours (default 24)
 
   Redis: REDIS_URL and REDIS_PREFIX, or the running \`npm start\` stack (.imagegen/stack.json).`;
 
@@ -31,7 +33,7 @@ export async function keys(argv: string[]): Promise<void> {
   const { values, positionals } = parseArgs({
     args: rest,
     allowPositionals: true,
-    options: { name: { type: 'string' } },
+    options: { name: { type: 'string' }, 'grace-hours': { type: 'string' } },
   });
   const target = redisTarget();
   const redis = connectRedis(target.url, 'request');
@@ -48,11 +50,12 @@ export async function keys(argv: string[]): Promise<void> {
       case 'create': {
         const name = values.name?.trim();
         if (!name) throw new UsageError('keys create needs --name NAME');
-        const { id, secret } = await store.create(name);
-        out(`id      ${id}`);
-        out(`name    ${name}`);
-        out(`secret  ${secret}`);
-        out('The secret is shown only now; store it safely.');
+        const { id, secret, webhookSecret } = await store.create(name);
+        out(`id              ${id}`);
+        out(`name            ${name}`);
+        out(`secret          ${secret}`);
+        out(`webhook secret  ${webhookSecret}`);
+        out('The secrets are shown only now; store them safely.');
         return;
       }
       case 'list': {
@@ -75,6 +78,23 @@ export async function keys(argv: string[]): Promise<void> {
         if (!id) throw new UsageError('keys revoke needs the key id');
         if (!(await store.revoke(id))) throw new UsageError(`no key with id ${id}`);
         out(`revoked ${id}`);
+        return;
+      }
+      case 'rotate-webhook-secret': {
+        const id = positionals[0];
+        if (!id) throw new UsageError('keys rotate-webhook-secret needs the key id');
+        const hours = Number(values['grace-hours'] ?? '24');
+        if (!Number.isFinite(hours) || hours < 0 || hours > 720) {
+          throw new UsageError('--grace-hours must be a number of hours between 0 and 720');
+        }
+        const r = await store.rotateWebhookSecret(id, Math.round(hours * 3600));
+        if (!r) throw new UsageError(`no key with id ${id}`);
+        out(`webhook secret  ${r.webhookSecret}`);
+        out(
+          r.previousValidUntil
+            ? `the previous secret also signs until ${new Date(r.previousValidUntil).toISOString()}`
+            : 'the previous secret no longer signs',
+        );
         return;
       }
       case undefined:

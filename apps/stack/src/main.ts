@@ -136,8 +136,9 @@ async function main(): Promise<void> {
 
   const redis = connectRedis(childEnv['REDIS_URL']!, 'worker');
   const keys = new ApiKeyStore(redis, childEnv['REDIS_PREFIX'] ?? 'imagegen');
+  const webhookSecret = env['IMAGEGEN_BOOTSTRAP_WEBHOOK_SECRET'] || undefined;
   let secret = env['IMAGEGEN_BOOTSTRAP_API_KEY'];
-  if (secret) await keys.ensure(secret, 'bootstrap');
+  if (secret) await keys.ensure(secret, 'bootstrap', Date.now(), webhookSecret);
   else {
     const file = join(dataDir, 'api-key');
     secret = existsSync(file) ? readFileSync(file, 'utf8').trim() : '';
@@ -145,7 +146,10 @@ async function main(): Promise<void> {
       secret = (await keys.create('local')).secret;
       writeFileSync(file, `${secret}\n`, { mode: 0o600 });
     }
+    await keys.ensure(secret, 'local', Date.now(), webhookSecret);
   }
+  const keyId = (await keys.verify(secret))!;
+  const signing = (await keys.webhookSecrets(keyId))[0]!;
   redis.disconnect();
   process.stderr.write(
     [
@@ -157,6 +161,13 @@ async function main(): Promise<void> {
       `  curl -s ${base}/v1/images/generations -H "Authorization: Bearer ${secret}" \\`,
       `    -H "Content-Type: application/json" -H "Prefer: wait=60" \\`,
       `    -d '{"prompt": "A red circle", "aspect_ratio": "1:1", "seed": 42}'`,
+      '',
+      webhookSecret
+        ? 'Webhooks are signed with IMAGEGEN_BOOTSTRAP_WEBHOOK_SECRET.'
+        : `Webhook signing secret of this key: ${signing}`,
+      childEnv['IMAGEGEN_WEBHOOK_ALLOWLIST']
+        ? `Webhook allow-list (plain http and private addresses allowed): ${childEnv['IMAGEGEN_WEBHOOK_ALLOWLIST']}`
+        : 'Webhooks go to public https URLs only; IMAGEGEN_WEBHOOK_ALLOWLIST=127.0.0.1 allows a local receiver.',
       '',
     ].join('\n') + '\n',
   );
