@@ -18,6 +18,7 @@ import { webhookUrlRefusal, type Allowlist } from '@imagegen/webhooks';
 import type { Queue } from 'bullmq';
 
 import type { ApiConfig } from './config.js';
+import { adminRouter } from './admin.js';
 import { ApiError, notFound } from './errors.js';
 import type { EventHub } from './event-hub.js';
 
@@ -178,6 +179,12 @@ export function createApp(deps: ApiDeps): express.Express {
     }
     next();
   };
+  const requireJsonBody = (req: Request, res: Response, next: NextFunction) => {
+    requireJson(req, res, (err?: unknown) => (err ? next(err) : json(req, res, next)));
+  };
+
+  // ---- administration (off unless ADMIN_API_KEY is set) ----
+  if (config.ADMIN_API_KEY) app.use('/admin/v1', adminRouter(config.ADMIN_API_KEY, apiKeys, requireJsonBody));
 
   const loadOwned = async (req: Authed): Promise<JobRecord> => {
     const id = String(req.params['id']);

@@ -17,6 +17,8 @@ const ApiEnv = z
     QUEUE_DEADLINE_MS: int(600_000, 1000),
     BODY_LIMIT_BYTES: int(65_536, 1024, 10_485_760),
     MAX_WAIT_S: int(60, 0, 600),
+    /** Enables /admin/v1 (key management over HTTP) for this bearer key; unset = no admin endpoints. */
+    ADMIN_API_KEY: z.string().min(32, 'must be at least 32 characters').optional(),
   })
   .strip();
 

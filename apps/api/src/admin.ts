@@ -1,0 +1,93 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+
+import express, { type NextFunction, type Request, type Response, type Router } from 'express';
+import { z } from 'zod';
+
+import type { ApiKeyStore } from '@imagegen/queue';
+
+import { ApiError } from './errors.js';
+
+const digest = (s: string) => createHash('sha256').update(s).digest();
+
+const CreateKey = z.strictObject({
+  name: z
+    .string({ error: 'name must be a string' })
+    .trim()
+    .min(1, { error: 'name must not be empty' })
+    .max(100, { error: 'name must be at most 100 characters' }),
+});
+const Rotate = z.strictObject({
+  grace_seconds: z
+    .int({ error: 'grace_seconds must be a whole number of seconds between 0 and 2592000' })
+    .min(0, { error: 'grace_seconds must be a whole number of seconds between 0 and 2592000' })
+    .max(2_592_000, { error: 'grace_seconds must be a whole number of seconds between 0 and 2592000' })
+    .default(86_400),
+});
+const KEY_ID = /^[0-9a-f]{12}$/;
+
+function parse<T>(schema: z.ZodType<T>, body: unknown): T {
+  const r = schema.safeParse(body ?? {});
+  if (r.success) return r.data;
+  const issue = r.error.issues[0]!;
+  const param = issue.code === 'unrecognized_keys' ? issue.keys[0] : issue.path.join('.') || undefined;
+  throw new ApiError(400, 'invalid_request', issue.message, param);
+}
+
+/**
+ * Key management over HTTP, for operators: only mounted when ADMIN_API_KEY is set (off by default),
+ * and only for requests bearing that key (compared as SHA-256 digests in constant time).
+ */
+export function adminRouter(adminKey: string, apiKeys: ApiKeyStore, json: express.RequestHandler): Router {
+  const expected = digest(adminKey);
+  const router = express.Router();
+  router.use((req: Request, _res: Response, next: NextFunction) => {
+    const header = req.header('authorization') ?? '';
+    const presented = header.startsWith('Bearer ') ? header.slice(7).trim() : '';
+    if (!presented || !timingSafeEqual(digest(presented), expected)) {
+      throw new ApiError(401, 'unauthorized', 'admin endpoints need "Authorization: Bearer <ADMIN_API_KEY>"');
+    }
+    next();
+  });
+  const keyId = (req: Request) => {
+    const id = String(req.params['id']);
+    if (!KEY_ID.test(id)) throw new ApiError(404, 'not_found', 'no API key with this id');
+    return id;
+  };
+  router.get('/keys', async (_req, res) => {
+    const list = await apiKeys.list();
+    res.json({
+      object: 'list',
+      data: list.map((k) => ({
+        id: k.id,
+        name: k.name,
+        created_at: new Date(k.createdAt).toISOString(),
+        revoked_at: k.revokedAt === null ? null : new Date(k.revokedAt).toISOString(),
+      })),
+    });
+  });
+  router.post('/keys', json, async (req, res) => {
+    const { name } = parse(CreateKey, req.body);
+    const created = await apiKeys.create(name);
+    res
+      .status(201)
+      .json({ id: created.id, name, secret: created.secret, webhook_secret: created.webhookSecret });
+  });
+  router.delete('/keys/:id', async (req, res) => {
+    const id = keyId(req);
+    if (!(await apiKeys.revoke(id))) throw new ApiError(404, 'not_found', 'no API key with this id');
+    res.json({ id, revoked: true });
+  });
+  router.post('/keys/:id/webhook-secret/rotate', json, async (req, res) => {
+    const id = keyId(req);
+    const { grace_seconds } = parse(Rotate, req.body);
+    const r = await apiKeys.rotateWebhookSecret(id, grace_seconds);
+    if (!r) throw new ApiError(404, 'not_found', 'no API key with this id');
+    res.json({
+      id,
+      webhook_secret: r.webhookSecret,
+      previous_valid_until:
+        r.previousValidUntil === null ? null : new Date(r.previousValidUntil).toISOString(),
+    });
+  });
+  return router;
+}
