@@ -37,7 +37,11 @@ function parse<T>(schema: z.ZodType<T>, body: unknown): T {
  * Key management over HTTP, for operators: only mounted when ADMIN_API_KEY is set (off by default),
  * and only for requests bearing that key (compared as SHA-256 digests in constant time).
  */
-export function adminRouter(adminKey: string, apiKeys: ApiKeyStore, json: express.RequestHandler): Router {
+export function adminRouter(
+  adminKey: string,
+  apiKeys: ApiKeyStore,
+  jsonBody: express.RequestHandler[],
+): Router {
   const expected = digest(adminKey);
   const router = express.Router();
   router.use((req: Request, _res: Response, next: NextFunction) => {
@@ -65,7 +69,7 @@ export function adminRouter(adminKey: string, apiKeys: ApiKeyStore, json: expres
       })),
     });
   });
-  router.post('/keys', json, async (req, res) => {
+  router.post('/keys', ...jsonBody, async (req, res) => {
     const { name } = parse(CreateKey, req.body);
     const created = await apiKeys.create(name);
     res
@@ -77,7 +81,7 @@ export function adminRouter(adminKey: string, apiKeys: ApiKeyStore, json: expres
     if (!(await apiKeys.revoke(id))) throw new ApiError(404, 'not_found', 'no API key with this id');
     res.json({ id, revoked: true });
   });
-  router.post('/keys/:id/webhook-secret/rotate', json, async (req, res) => {
+  router.post('/keys/:id/webhook-secret/rotate', ...jsonBody, async (req, res) => {
     const id = keyId(req);
     const { grace_seconds } = parse(Rotate, req.body);
     const r = await apiKeys.rotateWebhookSecret(id, grace_seconds);

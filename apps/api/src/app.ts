@@ -179,12 +179,10 @@ export function createApp(deps: ApiDeps): express.Express {
     }
     next();
   };
-  const requireJsonBody = (req: Request, res: Response, next: NextFunction) => {
-    requireJson(req, res, (err?: unknown) => (err ? next(err) : json(req, res, next)));
-  };
 
   // ---- administration (off unless ADMIN_API_KEY is set) ----
-  if (config.ADMIN_API_KEY) app.use('/admin/v1', adminRouter(config.ADMIN_API_KEY, apiKeys, requireJsonBody));
+  if (config.ADMIN_API_KEY)
+    app.use('/admin/v1', adminRouter(config.ADMIN_API_KEY, apiKeys, [requireJson, json]));
 
   const loadOwned = async (req: Authed): Promise<JobRecord> => {
     const id = String(req.params['id']);
