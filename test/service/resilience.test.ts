@@ -204,6 +204,16 @@ describe('storage outage', () => {
       expect(job.json['attempt'] as number).toBeGreaterThanOrEqual(2);
       expect((await fetch((job.json['output'] as { url: string }).url)).status).toBe(200);
       expect((await store.events(id)).filter((e) => e.type === 'completed')).toHaveLength(1);
+      // No orphan: the failed attempts wrote nothing, the retry wrote the one object the job names.
+      const rec = (await store.get(id))!;
+      const objects = (await storageFromEnv(loadDispatcherConfig(stack.env)).list()).map((o) => o.key);
+      expect(objects.filter((k) => k === rec.image!.key)).toHaveLength(1);
+      const referenced = new Set<string>();
+      for (const key of await redis.keys(`${stack.env['REDIS_PREFIX']!}:job:gen_*`)) {
+        const image = key.endsWith(':events') ? null : await redis.hget(key, 'image');
+        if (image) referenced.add((JSON.parse(image) as { key: string }).key);
+      }
+      expect(objects.filter((k) => !referenced.has(k))).toEqual([]);
     } finally {
       await w.close();
       stack.workers.splice(stack.workers.indexOf(w), 1);

@@ -35,6 +35,11 @@ export interface ApiDeps {
   pingRedis: () => Promise<boolean>;
   /** Webhook targets exempt from the SSRF policy (IMAGEGEN_WEBHOOK_ALLOWLIST, parsed). */
   webhookAllowlist: Allowlist;
+  /**
+   * Aborted when the process starts shutting down: waits answer at once with the job as it is, event
+   * streams end (clients reconnect with Last-Event-ID to another or the restarted process).
+   */
+  shutdown?: AbortSignal;
 }
 
 type Authed = Request & { keyId?: string; requestId?: string };
@@ -93,6 +98,7 @@ export function createApp(deps: ApiDeps): express.Express {
     res.setHeader('X-Frame-Options', 'DENY');
     res.setHeader('Referrer-Policy', 'no-referrer');
     res.setHeader('Cache-Control', 'no-store');
+    if (deps.shutdown?.aborted) res.setHeader('Connection', 'close');
     const started = process.hrtime.bigint();
     res.on('finish', () => {
       const route = (req.route as { path?: string } | undefined)?.path ?? 'unmatched';
@@ -197,10 +203,16 @@ export function createApp(deps: ApiDeps): express.Express {
     if (seconds <= 0 || TERMINAL_STATUSES.includes(record.status)) return record;
     let wake: () => void = () => undefined;
     const stop = hub.listen(record.id, () => wake());
+    const onShutdown = () => wake();
+    deps.shutdown?.addEventListener('abort', onShutdown);
     const deadline = Date.now() + seconds * 1000;
     try {
       let current = (await jobs.get(record.id)) ?? record;
-      while (!TERMINAL_STATUSES.includes(current.status) && Date.now() < deadline) {
+      while (
+        !TERMINAL_STATUSES.includes(current.status) &&
+        Date.now() < deadline &&
+        deps.shutdown?.aborted !== true
+      ) {
         await new Promise<void>((resolve) => {
           wake = resolve;
           // Re-read at least every 2 s in case a notification was missed.
@@ -211,6 +223,7 @@ export function createApp(deps: ApiDeps): express.Express {
       return current;
     } finally {
       stop();
+      deps.shutdown?.removeEventListener('abort', onShutdown);
     }
   };
 
@@ -461,7 +474,17 @@ export function createApp(deps: ApiDeps): express.Express {
       stop();
       clearInterval(poll);
       clearInterval(keepalive);
+      deps.shutdown?.removeEventListener('abort', endForShutdown);
     };
+    // Shutting down: end the stream after what was already sent; the client reconnects with Last-Event-ID.
+    const endForShutdown = () => {
+      void pending.then(() => {
+        cleanup();
+        res.end();
+      });
+    };
+    if (deps.shutdown?.aborted) endForShutdown();
+    else deps.shutdown?.addEventListener('abort', endForShutdown);
     res.on('close', cleanup);
     pump();
     await pending;

@@ -44,7 +44,9 @@ export async function startApi(config: ApiConfig): Promise<RunningApi> {
   // Best effort: /readyz reports the bucket as not ready until someone (api, worker, compose set-up) creates it.
   await storage.ensureBucket().catch((err: unknown) => logger.warn({ err }, 'bucket not ready'));
   const hub = await EventHub.start(subscriber, keys.eventsChannel());
+  const shutdown = new AbortController();
   const app = createApp({
+    shutdown: shutdown.signal,
     config,
     jobs,
     apiKeys,
@@ -70,10 +72,14 @@ export async function startApi(config: ApiConfig): Promise<RunningApi> {
     apiKeys,
     close: () => {
       closing ??= (async () => {
-        await new Promise<void>((r) => {
-          server.close(() => r());
-          server.closeAllConnections();
-        });
+        // Stop accepting; answer open waits and end event streams (clients come back with their
+        // Last-Event-ID); give in-flight requests a moment, then cut what is left.
+        shutdown.abort();
+        const closed = new Promise<void>((r) => server.close(() => r()));
+        server.closeIdleConnections();
+        const cut = setTimeout(() => server.closeAllConnections(), 3000);
+        await closed;
+        clearTimeout(cut);
         hub.close();
         await Promise.allSettled([queue.close(), redis.quit()]);
       })();

@@ -146,14 +146,22 @@ export class ObjectStore {
     if (keys.length > 0) await this.internal.removeObjects(this.config.bucket, keys);
   }
 
-  /** Deletes images older than the TTL; returns how many. Run periodically by the dispatcher. */
-  async sweep(now = Date.now()): Promise<number> {
-    const old: string[] = [];
+  /** Every stored image with its upload time. */
+  async list(): Promise<{ key: string; lastModified: number }[]> {
+    const out: { key: string; lastModified: number }[] = [];
     const stream = this.internal.listObjectsV2(this.config.bucket, 'images/', true);
     for await (const item of stream as AsyncIterable<{ name?: string; lastModified?: Date }>) {
-      if (item.name && item.lastModified && item.lastModified.getTime() + this.config.objectTtlMs <= now)
-        old.push(item.name);
+      if (item.name && item.lastModified)
+        out.push({ key: item.name, lastModified: item.lastModified.getTime() });
     }
+    return out;
+  }
+
+  /** Deletes images older than the TTL; returns how many. Run periodically by the dispatcher. */
+  async sweep(now = Date.now()): Promise<number> {
+    const old = (await this.list())
+      .filter((o) => o.lastModified + this.config.objectTtlMs <= now)
+      .map((o) => o.key);
     for (let i = 0; i < old.length; i += 1000) await this.delete(old.slice(i, i + 1000));
     return old.length;
   }
