@@ -32,9 +32,14 @@ export interface TestStack {
  * each test file with its own Redis prefix and bucket. `env` is what child processes need too.
  */
 export async function startStack(
-  options: { workers?: number; env?: Record<string, string> } = {},
+  options: {
+    workers?: number;
+    env?: Record<string, string>;
+    /** A redis-server of the caller's (e.g. with AOF in a directory it restarts from). */
+    redis?: RedisServer;
+  } = {},
 ): Promise<TestStack> {
-  const redis = await startRedis();
+  const redis = options.redis ?? (await startRedis());
   const s3 = await startS3();
   const env: Record<string, string> = {
     REDIS_URL: redis.url,

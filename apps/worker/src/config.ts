@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 
 import { parseEnv, SharedEnv } from '@imagegen/contracts';
+import { upsamplerConfigFromEnv, type UpsamplerConfig } from '@imagegen/prompt';
 
 const int = (def: number, min = 0, max = Number.MAX_SAFE_INTEGER) =>
   z.coerce.number().int().min(min).max(max).default(def);
@@ -36,9 +37,14 @@ const WorkerEnv = z
     path: ['MODEL_DIR'],
   });
 
-export type WorkerConfig = Readonly<z.infer<typeof WorkerEnv>>;
+export type WorkerConfig = Readonly<
+  z.infer<typeof WorkerEnv> & {
+    /** prompt_upsampling: the rule engine, or PROMPT_UPSAMPLER=llm with UPSAMPLER_BASE_URL/MODEL/…. */
+    upsampler: UpsamplerConfig;
+  }
+>;
 
 /** The worker's configuration from the environment; throws one error listing every bad variable. */
 export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerConfig {
-  return parseEnv(WorkerEnv, env);
+  return Object.freeze({ ...parseEnv(WorkerEnv, env), upsampler: upsamplerConfigFromEnv(env) });
 }

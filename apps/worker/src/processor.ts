@@ -3,7 +3,8 @@ import { UnrecoverableError, type Job } from 'bullmq';
 import type { JobStage } from '@imagegen/contracts';
 import { EngineError, type Engine, type EngineStage } from '@imagegen/engine';
 import type { Logger, Metrics } from '@imagegen/observability';
-import type { GenerationPayload, JobStore } from '@imagegen/queue';
+import { moderatePrompts, refusalMessage, type Upsampler } from '@imagegen/prompt';
+import type { GenerationPayload, JobRecord, JobStore } from '@imagegen/queue';
 import type { ObjectStore } from '@imagegen/storage';
 
 export interface ProcessorDeps {
@@ -12,6 +13,8 @@ export interface ProcessorDeps {
   storage: ObjectStore;
   metrics: Metrics;
   logger: Logger;
+  /** prompt_upsampling: rewrites the prompt (rule engine or an LLM endpoint). */
+  upsampler: Upsampler;
   jobTimeoutMs: number;
   /** BullMQ attempts per job (transient failures are retried until then). */
   maxAttempts: number;
@@ -96,6 +99,8 @@ export class GenerationProcessor {
     if (record.cancelRequested) this.cancel(id);
     let lastProgress = 0;
     try {
+      const prompt = await this.preparePrompt(record, log);
+      if (prompt === null) return;
       const stageStart = { t: performance.now(), stage: 'analyzing' as JobStage };
       const onStage = (s: EngineStage) => {
         metrics.stageDuration.observe({ stage: stageStart.stage }, (performance.now() - stageStart.t) / 1000);
@@ -105,7 +110,7 @@ export class GenerationProcessor {
       };
       const result = await engine.generate(
         {
-          prompt: record.input.prompt,
+          prompt,
           aspectRatio: record.input.aspect_ratio,
           seed: record.input.seed,
           format: record.input.output_format,
@@ -132,13 +137,16 @@ export class GenerationProcessor {
         encode: Math.round(t.encode),
       };
       if (result.safety.flagged) {
+        // Nothing is stored: the image never leaves this process.
         await jobs.finish(id, keyId, 'moderated', {
           timings,
           error: {
             code: 'content_moderated',
-            message: 'the generated image did not pass the image safety check',
+            message:
+              'the generated image did not pass the image safety check; change the prompt, or raise safety_tolerance where that is appropriate',
             retryable: false,
           },
+          moderation: { stage: 'output', category: result.safety.label },
         });
         metrics.jobsFinished.inc({ outcome: 'moderated' });
         return;
@@ -157,7 +165,7 @@ export class GenerationProcessor {
           width: result.width,
           height: result.height,
           format: record.input.output_format,
-          revised_prompt: null,
+          revised_prompt: prompt === record.input.prompt ? null : prompt,
         },
       });
       if (outcome.kind === 'done') {
@@ -175,6 +183,41 @@ export class GenerationProcessor {
       this.running.delete(id);
       metrics.workerBusy.set(this.running.size);
     }
+  }
+
+  /**
+   * The prompt to generate from. With prompt_upsampling, the revised prompt — kept on the record so a
+   * retry reuses it (an LLM need not answer twice the same) — and moderated again, together with the
+   * original: a refused revision ends the job as `moderated` before any GPU time is spent. Null when
+   * the job has ended here.
+   */
+  private async preparePrompt(record: JobRecord, log: Logger): Promise<string | null> {
+    const { jobs, upsampler, metrics } = this.deps;
+    const { prompt, seed, safety_tolerance: tolerance } = record.input;
+    if (!record.input.prompt_upsampling) return prompt;
+    let revised = record.revisedPrompt;
+    if (revised === null) {
+      const up = await upsampler.upsample(prompt, seed);
+      if (up.fallback_reason)
+        log.warn({ reason: up.fallback_reason }, 'LLM upsampler failed; used the rules');
+      revised = up.prompt;
+    }
+    const verdict = moderatePrompts([prompt, revised], tolerance);
+    if (!verdict.allowed && verdict.category) {
+      metrics.promptsRefused.inc({ category: verdict.category, stage: 'revised' });
+      const r = await jobs.finish(record.id, record.keyId, 'moderated', {
+        error: {
+          code: 'content_policy_violation',
+          message: refusalMessage(verdict.category),
+          retryable: false,
+        },
+        moderation: { stage: 'input', category: verdict.category },
+      });
+      if (r.kind === 'done') metrics.jobsFinished.inc({ outcome: 'moderated' });
+      return null;
+    }
+    await jobs.setRevisedPrompt(record.id, revised);
+    return revised;
   }
 
   private async finishCanceled(id: string, keyId: string): Promise<void> {

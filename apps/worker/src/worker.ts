@@ -15,6 +15,7 @@ import {
   type GenerationPayload,
   type Redis,
 } from '@imagegen/queue';
+import { createUpsampler } from '@imagegen/prompt';
 import { storageFromEnv } from '@imagegen/storage';
 
 import type { WorkerConfig } from './config.js';
@@ -92,6 +93,7 @@ export async function startWorker(config: WorkerConfig): Promise<RunningWorker> 
     storage,
     metrics,
     logger,
+    upsampler: createUpsampler(config.upsampler),
     jobTimeoutMs: config.JOB_TIMEOUT_MS,
     maxAttempts: GENERATION_JOB_OPTIONS.attempts,
     onEngineLost: () => {

@@ -52,6 +52,12 @@ export function createMetrics(service: string) {
       labelNames: ['state'] as const,
       registers: [registry],
     }),
+    promptsRefused: new Counter({
+      name: 'imagegen_prompts_refused_total',
+      help: 'Prompts refused by the content policy, by category and stage (submit or revised)',
+      labelNames: ['category', 'stage'] as const,
+      registers: [registry],
+    }),
     webhookDeliveries: new Counter({
       name: 'imagegen_webhook_deliveries_total',
       help: 'Webhook delivery attempts, by outcome (delivered, retry, failed)',

@@ -1,0 +1,108 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { connectRedis, JobStore, type Redis } from '@imagegen/queue';
+import { storageFromEnv } from '@imagegen/storage';
+
+import { until } from '../support/processes.js';
+import { startRedis, type RedisServer } from '../support/redis.js';
+import { slowModel } from '../support/slow-model.js';
+import { client, startStack, type TestStack } from '../support/stack.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'imagegen-aof-'));
+const slow = slowModel(150);
+let redisServer: RedisServer;
+let stack: TestStack;
+let api: ReturnType<typeof client>;
+let observer: Redis;
+let store: JobStore;
+
+beforeAll(async () => {
+  redisServer = await startRedis({ appendonly: true, dir });
+  stack = await startStack({
+    workers: 0,
+    redis: redisServer,
+    env: { MODEL_DIR: slow.dir, WORKER_LOCK_MS: '3000', WORKER_STALLED_INTERVAL_MS: '1000' },
+  });
+  await stack.addWorker();
+  await stack.addWorker();
+  api = client(stack);
+  observer = connectRedis(redisServer.url, 'worker');
+  observer.on('error', () => undefined);
+  store = new JobStore(observer, stack.env['REDIS_PREFIX']);
+});
+afterAll(async () => {
+  observer.disconnect();
+  await stack.stop();
+  await stack.redis.stop();
+  rmSync(dir, { recursive: true, force: true });
+  slow.cleanup();
+});
+
+describe('Redis restart (AOF) with jobs waiting and running', () => {
+  it('loses none: every job reaches one terminal state and one stored image', async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 10; i++) {
+      const r = await api('/v1/images/generations', {
+        body: { prompt: `a green star ${i}`, aspect_ratio: '1:1' },
+      });
+      expect(r.status).toBe(202);
+      ids.push(String(r.json['id']));
+    }
+    await until('jobs running while others wait', async () => {
+      const statuses = await Promise.all(ids.map(async (id) => (await store.get(id))?.status));
+      return statuses.includes('processing') && statuses.filter((s) => s === 'queued').length >= 3;
+    });
+
+    // Stop Redis (it writes its AOF), keep it down a moment, start it again from the same directory.
+    await redisServer.stop();
+    const during = await api('/v1/images/generations', { body: { prompt: 'while down' } });
+    expect(during.status).toBe(503);
+    expect(during.json['error']).toMatchObject({ code: 'service_unavailable' });
+    await new Promise((r) => setTimeout(r, 1500));
+    redisServer = await startRedis({ appendonly: true, dir, port: redisServer.port });
+    stack.redis = redisServer;
+
+    const finals = await until(
+      'every job to be terminal',
+      async () => {
+        const recs = await Promise.all(ids.map((id) => store.get(id)));
+        return recs.every(
+          (r) => r && ['succeeded', 'failed', 'canceled', 'expired', 'moderated'].includes(r.status),
+        )
+          ? recs
+          : null;
+      },
+      120_000,
+    );
+    expect(finals.map((r) => r!.status)).toEqual(ids.map(() => 'succeeded'));
+    for (const id of ids) {
+      const events = await store.events(id);
+      expect(events.filter((e) => e.type === 'completed')).toHaveLength(1);
+    }
+    // One object per job, none extra.
+    const objects = new Set((await storageFromEnv(stackStorageEnv()).list()).map((o) => o.key));
+    expect(objects.size).toBe(ids.length);
+    for (const r of finals) expect(objects.has(r!.image!.key)).toBe(true);
+    // The API serves again.
+    const after = await api('/v1/images/generations', {
+      body: { prompt: 'after', aspect_ratio: '1:1' },
+      headers: { prefer: 'wait=60' },
+    });
+    expect(after.json['status']).toBe('succeeded');
+  });
+});
+
+function stackStorageEnv() {
+  return {
+    S3_ENDPOINT: stack.env['S3_ENDPOINT']!,
+    S3_ACCESS_KEY: stack.env['S3_ACCESS_KEY']!,
+    S3_SECRET_KEY: stack.env['S3_SECRET_KEY']!,
+    S3_BUCKET: stack.env['S3_BUCKET']!,
+    S3_REGION: 'us-east-1',
+    IMAGE_TTL_MS: 3_600_000,
+  };
+}
