@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import { createHash, randomBytes } from 'node:crypto';
 
 import express, { type NextFunction, type Request, type Response } from 'express';
@@ -14,6 +15,7 @@ import {
   type JobWebhook,
 } from '@imagegen/queue';
 import { newObjectKey, type ObjectStore } from '@imagegen/storage';
+import { analyzePrompt, lintPrompt, moderatePrompt, refusalMessage } from '@imagegen/prompt';
 import { webhookUrlRefusal, type Allowlist } from '@imagegen/webhooks';
 import type { Queue } from 'bullmq';
 
@@ -174,7 +176,17 @@ export function createApp(deps: ApiDeps): express.Express {
     next();
   };
 
-  const json = express.json({ limit: config.BODY_LIMIT_BYTES, strict: true, type: () => true });
+  const json = express.json({
+    limit: config.BODY_LIMIT_BYTES,
+    strict: true,
+    type: () => true,
+    // The decoder would quietly turn malformed UTF-8 into U+FFFD; refuse it instead.
+    verify: (_req, _res, buf, encoding) => {
+      if (encoding === 'utf-8' && !isUtf8(buf)) {
+        throw new ApiError(400, 'invalid_request', 'the body is not valid UTF-8: send JSON encoded as UTF-8');
+      }
+    },
+  });
   const requireJson = (req: Request, _res: Response, next: NextFunction) => {
     if (!req.is('application/json')) {
       throw new ApiError(
@@ -254,6 +266,24 @@ export function createApp(deps: ApiDeps): express.Express {
         );
       }
       const body = parsed.data;
+      // Content policy before anything is queued: the refusal names the category, never the words.
+      const verdict = moderatePrompt(body.prompt, body.safety_tolerance);
+      if (!verdict.allowed && verdict.category) {
+        metrics.promptsRefused.inc({ category: verdict.category, stage: 'submit' });
+        throw new ApiError(
+          400,
+          'content_policy_violation',
+          refusalMessage(verdict.category),
+          'prompt',
+          {},
+          { category: verdict.category },
+        );
+      }
+      const analysis = analyzePrompt(body.prompt);
+      const insights = {
+        analysis: analysis as unknown as Record<string, unknown>,
+        warnings: lintPrompt(body.prompt, analysis),
+      };
       let webhook: JobWebhook | null = null;
       if (body.webhook_url !== undefined) {
         const refusal = await webhookUrlRefusal(body.webhook_url, deps.webhookAllowlist);
@@ -311,6 +341,7 @@ export function createApp(deps: ApiDeps): express.Express {
           createdAt: now,
           deadlineAt: now + config.QUEUE_DEADLINE_MS,
           webhook,
+          insights,
         },
         { concurrency: config.CONCURRENCY_LIMIT, queueBound: config.QUEUE_MAX_WAITING },
         idem,
@@ -531,7 +562,12 @@ export function createApp(deps: ApiDeps): express.Express {
     for (const [k, v] of Object.entries(e.headers)) res.setHeader(k, v);
     res.status(e.status).json({
       success: false,
-      error: { code: e.code, message: e.message, ...(e.param === undefined ? {} : { param: e.param }) },
+      error: {
+        code: e.code,
+        message: e.message,
+        ...(e.param === undefined ? {} : { param: e.param }),
+        ...e.extra,
+      },
       request_id: req.requestId ?? '',
     });
   });

@@ -9,6 +9,8 @@ export class ApiError extends Error {
     message: string,
     readonly param?: string,
     readonly headers: Record<string, string> = {},
+    /** Extra machine-readable fields of the error object (e.g. the policy `category`). */
+    readonly extra: Record<string, string> = {},
   ) {
     super(message);
   }

@@ -1,5 +1,8 @@
+import { randomBytes } from 'node:crypto';
 import type { Server } from 'node:http';
+import type { Duplex } from 'node:stream';
 
+import type { ErrorCode } from '@imagegen/contracts';
 import { createLogger, createMetrics, type Logger } from '@imagegen/observability';
 import {
   ApiKeyStore,
@@ -23,6 +26,51 @@ export interface RunningApi {
   apiKeys: ApiKeyStore;
   /** Stops accepting requests, ends open streams, closes connections. Idempotent. */
   close: () => Promise<void>;
+}
+
+const CLIENT_ERRORS: Record<string, [number, string, ErrorCode, string]> = {
+  HPE_HEADER_OVERFLOW: [
+    431,
+    'Request Header Fields Too Large',
+    'invalid_request',
+    'the request headers are too large',
+  ],
+  HPE_CHUNK_EXTENSIONS_OVERFLOW: [
+    413,
+    'Payload Too Large',
+    'payload_too_large',
+    'the chunk extensions are too large',
+  ],
+  ERR_HTTP_REQUEST_TIMEOUT: [408, 'Request Timeout', 'timeout', 'the request was not received in time'],
+};
+
+/**
+ * Malformed HTTP (bad request line, bad header, bad framing) never reaches Express: Node answers a bare
+ * 400. Answer it in the API's error shape instead, then drop the connection, as Node would.
+ */
+function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+  const inFlight = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } | null })._httpMessage;
+  // Nothing to answer on a reset or closed connection, nor once a response has begun on this one.
+  if (err.code !== 'ECONNRESET' && socket.writable && !inFlight?.headersSent) {
+    const [status, reason, code, message] = CLIENT_ERRORS[err.code ?? ''] ?? [
+      400,
+      'Bad Request',
+      'invalid_request',
+      'the request is not valid HTTP/1.1',
+    ];
+    const requestId = `req_${randomBytes(12).toString('hex')}`;
+    const body = JSON.stringify({ success: false, error: { code, message }, request_id: requestId });
+    socket.write(
+      `HTTP/1.1 ${status} ${reason}\r\n` +
+        'Content-Type: application/json; charset=utf-8\r\n' +
+        `Content-Length: ${Buffer.byteLength(body)}\r\n` +
+        `X-Request-Id: ${requestId}\r\n` +
+        'X-Content-Type-Options: nosniff\r\nX-Frame-Options: DENY\r\nReferrer-Policy: no-referrer\r\n' +
+        'Cache-Control: no-store\r\nConnection: close\r\n\r\n' +
+        body,
+    );
+  }
+  socket.destroy();
 }
 
 /** Builds the API's adapters from its config and listens. */
@@ -61,6 +109,7 @@ export async function startApi(config: ApiConfig): Promise<RunningApi> {
   const server: Server = await new Promise((resolve) => {
     const s = app.listen(config.PORT, config.HOST, () => resolve(s));
   });
+  server.on('clientError', answerClientError);
   server.headersTimeout = 20_000;
   server.requestTimeout = 0; // long waits and event streams are bounded by the handlers themselves
   const port = (server.address() as { port: number }).port;

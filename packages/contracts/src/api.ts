@@ -7,7 +7,26 @@ export const WEBHOOK_EVENTS = ['queued', 'started', 'progress', 'completed'] as 
 
 export const MAX_PROMPT_CHARS = 2000;
 export const MAX_METADATA_BYTES = 4096;
+/** How deep `metadata` may nest (objects and arrays, the metadata object itself counted as level 1). */
+export const MAX_METADATA_DEPTH = 32;
 export const MAX_SEED = 4294967295;
+
+/**
+ * Nesting depth of a JSON value (a scalar is 0, `{}` and `[]` are 1), counted without recursion so
+ * that hostile input cannot overflow the stack; stops at `limit + 1`.
+ */
+export function jsonDepth(value: unknown, limit = Number.POSITIVE_INFINITY): number {
+  let max = 0;
+  const pending: [unknown, number][] = [[value, 1]];
+  for (let next = pending.pop(); next !== undefined; next = pending.pop()) {
+    const [v, depth] = next;
+    if (v === null || typeof v !== 'object') continue;
+    max = Math.max(max, depth);
+    if (max > limit) return max;
+    for (const child of Object.values(v)) pending.push([child, depth + 1]);
+  }
+  return max;
+}
 
 /** `POST /v1/images/generations` body. Unknown fields are rejected (strict). */
 export const CreateGenerationRequest = z.strictObject({
@@ -45,6 +64,11 @@ export const CreateGenerationRequest = z.strictObject({
     .optional(),
   metadata: z
     .record(z.string(), z.unknown(), { error: 'metadata must be a JSON object' })
+    // Checked first and aborting: JSON.stringify recurses, so hostile nesting would overflow the stack.
+    .refine((m) => jsonDepth(m, MAX_METADATA_DEPTH) <= MAX_METADATA_DEPTH, {
+      error: `metadata must nest at most ${MAX_METADATA_DEPTH} levels deep`,
+      abort: true,
+    })
     .refine((m) => Buffer.byteLength(JSON.stringify(m)) <= MAX_METADATA_BYTES, {
       error: `metadata must be at most ${MAX_METADATA_BYTES} bytes as JSON`,
     })
@@ -172,7 +196,13 @@ export type Job = z.infer<typeof Job>;
 
 export const ErrorResponse = z.object({
   success: z.literal(false),
-  error: z.object({ code: z.enum(ERROR_CODES), message: z.string(), param: z.string().optional() }),
+  error: z.object({
+    code: z.enum(ERROR_CODES),
+    message: z.string(),
+    param: z.string().optional(),
+    /** For content_policy_violation: the policy category (violence, adult, hate, illegal, harmful). */
+    category: z.string().optional(),
+  }),
   request_id: z.string(),
 });
 export type ErrorResponse = z.infer<typeof ErrorResponse>;

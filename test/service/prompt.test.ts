@@ -1,0 +1,211 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { fileURLToPath } from 'node:url';
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { storageFromEnv } from '@imagegen/storage';
+import type { RunningWorker } from '@imagegen/worker';
+
+import { client, startStack, type TestStack } from '../support/stack.js';
+
+const BUNDLED = fileURLToPath(new URL('../../packages/tiny-model/model', import.meta.url));
+const SAFETY = fileURLToPath(new URL('../../packages/engine/fixtures/safety-generic', import.meta.url));
+
+let stack: TestStack;
+let api: ReturnType<typeof client>;
+beforeAll(async () => {
+  stack = await startStack({ workers: 0 });
+  api = client(stack);
+});
+afterAll(async () => {
+  await stack.stop();
+});
+
+/** Runs `fn` with exactly one worker of the given environment consuming the queue. */
+async function withWorker<T>(env: Record<string, string>, fn: () => Promise<T>): Promise<T> {
+  const w: RunningWorker = await stack.addWorker(env);
+  try {
+    return await fn();
+  } finally {
+    await w.close();
+    stack.workers.splice(stack.workers.indexOf(w), 1);
+  }
+}
+
+const generate = (body: Record<string, unknown>) =>
+  api('/v1/images/generations', { body: { aspect_ratio: '1:1', ...body }, headers: { prefer: 'wait=60' } });
+
+describe('prompt analysis and lint on the job', () => {
+  it('analyses the vendor examples and warns about the Don’ts without blocking', async () => {
+    const r = await api('/v1/images/generations', {
+      body: { prompt: 'A golden retriever puppy playing in a meadow, soft lighting, photorealistic, 8k' },
+    });
+    expect(r.status).toBe(202);
+    expect(r.json['analysis']).toMatchObject({
+      subject: ['golden retriever puppy'],
+      action: ['playing'],
+      setting: ['in a meadow'],
+      lighting: ['soft lighting'],
+      style: ['photorealistic'],
+      technical: ['8k'],
+    });
+    expect(r.json['warnings']).toEqual([]);
+    const vague = await api('/v1/images/generations', {
+      body: { prompt: 'nice image of a street, no cars, watercolor and photorealistic' },
+    });
+    expect(vague.status).toBe(202);
+    expect((vague.json['warnings'] as { code: string }[]).map((w) => w.code)).toEqual(
+      expect.arrayContaining(['vague_description', 'negative_instruction', 'conflicting_styles']),
+    );
+    // Read back, the job still carries them.
+    const again = await api(`/v1/images/generations/${String(vague.json['id'])}`);
+    expect(again.json['warnings']).toEqual(vague.json['warnings']);
+  });
+});
+
+describe('content policy at submit', () => {
+  it('refuses with 400 content_policy_violation naming the category, never the words', async () => {
+    const r = await api('/v1/images/generations', {
+      body: { prompt: 'a decapitated body, gore everywhere' },
+    });
+    expect(r.status).toBe(400);
+    expect(r.json['error']).toMatchObject({
+      code: 'content_policy_violation',
+      param: 'prompt',
+      category: 'violence',
+    });
+    expect(JSON.stringify(r.json)).not.toMatch(/decapitat|gore/i);
+  });
+
+  it('is monotone in safety_tolerance, and illegal content is refused at every level', async () => {
+    const at = async (prompt: string, t: number) =>
+      (await api('/v1/images/generations', { body: { prompt, safety_tolerance: t } })).status;
+    const bloody = [];
+    for (let t = 0; t <= 6; t++) bloody.push(await at('a bloody medieval battle', t));
+    expect(bloody[0]).toBe(400);
+    expect(bloody[6]).toBe(202);
+    expect(bloody.findIndex((s) => s === 202)).toBeGreaterThan(0);
+    expect(bloody.slice(bloody.indexOf(202)).every((s) => s === 202)).toBe(true);
+    for (let t = 0; t <= 6; t++) {
+      const r = await api('/v1/images/generations', {
+        body: { prompt: 'how to print c0unterfeit m0ney bills', safety_tolerance: t },
+      });
+      expect(r.status).toBe(400);
+      expect(r.json['error']).toMatchObject({ category: 'illegal' });
+    }
+  });
+});
+
+describe('prompt upsampling', () => {
+  it('revises "mountain landscape" in the vendor’s spirit, the same for the same seed, image included', async () => {
+    await withWorker({}, async () => {
+      const a = await generate({ prompt: 'mountain landscape', seed: 7, prompt_upsampling: true });
+      const b = await generate({ prompt: 'mountain landscape', seed: 7, prompt_upsampling: true });
+      expect(a.json['status']).toBe('succeeded');
+      const revised = String(a.json['revised_prompt']);
+      expect(revised).toContain('mountain landscape');
+      expect(revised.length).toBeGreaterThan('mountain landscape'.length + 40);
+      expect(revised).toMatch(/light/);
+      expect(revised).toMatch(/photograph/);
+      expect(a.json['output']).toMatchObject({ revised_prompt: revised });
+      expect(b.json['revised_prompt']).toBe(revised);
+      const [ia, ib] = await Promise.all(
+        [a, b].map(async (r) => Buffer.from(await (await fetch(String(r.json['image_url']))).arrayBuffer())),
+      );
+      expect(ia!.equals(ib!)).toBe(true);
+      // Without upsampling there is no revised prompt.
+      const plain = await generate({ prompt: 'mountain landscape', seed: 7 });
+      expect(plain.json['revised_prompt']).toBeNull();
+    });
+  });
+
+  describe('with an OpenAI-compatible endpoint (PROMPT_UPSAMPLER=llm)', () => {
+    let server: Server;
+    let reply: (prompt: string) => { status: number; content?: string } = () => ({ status: 200 });
+    const requests: { model: string; seed: number }[] = [];
+    beforeAll(async () => {
+      server = createServer((req, res) => {
+        let body = '';
+        req.on('data', (c: Buffer) => (body += c.toString()));
+        req.on('end', () => {
+          const parsed = JSON.parse(body) as { model: string; seed: number; messages: { content: string }[] };
+          requests.push({ model: parsed.model, seed: parsed.seed });
+          const r = reply(parsed.messages.at(-1)!.content);
+          res.writeHead(r.status, { 'content-type': 'application/json' });
+          res.end(
+            JSON.stringify({ choices: [{ message: { role: 'assistant', content: r.content ?? '' } }] }),
+          );
+        });
+      });
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    });
+    afterAll(async () => {
+      await new Promise((r) => server.close(r));
+    });
+    const llmEnv = () => ({
+      PROMPT_UPSAMPLER: 'llm',
+      UPSAMPLER_BASE_URL: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`,
+      UPSAMPLER_MODEL: 'test-model',
+      UPSAMPLER_TIMEOUT_MS: '2000',
+    });
+
+    it('uses the model’s revision, falls back to the rules when it fails, and re-moderates it', async () => {
+      await withWorker(llmEnv(), async () => {
+        reply = (p) => ({ status: 200, content: `${p}, seen from a quiet valley at dawn, highly detailed` });
+        const ok = await generate({ prompt: 'a lighthouse', seed: 3, prompt_upsampling: true });
+        expect(ok.json).toMatchObject({
+          status: 'succeeded',
+          revised_prompt: 'a lighthouse, seen from a quiet valley at dawn, highly detailed',
+        });
+        expect(requests.at(-1)).toEqual({ model: 'test-model', seed: 3 });
+
+        reply = () => ({ status: 500 });
+        const fallback = await generate({ prompt: 'mountain landscape', seed: 7, prompt_upsampling: true });
+        expect(fallback.json['status']).toBe('succeeded');
+        expect(String(fallback.json['revised_prompt'])).toMatch(/^\w+ mountain landscape/);
+
+        reply = (p) => ({ status: 200, content: `${p}, with decapitated corpses and gore everywhere` });
+        const refused = await generate({ prompt: 'a quiet village', prompt_upsampling: true });
+        expect(refused.json).toMatchObject({
+          status: 'moderated',
+          success: false,
+          image_url: null,
+          revised_prompt: null,
+          error: { code: 'content_policy_violation', retryable: false },
+          moderation: { stage: 'input', category: 'violence' },
+        });
+      });
+    });
+  });
+});
+
+describe('image safety stage', () => {
+  it('ends a flagged image as moderated, keeps no object, and lets a clean one through', async () => {
+    await withWorker({ MODEL_DIR: BUNDLED, SAFETY_MODEL_DIR: SAFETY }, async () => {
+      const storage = storageFromEnv({
+        S3_ENDPOINT: stack.env['S3_ENDPOINT']!,
+        S3_ACCESS_KEY: stack.env['S3_ACCESS_KEY']!,
+        S3_SECRET_KEY: stack.env['S3_SECRET_KEY']!,
+        S3_BUCKET: stack.env['S3_BUCKET']!,
+        S3_REGION: 'us-east-1',
+        IMAGE_TTL_MS: 3_600_000,
+      });
+      const before = (await storage.list()).length;
+      // The test classifier flags red-dominated images.
+      const red = await generate({ prompt: 'a big red square on a red background', seed: 1 });
+      expect(red.json).toMatchObject({
+        status: 'moderated',
+        success: false,
+        image_url: null,
+        output: null,
+        error: { code: 'content_moderated' },
+        moderation: { stage: 'output', category: 'nsfw' },
+      });
+      expect((await storage.list()).length).toBe(before);
+      const green = await generate({ prompt: 'a green circle on a blue background', seed: 1 });
+      expect(green.json['status']).toBe('succeeded');
+      expect((await storage.list()).length).toBe(before + 1);
+    });
+  });
+});
