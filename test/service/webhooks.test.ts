@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { loadDispatcherConfig, startDispatcher, type RunningDispatcher } from '@imagegen/dispatcher';
+import { connectRedis } from '@imagegen/queue';
 import { verifyWebhook } from '@imagegen/webhooks';
 
 import { startReceiver } from '../support/receiver.js';
@@ -155,6 +156,30 @@ describe('webhook deliveries', () => {
     expect(receiver.forJob(id)).toHaveLength(0);
     await startDispatch();
     await until('the delivery after restart', () => receiver.forJob(id).length === 1);
+  });
+
+  it('still delivers the terminal event after the job record is purged, from its snapshot, without a URL', async () => {
+    const redis = connectRedis(stack.redis.url, 'worker');
+    try {
+      receiver.setResponder(() => 500);
+      const id = await submit({});
+      await until('a failed attempt', () => receiver.forJob(id).length > 0);
+      await redis.del(`${stack.env['REDIS_PREFIX']!}:job:${id}`);
+      receiver.setResponder(() => 200);
+      const n = receiver.forJob(id).length;
+      await until('the delivery after the purge', () => receiver.forJob(id).length > n);
+      const body = parse(receiver.forJob(id).at(-1)!.body);
+      expect(body.type).toBe('image.generation.succeeded');
+      expect(body.data).toMatchObject({
+        id,
+        status: 'succeeded',
+        image_url: null,
+        output: { url: null, expired: true },
+      });
+      expect((await api(`/v1/images/generations/${id}`)).status).toBe(404);
+    } finally {
+      redis.disconnect();
+    }
   });
 
   it('signs with both secrets during a rotation grace period', async () => {

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { startRedis, type RedisServer } from '../../../test/support/redis.js';
 import { ApiKeyStore } from './api-keys.js';
-import { JobStore, type NewJob } from './job-store.js';
+import { JobStore, type NewJob, type WebhookEventKind } from './job-store.js';
 import { connectRedis, type Redis } from './redis.js';
 
 let server: RedisServer;
@@ -157,6 +157,89 @@ describe('token bucket', () => {
     const denied = await store.takeToken('rl', 5, t0);
     expect(denied).toEqual({ allowed: false, remaining: 0, retryAfterMs: 12_000 });
     expect((await store.takeToken('rl', 5, t0 + 12_000)).allowed).toBe(true);
+  });
+});
+
+const withHook = (job: NewJob, ...events: WebhookEventKind[]): NewJob => ({
+  ...job,
+  webhook: { url: 'https://hooks.example/x', events },
+});
+
+describe('webhook outbox', () => {
+  const outbox = async (jobId: string) =>
+    (await redis.xrange(store.keys.webhookOutbox(), '-', '+'))
+      .map(([, f]) => ({ job: f[1], type: f[3], event: f[5] }))
+      .filter((e) => e.job === jobId);
+
+  it('records an intent for each subscribed event, atomically with the state change', async () => {
+    const job = withHook(newJob('hooks'), 'queued', 'completed');
+    await store.submit(job, limits, null);
+    expect((await outbox(job.id)).map((e) => e.type)).toEqual(['queued']);
+    await store.start(job.id, 1);
+    await store.progress(job.id, 'generating', 1, 10, 0.1);
+    expect((await outbox(job.id)).map((e) => e.type)).toEqual(['queued']);
+    await store.finish(job.id, 'hooks', 'succeeded', {});
+    await store.finish(job.id, 'hooks', 'failed', {});
+    const entries = await outbox(job.id);
+    expect(entries.map((e) => e.type)).toEqual(['queued', 'completed']);
+    // Each intent names the job event it announces.
+    const events = await store.events(job.id);
+    expect(entries.map((e) => e.event)).toEqual(
+      events.filter((e) => e.type === 'queued' || e.type === 'completed').map((e) => e.id),
+    );
+    const rec = await store.get(job.id);
+    expect(rec!.webhookState).toMatchObject({ status: 'pending', attempts: 0 });
+  });
+
+  it('throttles progress intents to one a second, always keeping the last step', async () => {
+    const job = withHook(newJob('hooks2'), 'progress');
+    await store.submit(job, limits, null);
+    await store.start(job.id, 1);
+    for (let step = 1; step <= 5; step++) await store.progress(job.id, 'generating', step, 5, step / 5);
+    expect((await outbox(job.id)).map((e) => e.type)).toEqual(['progress', 'progress']);
+  });
+
+  it('writes nothing for a job without a webhook', async () => {
+    const job = newJob('plain');
+    await store.submit(job, limits, null);
+    await store.start(job.id, 1);
+    await store.finish(job.id, 'plain', 'succeeded', {});
+    expect(await outbox(job.id)).toEqual([]);
+  });
+
+  it('logs delivery attempts on the job, the terminal event’s outcome winning, never on a purged job', async () => {
+    const job = withHook(newJob('hooks3'), 'started', 'completed');
+    await store.submit(job, limits, null);
+    await store.recordWebhookAttempt(job.id, {
+      terminal: true,
+      status: 'delivered',
+      error: null,
+      at: 5,
+      deliveredAt: 5,
+    });
+    await store.recordWebhookAttempt(job.id, {
+      terminal: false,
+      status: 'retrying',
+      error: 'the receiver answered 500',
+      at: 6,
+      deliveredAt: null,
+    });
+    expect((await store.get(job.id))!.webhookState).toEqual({
+      status: 'delivered',
+      attempts: 2,
+      lastError: null,
+      lastAttemptAt: 5,
+      deliveredAt: 5,
+    });
+    await redis.del(store.keys.job(job.id));
+    await store.recordWebhookAttempt(job.id, {
+      terminal: true,
+      status: 'failed',
+      error: 'x',
+      at: 7,
+      deliveredAt: null,
+    });
+    expect(await redis.exists(store.keys.job(job.id))).toBe(0);
   });
 });
 
