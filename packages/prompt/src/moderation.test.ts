@@ -87,6 +87,8 @@ describe('moderatePrompt: evasion', () => {
     ['plurals', 'swastikas on a wall', 'hate'],
     ['inflections', 'prisoner being tortured', 'violence'],
     ['joined phrase', 'neonazi gathering', 'hate'],
+    ['masked vowel', 's*x on a bed', 'adult'],
+    ['masked letters', 'f**k this, n#de woman', 'adult'],
   ])('defeats %s', (_technique, prompt, category) => {
     expect(moderatePrompt(prompt, 2)).toMatchObject({ allowed: false, category });
   });
@@ -124,6 +126,7 @@ describe('moderatePrompt: innocent words that contain or resemble terms', () => 
     'blue tits at a feeder',
     'rapeseed field',
     'heroine of the story',
+    '5*star hotel, **bold** title',
   ])('allows %s at the default tolerance', (prompt) => {
     expect(moderatePrompt(prompt, 2).allowed).toBe(true);
   });

@@ -259,7 +259,36 @@ function findMatches(prompt: string): { entries: Set<Entry>; minorAge: boolean }
       );
     chunkStart = i;
   }
+  for (const chunk of normalizeText(prompt).split(/\s+/)) lookupMasked(chunk, (key) => lookupWord([key]));
   return { entries, minorAge: statesMinorAge(raw) };
+}
+
+const MASK = /[*#_]/u;
+const MASKED_WORD = /^[\p{L}\p{N}@$!*#_]{3,24}$/u;
+const EDGE = /^[^\p{L}\p{N}@$]+|[^\p{L}\p{N}@$]+$/gu;
+const LETTERS = 'abcdefghijklmnopqrstuvwxyz';
+
+/**
+ * Masked letters: in a whitespace-separated chunk such as "f*ck", "s*x" or "n#de", each `*`, `#` or
+ * `_` between word characters stands for one letter (at most 3 masks per chunk). Candidates grow
+ * through the lexicon's prefixes, so the work is bounded by the lexicon, not by 26^n.
+ */
+function lookupMasked(chunk: string, onKey: (key: string) => void): void {
+  const word = chunk.replace(EDGE, '');
+  if (!MASK.test(word) || !MASKED_WORD.test(word)) return;
+  const chars = Array.from(word);
+  if (chars.filter((c) => MASK.test(c)).length > 3) return;
+  const prefixes = LEXICON.terms.prefixes;
+  const grow = (k: number, sofar: string): void => {
+    if (k === chars.length) {
+      if (LEXICON.terms.single.has(sofar)) onKey(sofar);
+      return;
+    }
+    const ch = chars[k]!;
+    const options = MASK.test(ch) ? LETTERS : [...new Set(leetChar(ch))].join('');
+    for (const option of options) if (prefixes.has(sofar + option)) grow(k + 1, sofar + option);
+  };
+  grow(0, '');
 }
 
 const rank = (severity: Severity): number => (severity === 'illegal' ? MAX_TOLERANCE + 1 : severity);
