@@ -132,6 +132,15 @@ describe('moderatePrompt: innocent words that contain or resemble terms', () => 
   });
 });
 
+describe('moderatePrompt: numbers', () => {
+  it('reads numbers as written: ids and years pass, a hate number displayed as a symbol does not', () => {
+    for (const p of ['bench 1488', 'job 14888', '1488', 'room 1488 of a hotel', 'soak 1488', '14 88'])
+      expect(moderatePrompt(p, 2).allowed, p).toBe(true);
+    for (const p of ['a 1488 tattoo on a forearm', 'a flag with 14 88 on it'])
+      expect(moderatePrompt(p, 2)).toMatchObject({ allowed: false, category: 'hate' });
+  });
+});
+
 describe('moderation corpora', () => {
   const report = evaluateCorpora();
 

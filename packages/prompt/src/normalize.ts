@@ -13,7 +13,8 @@ import { asRecord, asString, readPackageJson } from './data.js';
  *     and small capitals → Latin
  *  5. tokens: runs of letters, digits and the leet symbols @ $ !; apostrophes are dropped inside words
  *  6. per token, forms: leetspeak mapped (0→o 1→i|l 3→e 4→a 5→s 7→t @→a $→s !→i; all-digit tokens
- *     such as years stay as written), trailing ! dropped, runs of 3+ equal letters collapsed to 1 or 2
+ *     such as years stay as written and are never collapsed), trailing ! dropped, runs of 3+ equal
+ *     letters collapsed to 1 or 2
  *  7. runs of 3+ single-character tokens ("n u d e", "n.u.d.e", "g*o*r*e") are joined into one token
  */
 
@@ -142,8 +143,12 @@ export function tokenForms(text: string): string[] {
   if (trimmed !== text && trimmed !== '') bases.unshift(trimmed);
   const forms = new Set<string>();
   for (const base of bases) {
-    const readings = /^\p{N}+$/u.test(base) ? [base] : leetReadings(base);
-    for (const reading of readings) {
+    // Numbers are read as written: no leetspeak, and no collapsing ("14888" is not "1488").
+    if (/^\p{N}+$/u.test(base)) {
+      forms.add(base);
+      continue;
+    }
+    for (const reading of leetReadings(base)) {
       forms.add(reading);
       forms.add(collapse(reading, 1));
       forms.add(collapse(reading, 2));
