@@ -87,6 +87,9 @@ describe('webhook deliveries', () => {
     });
     expect(job['webhook']).toMatchObject({ url: receiver.url, status: 'delivered', last_error: null });
     expect((job['webhook'] as { attempts: number }).attempts).toBe(got.length);
+    const metrics = await (await fetch(`http://127.0.0.1:${dispatcher!.port}/metrics`)).text();
+    expect(metrics).toMatch(/imagegen_webhook_deliveries_total\{[^}]*outcome="delivered"[^}]*\} [1-9]/);
+    expect((await fetch(`http://127.0.0.1:${dispatcher!.port}/readyz`)).status).toBe(200);
   });
 
   it('sends only the terminal event by default', async () => {

@@ -52,6 +52,7 @@ export async function startStack(
     PORT: '0',
     HOST: '127.0.0.1',
     WORKER_PORT: '0',
+    DISPATCHER_PORT: '0',
     LOG_LEVEL: 'silent',
     ...options.env,
   };

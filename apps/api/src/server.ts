@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import type { Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 
@@ -93,6 +94,8 @@ export async function startApi(config: ApiConfig): Promise<RunningApi> {
   await storage.ensureBucket().catch((err: unknown) => logger.warn({ err }, 'bucket not ready'));
   const hub = await EventHub.start(subscriber, keys.eventsChannel());
   const shutdown = new AbortController();
+  // Every open wait and event stream listens for shutdown: no listener limit.
+  setMaxListeners(0, shutdown.signal);
   const app = createApp({
     shutdown: shutdown.signal,
     config,

@@ -1,7 +1,13 @@
 import { z } from 'zod';
 
 import { parseEnv, SharedEnv } from '@imagegen/contracts';
-import { createLogger, createMetrics, type Logger, type Metrics } from '@imagegen/observability';
+import {
+  createLogger,
+  createMetrics,
+  startOpsServer,
+  type Logger,
+  type Metrics,
+} from '@imagegen/observability';
 import { ApiKeyStore, connectRedis, JobStore, waitReady } from '@imagegen/queue';
 import { storageFromEnv } from '@imagegen/storage';
 import { DEFAULT_RETRY_SCHEDULE_MS, parseAllowlist, parseSchedule, type LookupFn } from '@imagegen/webhooks';
@@ -25,6 +31,8 @@ const DispatcherEnv = z
         }
       }),
     WEBHOOK_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(16),
+    DISPATCHER_PORT: z.coerce.number().int().min(0).max(65535).default(9091),
+    HOST: z.string().default('0.0.0.0'),
   })
   .strip();
 export type DispatcherConfig = Readonly<z.output<typeof DispatcherEnv>>;
@@ -37,6 +45,8 @@ export function loadDispatcherConfig(env: NodeJS.ProcessEnv = process.env): Disp
 
 export interface RunningDispatcher {
   logger: Logger;
+  /** Port of /healthz, /readyz and /metrics. */
+  port: number;
   metrics: Metrics;
   /** One sweep now; resolves to the number of images deleted. */
   sweepOnce: () => Promise<number>;
@@ -74,6 +84,12 @@ export async function startDispatcher(
     { redis, jobs, apiKeys: new ApiKeyStore(redis, config.REDIS_PREFIX), storage, metrics, logger },
   );
   await webhooks.start();
+  const ops = await startOpsServer({
+    port: config.DISPATCHER_PORT,
+    host: config.HOST,
+    metrics,
+    ready: () => redis.status === 'ready',
+  });
 
   let running: Promise<number> | null = null;
   const sweepOnce = () => {
@@ -104,12 +120,14 @@ export async function startDispatcher(
   );
   return {
     logger,
+    port: ops.port,
     metrics,
     sweepOnce,
     close: async () => {
       clearInterval(timer);
       await running;
       await webhooks.close();
+      await ops.close();
       await redis.quit().catch(() => undefined);
     },
   };

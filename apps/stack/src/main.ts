@@ -104,6 +104,7 @@ async function main(): Promise<void> {
   childEnv['PORT'] ??= '8080';
   childEnv['HOST'] ??= '127.0.0.1';
   childEnv['WORKER_PORT'] ??= '0';
+  childEnv['DISPATCHER_PORT'] ??= '0';
   writeFileSync(
     join(dataDir, 'stack.json'),
     JSON.stringify({ redisUrl: childEnv['REDIS_URL'], prefix: childEnv['REDIS_PREFIX'] ?? 'imagegen' }),

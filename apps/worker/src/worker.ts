@@ -1,9 +1,7 @@
-import { createServer, type Server } from 'node:http';
-
 import { Worker } from 'bullmq';
 
 import { Engine } from '@imagegen/engine';
-import { createLogger, createMetrics, type Logger } from '@imagegen/observability';
+import { createLogger, createMetrics, startOpsServer, type Logger } from '@imagegen/observability';
 import {
   connectRedis,
   GENERATION_JOB_OPTIONS,
@@ -39,26 +37,13 @@ export async function startWorker(config: WorkerConfig): Promise<RunningWorker> 
   let ready = false;
   const consumer: { worker?: Worker<GenerationPayload> } = {};
 
-  const health: Server = createServer((req, res) => {
-    void (async () => {
-      if (req.url === '/healthz') {
-        res.writeHead(200, { 'Content-Type': 'application/json' }).end('{"status":"ok"}');
-      } else if (req.url === '/readyz') {
-        const ok = ready && consumer.worker?.isRunning() === true;
-        res
-          .writeHead(ok ? 200 : 503, { 'Content-Type': 'application/json' })
-          .end(JSON.stringify({ status: ok ? 'ready' : 'not_ready' }));
-      } else if (req.url === '/metrics') {
-        res
-          .writeHead(200, { 'Content-Type': metrics.registry.contentType })
-          .end(await metrics.registry.metrics());
-      } else {
-        res.writeHead(404).end();
-      }
-    })();
+  const health = await startOpsServer({
+    port: config.WORKER_PORT,
+    host: config.HOST,
+    metrics,
+    ready: () => ready && consumer.worker?.isRunning() === true,
   });
-  await new Promise<void>((resolve) => health.listen(config.WORKER_PORT, config.HOST, resolve));
-  const port = (health.address() as { port: number }).port;
+  const port = health.port;
 
   const loadStart = performance.now();
   const engine = await Engine.load({
@@ -145,7 +130,7 @@ export async function startWorker(config: WorkerConfig): Promise<RunningWorker> 
       // Past the bound, running jobs are left to stall and be taken up by another worker.
       if (!bounded) await worker.close(true).catch(() => undefined);
       await Promise.allSettled([engine.close(), subscriber.quit(), redis.quit()]);
-      await new Promise<void>((r) => health.close(() => r()));
+      await health.close();
       logger.info({ graceful: bounded }, 'worker stopped');
     })();
     return closing;
