@@ -8,7 +8,7 @@ import {
   type Logger,
   type Metrics,
 } from '@imagegen/observability';
-import { ApiKeyStore, connectRedis, JobStore, waitReady } from '@imagegen/queue';
+import { ApiKeyStore, connectRedis, generationQueue, JobStore, waitReady } from '@imagegen/queue';
 import { storageFromEnv } from '@imagegen/storage';
 import { DEFAULT_RETRY_SCHEDULE_MS, parseAllowlist, parseSchedule, type LookupFn } from '@imagegen/webhooks';
 
@@ -18,6 +18,7 @@ const DispatcherEnv = z
   .object({
     ...SharedEnv,
     SWEEP_INTERVAL_MS: z.coerce.number().int().min(1000).default(60_000),
+    EXPIRE_INTERVAL_MS: z.coerce.number().int().min(100).default(5000),
     WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(15_000),
     WEBHOOK_RETRY_SCHEDULE: z
       .string()
@@ -110,6 +111,28 @@ export async function startDispatcher(
   };
   const timer = setInterval(() => void sweepOnce(), config.SWEEP_INTERVAL_MS);
   void sweepOnce();
+
+  // Queued jobs past their deadline end as `expired` even when no worker is there to notice.
+  const queue = generationQueue(redis, config.REDIS_PREFIX);
+  queue.on('error', () => undefined);
+  let expiring: Promise<void> | null = null;
+  const expireOnce = () => {
+    expiring ??= jobs
+      .expireOverdue()
+      .then(async (ended) => {
+        for (const { id } of ended) await queue.remove(id).catch(() => 0);
+        if (ended.length > 0) {
+          metrics.jobsFinished.inc({ outcome: 'expired' }, ended.length);
+          logger.info({ expired: ended.length }, 'queued jobs past their deadline expired');
+        }
+      })
+      .catch((err: unknown) => logger.warn({ err }, 'expiry sweep failed; retrying at the next interval'))
+      .finally(() => {
+        expiring = null;
+      });
+    return expiring;
+  };
+  const expiryTimer = setInterval(() => void expireOnce(), config.EXPIRE_INTERVAL_MS);
   logger.info(
     {
       sweepEveryMs: config.SWEEP_INTERVAL_MS,
@@ -125,7 +148,10 @@ export async function startDispatcher(
     sweepOnce,
     close: async () => {
       clearInterval(timer);
+      clearInterval(expiryTimer);
       await running;
+      await expiring;
+      await queue.close();
       await webhooks.close();
       await ops.close();
       await redis.quit().catch(() => undefined);

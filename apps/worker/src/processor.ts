@@ -4,7 +4,7 @@ import type { JobStage } from '@imagegen/contracts';
 import { EngineError, type Engine, type EngineStage } from '@imagegen/engine';
 import type { Logger, Metrics } from '@imagegen/observability';
 import { moderatePrompts, refusalMessage, type Upsampler } from '@imagegen/prompt';
-import type { GenerationPayload, JobRecord, JobStore } from '@imagegen/queue';
+import { EXPIRED_ERROR, type GenerationPayload, type JobRecord, type JobStore } from '@imagegen/queue';
 import type { ObjectStore } from '@imagegen/storage';
 
 export interface ProcessorDeps {
@@ -59,19 +59,7 @@ export class GenerationProcessor {
       return;
     }
     if (before.status === 'queued' && Date.now() > before.deadlineAt) {
-      await jobs.finish(
-        id,
-        keyId,
-        'expired',
-        {
-          error: {
-            code: 'expired',
-            message: 'the job waited longer than the queue deadline',
-            retryable: true,
-          },
-        },
-        { onlyFrom: 'queued' },
-      );
+      await jobs.finish(id, keyId, 'expired', { error: EXPIRED_ERROR }, { onlyFrom: 'queued' });
       metrics.jobsFinished.inc({ outcome: 'expired' });
       return;
     }

@@ -7,6 +7,7 @@ export {
   type GenerationPayload,
 } from './generation-queue.js';
 export {
+  EXPIRED_ERROR,
   JobStore,
   type FinishOutcome,
   type JobEventEntry,

@@ -32,6 +32,13 @@ export interface JobFailure {
   retryable: boolean;
 }
 
+/** The error of a job that waited past its queue deadline. */
+export const EXPIRED_ERROR: JobFailure = {
+  code: 'expired',
+  message: 'the job waited longer than the queue deadline; submit it again',
+  retryable: true,
+};
+
 /** Events a job's webhook may subscribe to (`completed` = the terminal event, whatever the outcome). */
 export type WebhookEventKind = 'queued' | 'started' | 'progress' | 'completed';
 
@@ -396,6 +403,33 @@ export class JobStore {
       attempt.error ?? '',
       attempt.deliveredAt ?? '',
     );
+  }
+
+  /**
+   * Ends as `expired` the waiting jobs whose queue deadline has passed, oldest first, at most `limit` per
+   * call; returns them. Workers expire a job they reach too late; this catches the ones no worker reaches
+   * (no workers running, a stuck pool), so their clients still hear a terminal state.
+   */
+  async expireOverdue(now = Date.now(), limit = 500): Promise<{ id: string; keyId: string }[]> {
+    const ids = await this.redis.zrange(this.keys.waiting(), 0, limit - 1);
+    if (ids.length === 0) return [];
+    const pipeline = this.redis.pipeline();
+    for (const id of ids) pipeline.hmget(this.keys.job(id), 'deadline_at', 'key_id');
+    const rows = (await pipeline.exec()) ?? [];
+    const expired: { id: string; keyId: string }[] = [];
+    for (const [i, id] of ids.entries()) {
+      const [deadline, keyId] = (rows[i]?.[1] ?? []) as (string | null)[];
+      if (!deadline || !keyId || Number(deadline) >= now) continue;
+      const r = await this.finish(
+        id,
+        keyId,
+        'expired',
+        { error: EXPIRED_ERROR },
+        { onlyFrom: 'queued', now },
+      );
+      if (r.kind === 'done') expired.push({ id, keyId });
+    }
+    return expired;
   }
 
   /** Flags a running job for cancellation and tells every worker; returns the status it had. */
