@@ -1296,7 +1296,7 @@ describe('malformed HTTP over raw TCP', () => {
       'an Expect it cannot meet',
       () => 'GET /healthz HTTP/1.1\r\nHost: x\r\nExpect: teapot\r\nConnection: close\r\n\r\n',
       417,
-      false,
+      true,
     ],
     // Well-formed HTTP that fetch cannot send: the API's own 404.
     ['TRACE', () => 'TRACE /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', 404, true],

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
-import type { Server } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 
 import type { ErrorCode } from '@imagegen/contracts';
@@ -113,6 +113,31 @@ export async function startApi(config: ApiConfig): Promise<RunningApi> {
     const s = app.listen(config.PORT, config.HOST, () => resolve(s));
   });
   server.on('clientError', answerClientError);
+  // An Expect other than 100-continue: Node would answer a bare 417.
+  server.on('checkExpectation', (_req: IncomingMessage, res: ServerResponse) => {
+    const requestId = `req_${randomBytes(12).toString('hex')}`;
+    const body = JSON.stringify({
+      success: false,
+      error: {
+        code: 'invalid_request',
+        message: 'the Expect header cannot be met: remove it',
+        param: 'Expect',
+      },
+      request_id: requestId,
+    });
+    res
+      .writeHead(417, {
+        'Content-Type': 'application/json; charset=utf-8',
+        'Content-Length': String(Buffer.byteLength(body)),
+        'X-Request-Id': requestId,
+        'X-Content-Type-Options': 'nosniff',
+        'X-Frame-Options': 'DENY',
+        'Referrer-Policy': 'no-referrer',
+        'Cache-Control': 'no-store',
+        Connection: 'close',
+      })
+      .end(body);
+  });
   server.headersTimeout = 20_000;
   server.requestTimeout = 0; // long waits and event streams are bounded by the handlers themselves
   const port = (server.address() as { port: number }).port;
