@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
+import { loadApiConfig, startApi } from '@imagegen/api';
 import { storageFromEnv } from '@imagegen/storage';
 import type { RunningWorker } from '@imagegen/worker';
 
@@ -93,6 +94,53 @@ describe('content policy at submit', () => {
       });
       expect(r.status).toBe(400);
       expect(r.json['error']).toMatchObject({ category: 'illegal' });
+    }
+  });
+});
+
+describe('content policy with a moderation model (MODERATION_BASE_URL)', () => {
+  it('refuses what the model flags, and falls back to the word lists when it is down', async () => {
+    const model = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c.toString()));
+      req.on('end', () => {
+        const { input } = JSON.parse(body) as { input: string[] };
+        const violent = input.some((t) => t.includes('duel'));
+        res.writeHead(200, { 'content-type': 'application/json' }).end(
+          JSON.stringify({
+            results: input.map(() => ({ category_scores: { violence: violent ? 0.9 : 0.01 } })),
+          }),
+        );
+      });
+    });
+    await new Promise<void>((resolve) => model.listen(0, '127.0.0.1', resolve));
+    const port = (model.address() as AddressInfo).port;
+    const moderated = await startApi(
+      loadApiConfig({
+        ...stack.env,
+        MODERATION_BASE_URL: `http://127.0.0.1:${port}/v1`,
+        MODERATION_TIMEOUT_MS: '1000',
+      }),
+    );
+    const post = (prompt: string) =>
+      client({ base: `http://127.0.0.1:${moderated.port}`, key: stack.key })('/v1/images/generations', {
+        body: { prompt },
+      });
+    try {
+      // The word lists allow both; the model flags the first.
+      const refused = await post('a duel at dawn between two old rivals');
+      expect(refused.status).toBe(400);
+      expect(refused.json['error']).toMatchObject({ code: 'content_policy_violation', category: 'violence' });
+      expect((await post('two old rivals shaking hands at dawn')).status).toBe(202);
+      model.closeAllConnections();
+      await new Promise((r) => model.close(r));
+      // Model unreachable: the word lists decide alone, and the failure is counted.
+      expect((await post('a duel at dawn between two old rivals')).status).toBe(202);
+      const metrics = await (await fetch(`http://127.0.0.1:${moderated.port}/metrics`)).text();
+      expect(metrics).toMatch(/imagegen_moderation_model_errors_total\{[^}]*reason="network_error"[^}]*\} 1/);
+    } finally {
+      await moderated.close();
+      if (model.listening) await new Promise((r) => model.close(r));
     }
   });
 });

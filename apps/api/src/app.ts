@@ -15,7 +15,13 @@ import {
   type JobWebhook,
 } from '@imagegen/queue';
 import { newObjectKey, type ObjectStore } from '@imagegen/storage';
-import { analyzePrompt, lintPrompt, moderatePrompt, refusalMessage } from '@imagegen/prompt';
+import {
+  analyzePrompt,
+  createModerator,
+  lintPrompt,
+  refusalMessage,
+  type PromptModerator,
+} from '@imagegen/prompt';
 import { webhookUrlRefusal, type Allowlist } from '@imagegen/webhooks';
 import type { Queue } from 'bullmq';
 
@@ -42,6 +48,8 @@ export interface ApiDeps {
    * streams end (clients reconnect with Last-Event-ID to another or the restarted process).
    */
   shutdown?: AbortSignal;
+  /** Prompt moderation: the word lists, plus a moderation model when configured. Default: word lists. */
+  moderator?: PromptModerator;
 }
 
 type Authed = Request & { keyId?: string; requestId?: string };
@@ -87,6 +95,7 @@ function waitSeconds(value: unknown, max: number, param: string): number {
 /** The Express application; no ports, no environment: tests build it with their own deps. */
 export function createApp(deps: ApiDeps): express.Express {
   const { config, jobs, apiKeys, queue, storage, hub, metrics, logger } = deps;
+  const moderator = deps.moderator ?? createModerator(null);
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
@@ -267,7 +276,11 @@ export function createApp(deps: ApiDeps): express.Express {
       }
       const body = parsed.data;
       // Content policy before anything is queued: the refusal names the category, never the words.
-      const verdict = moderatePrompt(body.prompt, body.safety_tolerance);
+      const verdict = await moderator.moderate([body.prompt], body.safety_tolerance);
+      if (verdict.classifier_error) {
+        metrics.moderationErrors.inc({ reason: verdict.classifier_error });
+        logger.warn({ reason: verdict.classifier_error }, 'moderation model unavailable; word lists only');
+      }
       if (!verdict.allowed && verdict.category) {
         metrics.promptsRefused.inc({ category: verdict.category, stage: 'submit' });
         throw new ApiError(

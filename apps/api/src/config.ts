@@ -1,6 +1,7 @@
 import { z } from 'zod';
 
 import { parseEnv, SharedEnv } from '@imagegen/contracts';
+import { moderatorConfigFromEnv, type ClassifierConfig } from '@imagegen/prompt';
 
 const int = (def: number, min = 0, max = Number.MAX_SAFE_INTEGER) =>
   z.coerce.number().int().min(min).max(max).default(def);
@@ -22,9 +23,14 @@ const ApiEnv = z
   })
   .strip();
 
-export type ApiConfig = Readonly<z.infer<typeof ApiEnv>>;
+export type ApiConfig = Readonly<
+  z.infer<typeof ApiEnv> & {
+    /** A moderation model (MODERATION_BASE_URL …) consulted after the word lists, or null. */
+    moderation: ClassifierConfig | null;
+  }
+>;
 
 /** The API's configuration from the environment; throws one error listing every bad variable. */
 export function loadApiConfig(env: NodeJS.ProcessEnv = process.env): ApiConfig {
-  return parseEnv(ApiEnv, env);
+  return Object.freeze({ ...parseEnv(ApiEnv, env), moderation: moderatorConfigFromEnv(env) });
 }

@@ -15,6 +15,7 @@ import {
   type Redis,
 } from '@imagegen/queue';
 import { storageFromEnv } from '@imagegen/storage';
+import { createModerator } from '@imagegen/prompt';
 import { parseAllowlist } from '@imagegen/webhooks';
 
 import { createApp } from './app.js';
@@ -108,6 +109,7 @@ export async function startApi(config: ApiConfig): Promise<RunningApi> {
     logger,
     pingRedis: async () => (await redis.ping().catch(() => '')) === 'PONG',
     webhookAllowlist: parseAllowlist(config.IMAGEGEN_WEBHOOK_ALLOWLIST),
+    moderator: createModerator(config.moderation),
   });
   const server: Server = await new Promise((resolve) => {
     const s = app.listen(config.PORT, config.HOST, () => resolve(s));

@@ -4,7 +4,12 @@ import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 
 import { parseEnv, SharedEnv } from '@imagegen/contracts';
-import { upsamplerConfigFromEnv, type UpsamplerConfig } from '@imagegen/prompt';
+import {
+  moderatorConfigFromEnv,
+  upsamplerConfigFromEnv,
+  type ClassifierConfig,
+  type UpsamplerConfig,
+} from '@imagegen/prompt';
 
 const int = (def: number, min = 0, max = Number.MAX_SAFE_INTEGER) =>
   z.coerce.number().int().min(min).max(max).default(def);
@@ -41,10 +46,16 @@ export type WorkerConfig = Readonly<
   z.infer<typeof WorkerEnv> & {
     /** prompt_upsampling: the rule engine, or PROMPT_UPSAMPLER=llm with UPSAMPLER_BASE_URL/MODEL/…. */
     upsampler: UpsamplerConfig;
+    /** A moderation model for revised prompts (MODERATION_BASE_URL …), or null. */
+    moderation: ClassifierConfig | null;
   }
 >;
 
 /** The worker's configuration from the environment; throws one error listing every bad variable. */
 export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerConfig {
-  return Object.freeze({ ...parseEnv(WorkerEnv, env), upsampler: upsamplerConfigFromEnv(env) });
+  return Object.freeze({
+    ...parseEnv(WorkerEnv, env),
+    upsampler: upsamplerConfigFromEnv(env),
+    moderation: moderatorConfigFromEnv(env),
+  });
 }

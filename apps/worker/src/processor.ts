@@ -3,7 +3,7 @@ import { UnrecoverableError, type Job } from 'bullmq';
 import type { JobStage } from '@imagegen/contracts';
 import { EngineError, type Engine, type EngineStage } from '@imagegen/engine';
 import type { Logger, Metrics } from '@imagegen/observability';
-import { moderatePrompts, refusalMessage, type Upsampler } from '@imagegen/prompt';
+import { refusalMessage, type PromptModerator, type Upsampler } from '@imagegen/prompt';
 import { EXPIRED_ERROR, type GenerationPayload, type JobRecord, type JobStore } from '@imagegen/queue';
 import type { ObjectStore } from '@imagegen/storage';
 
@@ -15,6 +15,8 @@ export interface ProcessorDeps {
   logger: Logger;
   /** prompt_upsampling: rewrites the prompt (rule engine or an LLM endpoint). */
   upsampler: Upsampler;
+  /** Moderation of the revised prompt: the word lists, plus a moderation model when configured. */
+  moderator: PromptModerator;
   jobTimeoutMs: number;
   /** BullMQ attempts per job (transient failures are retried until then). */
   maxAttempts: number;
@@ -180,7 +182,7 @@ export class GenerationProcessor {
    * the job has ended here.
    */
   private async preparePrompt(record: JobRecord, log: Logger): Promise<string | null> {
-    const { jobs, upsampler, metrics } = this.deps;
+    const { jobs, upsampler, moderator, metrics } = this.deps;
     const { prompt, seed, safety_tolerance: tolerance } = record.input;
     if (!record.input.prompt_upsampling) return prompt;
     let revised = record.revisedPrompt;
@@ -190,7 +192,8 @@ export class GenerationProcessor {
         log.warn({ reason: up.fallback_reason }, 'LLM upsampler failed; used the rules');
       revised = up.prompt;
     }
-    const verdict = moderatePrompts([prompt, revised], tolerance);
+    const verdict = await moderator.moderate([prompt, revised], tolerance);
+    if (verdict.classifier_error) metrics.moderationErrors.inc({ reason: verdict.classifier_error });
     if (!verdict.allowed && verdict.category) {
       metrics.promptsRefused.inc({ category: verdict.category, stage: 'revised' });
       const r = await jobs.finish(record.id, record.keyId, 'moderated', {

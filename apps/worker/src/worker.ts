@@ -13,7 +13,7 @@ import {
   type GenerationPayload,
   type Redis,
 } from '@imagegen/queue';
-import { createUpsampler } from '@imagegen/prompt';
+import { createModerator, createUpsampler } from '@imagegen/prompt';
 import { storageFromEnv } from '@imagegen/storage';
 
 import type { WorkerConfig } from './config.js';
@@ -79,6 +79,7 @@ export async function startWorker(config: WorkerConfig): Promise<RunningWorker> 
     metrics,
     logger,
     upsampler: createUpsampler(config.upsampler),
+    moderator: createModerator(config.moderation),
     jobTimeoutMs: config.JOB_TIMEOUT_MS,
     maxAttempts: GENERATION_JOB_OPTIONS.attempts,
     onEngineLost: () => {

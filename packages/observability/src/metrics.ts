@@ -58,6 +58,12 @@ export function createMetrics(service: string) {
       labelNames: ['category', 'stage'] as const,
       registers: [registry],
     }),
+    moderationErrors: new Counter({
+      name: 'imagegen_moderation_model_errors_total',
+      help: 'Calls to the moderation model that failed (the word lists decided alone), by reason',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
     webhookDeliveries: new Counter({
       name: 'imagegen_webhook_deliveries_total',
       help: 'Webhook delivery attempts, by outcome (delivered, retry, failed)',

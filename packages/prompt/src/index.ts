@@ -33,4 +33,16 @@ export {
   type Severity,
 } from './moderation.js';
 export { normalizeForModeration } from './normalize.js';
+export {
+  CLASSIFIER_CATEGORIES,
+  CLASSIFIER_THRESHOLDS,
+  classifierVerdict,
+  createModerator,
+  DEFAULT_CLASSIFIER_MODEL,
+  DEFAULT_CLASSIFIER_TIMEOUT_MS,
+  moderatorConfigFromEnv,
+  type ClassifierConfig,
+  type ModerationVerdict,
+  type PromptModerator,
+} from './classifier.js';
 export { evaluateCorpora, type CategoryFigures, type CorpusFailure, type CorpusReport } from './corpus.js';
