@@ -5,12 +5,11 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { connectRedis, JobStore, type Redis } from '@imagegen/queue';
-import { storageFromEnv } from '@imagegen/storage';
 
 import { until } from '../support/processes.js';
 import { startRedis, type RedisServer } from '../support/redis.js';
 import { slowModel } from '../support/slow-model.js';
-import { client, startStack, type TestStack } from '../support/stack.js';
+import { client, stackStorage, startStack, type TestStack } from '../support/stack.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'imagegen-aof-'));
 const slow = slowModel(150);
@@ -84,7 +83,7 @@ describe('Redis restart (AOF) with jobs waiting and running', () => {
       expect(events.filter((e) => e.type === 'completed')).toHaveLength(1);
     }
     // One object per job, none extra.
-    const objects = new Set((await storageFromEnv(stackStorageEnv()).list()).map((o) => o.key));
+    const objects = new Set((await stackStorage(stack).list()).map((o) => o.key));
     expect(objects.size).toBe(ids.length);
     for (const r of finals) expect(objects.has(r!.image!.key)).toBe(true);
     // The API serves again.
@@ -95,14 +94,3 @@ describe('Redis restart (AOF) with jobs waiting and running', () => {
     expect(after.json['status']).toBe('succeeded');
   });
 });
-
-function stackStorageEnv() {
-  return {
-    S3_ENDPOINT: stack.env['S3_ENDPOINT']!,
-    S3_ACCESS_KEY: stack.env['S3_ACCESS_KEY']!,
-    S3_SECRET_KEY: stack.env['S3_SECRET_KEY']!,
-    S3_BUCKET: stack.env['S3_BUCKET']!,
-    S3_REGION: 'us-east-1',
-    IMAGE_TTL_MS: 3_600_000,
-  };
-}

@@ -3,27 +3,15 @@ import type { ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { connectRedis, JobStore, type Redis } from '@imagegen/queue';
-import { storageFromEnv } from '@imagegen/storage';
 
 import { exited, spawnService, until } from '../support/processes.js';
-import { client, startStack, type TestStack } from '../support/stack.js';
+import { mulberry32 } from '../support/prng.js';
+import { client, stackStorage, startStack, type TestStack } from '../support/stack.js';
 
 const JOBS = 1000;
 const WORKERS = 2;
 const MAX_KILLS = 12;
 const SEED = 20261125;
-
-/** mulberry32: a small seeded PRNG, so the kill schedule is the same on every run. */
-function prng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 let stack: TestStack;
 let api: ReturnType<typeof client>;
@@ -79,7 +67,7 @@ describe('soak', () => {
 
     // Kill a random worker every 1.5–4 s (seeded) and start a replacement at once, until the kills run
     // out or the queue drains.
-    const random = prng(SEED);
+    const random = mulberry32(SEED);
     let kills = 0;
     const state = { done: false };
     const finished = () => state.done;
@@ -117,16 +105,7 @@ describe('soak', () => {
       if (completed !== 1) duplicateTerminalEvents++;
       if (r!.attempt > 1) retried++;
     }
-    const objects = (
-      await storageFromEnv({
-        S3_ENDPOINT: stack.env['S3_ENDPOINT']!,
-        S3_ACCESS_KEY: stack.env['S3_ACCESS_KEY']!,
-        S3_SECRET_KEY: stack.env['S3_SECRET_KEY']!,
-        S3_BUCKET: stack.env['S3_BUCKET']!,
-        S3_REGION: 'us-east-1',
-        IMAGE_TTL_MS: 3_600_000,
-      }).list()
-    ).map((o) => o.key);
+    const objects = (await stackStorage(stack).list()).map((o) => o.key);
     const referenced = new Set(records.filter((r) => r!.image).map((r) => r!.image!.key));
     const figures = {
       jobs: JOBS,

@@ -23,6 +23,7 @@ import {
 } from '@imagegen/contracts';
 
 import { client, startStack, type TestStack } from '../support/stack.js';
+import { mulberry32 } from '../support/prng.js';
 
 const SEED = Number(process.env['FUZZ_SEED'] ?? 20_250_611) >>> 0;
 const CASES = 3000;
@@ -33,17 +34,6 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
 const POLLUTION_KEYS = ['polluted', 'isAdmin'];
 
 // ---------------------------------------------------------------- PRNG
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 class Rng {
   readonly #next: () => number;

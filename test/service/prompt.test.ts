@@ -5,10 +5,9 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { loadApiConfig, startApi } from '@imagegen/api';
-import { storageFromEnv } from '@imagegen/storage';
 import type { RunningWorker } from '@imagegen/worker';
 
-import { client, startStack, type TestStack } from '../support/stack.js';
+import { client, stackStorage, startStack, type TestStack } from '../support/stack.js';
 
 const BUNDLED = fileURLToPath(new URL('../../packages/tiny-model/model', import.meta.url));
 const SAFETY = fileURLToPath(new URL('../../packages/engine/fixtures/safety-generic', import.meta.url));
@@ -231,14 +230,7 @@ describe('prompt upsampling', () => {
 describe('image safety stage', () => {
   it('ends a flagged image as moderated, keeps no object, and lets a clean one through', async () => {
     await withWorker({ MODEL_DIR: BUNDLED, SAFETY_MODEL_DIR: SAFETY }, async () => {
-      const storage = storageFromEnv({
-        S3_ENDPOINT: stack.env['S3_ENDPOINT']!,
-        S3_ACCESS_KEY: stack.env['S3_ACCESS_KEY']!,
-        S3_SECRET_KEY: stack.env['S3_SECRET_KEY']!,
-        S3_BUCKET: stack.env['S3_BUCKET']!,
-        S3_REGION: 'us-east-1',
-        IMAGE_TTL_MS: 3_600_000,
-      });
+      const storage = stackStorage(stack);
       const before = (await storage.list()).length;
       // The test classifier flags red-dominated images.
       const red = await generate({ prompt: 'a big red square on a red background', seed: 1 });

@@ -8,6 +8,7 @@ import { connectRedis, JobStore, type Redis } from '@imagegen/queue';
 import { storageFromEnv } from '@imagegen/storage';
 
 import { slowModel } from '../support/slow-model.js';
+import { until } from '../support/processes.js';
 import { client, startStack, type TestStack } from '../support/stack.js';
 
 const WORKER_MAIN = fileURLToPath(new URL('../../apps/worker/dist/main.js', import.meta.url));
@@ -37,20 +38,6 @@ function spawnWorker(env: Record<string, string>): ChildProcess {
     env: { ...process.env, ...stack.env, ...env },
     stdio: 'ignore',
   });
-}
-
-async function until<T>(
-  what: string,
-  fn: () => Promise<T | null | undefined | false>,
-  ms = 30_000,
-): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 describe('worker crash', () => {

@@ -5,6 +5,7 @@ import { connectRedis } from '@imagegen/queue';
 import { verifyWebhook } from '@imagegen/webhooks';
 
 import { startReceiver } from '../support/receiver.js';
+import { until } from '../support/processes.js';
 import { client, startStack, type TestStack } from '../support/stack.js';
 
 type Body = {
@@ -33,20 +34,6 @@ afterAll(async () => {
   await receiver.close();
   await stack.stop();
 });
-
-async function until<T>(
-  what: string,
-  fn: () => T | null | undefined | false | Promise<T | null | undefined | false>,
-  ms = 20_000,
-) {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 const submit = async (extra: Record<string, unknown>) => {
   const r = await api('/v1/images/generations', {

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 
 import { loadApiConfig, startApi, type RunningApi } from '@imagegen/api';
+import { storageFromEnv, type ObjectStore } from '@imagegen/storage';
 import { loadWorkerConfig, startWorker, type RunningWorker } from '@imagegen/worker';
 
 import { S3_CREDENTIALS, startS3 } from './s3.js';
@@ -83,6 +84,18 @@ export async function startStack(
       await redis.stop();
     },
   };
+}
+
+/** The stack's bucket, through the service's own storage adapter. */
+export function stackStorage(stack: { env: Record<string, string> }): ObjectStore {
+  return storageFromEnv({
+    S3_ENDPOINT: stack.env['S3_ENDPOINT']!,
+    S3_ACCESS_KEY: stack.env['S3_ACCESS_KEY']!,
+    S3_SECRET_KEY: stack.env['S3_SECRET_KEY']!,
+    S3_BUCKET: stack.env['S3_BUCKET']!,
+    S3_REGION: 'us-east-1',
+    IMAGE_TTL_MS: Number(stack.env['IMAGE_TTL_MS'] ?? 3_600_000),
+  });
 }
 
 /** fetch with the stack's API key and JSON. */
