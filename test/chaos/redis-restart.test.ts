@@ -4,9 +4,12 @@ import { join } from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
+import { loadDispatcherConfig, startDispatcher, type RunningDispatcher } from '@imagegen/dispatcher';
 import { connectRedis, JobStore, type Redis } from '@imagegen/queue';
+import { verifyWebhook } from '@imagegen/webhooks';
 
 import { until } from '../support/processes.js';
+import { startReceiver } from '../support/receiver.js';
 import { startRedis, type RedisServer } from '../support/redis.js';
 import { slowModel } from '../support/slow-model.js';
 import { client, stackStorage, startStack, type TestStack } from '../support/stack.js';
@@ -18,14 +21,24 @@ let stack: TestStack;
 let api: ReturnType<typeof client>;
 let observer: Redis;
 let store: JobStore;
+let dispatcher: RunningDispatcher;
+let receiver: Awaited<ReturnType<typeof startReceiver>>;
 
 beforeAll(async () => {
   redisServer = await startRedis({ appendonly: true, dir });
   stack = await startStack({
     workers: 0,
     redis: redisServer,
-    env: { MODEL_DIR: slow.dir, WORKER_LOCK_MS: '3000', WORKER_STALLED_INTERVAL_MS: '1000' },
+    env: {
+      MODEL_DIR: slow.dir,
+      WORKER_LOCK_MS: '3000',
+      WORKER_STALLED_INTERVAL_MS: '1000',
+      IMAGEGEN_WEBHOOK_ALLOWLIST: '127.0.0.1',
+      WEBHOOK_RETRY_SCHEDULE: '200ms,400ms,800ms,1s,2s',
+    },
   });
+  receiver = await startReceiver();
+  dispatcher = await startDispatcher(loadDispatcherConfig(stack.env));
   await stack.addWorker();
   await stack.addWorker();
   api = client(stack);
@@ -34,6 +47,8 @@ beforeAll(async () => {
   store = new JobStore(observer, stack.env['REDIS_PREFIX']);
 });
 afterAll(async () => {
+  await dispatcher.close();
+  await receiver.close();
   observer.disconnect();
   await stack.stop();
   await stack.redis.stop();
@@ -42,11 +57,11 @@ afterAll(async () => {
 });
 
 describe('Redis restart (AOF) with jobs waiting and running', () => {
-  it('loses none: every job reaches one terminal state and one stored image', async () => {
+  it('loses none: every job reaches one terminal state, one stored image and one webhook event', async () => {
     const ids: string[] = [];
     for (let i = 0; i < 10; i++) {
       const r = await api('/v1/images/generations', {
-        body: { prompt: `a green star ${i}`, aspect_ratio: '1:1' },
+        body: { prompt: `a green star ${i}`, aspect_ratio: '1:1', webhook_url: receiver.url },
       });
       expect(r.status).toBe(202);
       ids.push(String(r.json['id']));
@@ -86,6 +101,14 @@ describe('Redis restart (AOF) with jobs waiting and running', () => {
     const objects = new Set((await stackStorage(stack).list()).map((o) => o.key));
     expect(objects.size).toBe(ids.length);
     for (const r of finals) expect(objects.has(r!.image!.key)).toBe(true);
+    // Every terminal event reached the webhook receiver (the outbox is in the AOF too), once per id.
+    await until('a webhook for every job', () => ids.every((id) => receiver.forJob(id).length > 0), 60_000);
+    for (const id of ids) {
+      const got = receiver.forJob(id);
+      const body = verifyWebhook(got[0]!.headers, got[0]!.body, stack.webhookSecret);
+      expect(body).toMatchObject({ type: 'image.generation.succeeded', data: { id } });
+      expect(new Set(got.map((d) => d.headers['webhook-id'])).size).toBe(1);
+    }
     // The API serves again.
     const after = await api('/v1/images/generations', {
       body: { prompt: 'after', aspect_ratio: '1:1' },
