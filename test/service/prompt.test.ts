@@ -7,12 +7,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadApiConfig, startApi } from '@imagegen/api';
 import type { RunningWorker } from '@imagegen/worker';
 
+import { exited, spawnService, until } from '../support/processes.js';
+import { slowModel } from '../support/slow-model.js';
 import { client, stackStorage, startStack, type TestStack } from '../support/stack.js';
 
 const BUNDLED = fileURLToPath(new URL('../../packages/tiny-model/model', import.meta.url));
 const SAFETY = fileURLToPath(new URL('../../packages/engine/fixtures/safety-generic', import.meta.url));
 
 let stack: TestStack;
+const slow = slowModel(400);
 let api: ReturnType<typeof client>;
 beforeAll(async () => {
   stack = await startStack({ workers: 0 });
@@ -20,6 +23,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await stack.stop();
+  slow.cleanup();
 });
 
 /** Runs `fn` with exactly one worker of the given environment consuming the queue. */
@@ -223,6 +227,36 @@ describe('prompt upsampling', () => {
           moderation: { stage: 'input', category: 'violence' },
         });
       });
+    });
+
+    it('keeps the revised prompt across a worker crash, so the retry generates from the same one', async () => {
+      let asked = 0;
+      reply = (p) => ({ status: 200, content: `${p}, variant ${++asked}` });
+      const recovery = { WORKER_LOCK_MS: '2000', WORKER_STALLED_INTERVAL_MS: '1000' };
+      const victim = spawnService('worker', { ...stack.env, ...llmEnv(), ...recovery, MODEL_DIR: slow.dir });
+      try {
+        const r = await api('/v1/images/generations', {
+          body: { prompt: 'a lighthouse', aspect_ratio: '1:1', prompt_upsampling: true },
+        });
+        const id = String(r.json['id']);
+        await until('the first worker to generate from its revision', async () => {
+          const job = (await api(`/v1/images/generations/${id}`)).json;
+          return job['stage'] === 'generating' && (job['progress'] as number) > 0 && job['revised_prompt'];
+        });
+        victim.kill('SIGKILL');
+        await exited(victim);
+        const done = await withWorker({ ...llmEnv(), ...recovery, MODEL_DIR: slow.dir }, () =>
+          api(`/v1/images/generations/${id}?wait=60`),
+        );
+        expect(done.json).toMatchObject({
+          status: 'succeeded',
+          attempt: 2,
+          revised_prompt: 'a lighthouse, variant 1',
+        });
+        expect(asked).toBe(1);
+      } finally {
+        victim.kill('SIGKILL');
+      }
     });
   });
 });
