@@ -3,3 +3,4 @@ export * from './api.js';
 export * from './events.js';
 export { parseEnv, SharedEnv } from './env.js';
 export { openApiDocument } from './openapi.js';
+export * from './errors.js';
