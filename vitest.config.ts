@@ -10,7 +10,7 @@ export default defineConfig({
       '@imagegen/engine': src('./packages/engine/src/index.ts'),
       '@imagegen/contracts': src('./packages/contracts/src/index.ts'),
       '@imagegen/storage': src('./packages/storage/src/index.ts'),
-      '@imagegen/queue': src('./packages/queue/src/index.ts'),
+      '@imagegen/jobs': src('./packages/jobs/src/index.ts'),
       '@imagegen/observability': src('./packages/observability/src/index.ts'),
       '@imagegen/api': src('./apps/api/src/index.ts'),
       '@imagegen/worker': src('./apps/worker/src/index.ts'),

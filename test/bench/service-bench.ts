@@ -16,7 +16,7 @@ import { parseArgs } from 'node:util';
 
 import { Queue } from 'bullmq';
 
-import { ApiKeyStore, connectRedis } from '@imagegen/queue';
+import { ApiKeyStore, connectRedis } from '@imagegen/jobs';
 
 import { startS3, S3_CREDENTIALS } from '../support/s3.js';
 import { freePort, startRedis } from '../support/redis.js';

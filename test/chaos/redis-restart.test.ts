@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { loadDispatcherConfig, startDispatcher, type RunningDispatcher } from '@imagegen/dispatcher';
-import { connectRedis, JobStore, type Redis } from '@imagegen/queue';
+import { connectRedis, JobStore, type Redis } from '@imagegen/jobs';
 import { verifyWebhook } from '@imagegen/webhooks';
 
 import { until } from '../support/processes.js';

@@ -2,7 +2,7 @@ import type { ChildProcess } from 'node:child_process';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { connectRedis, JobStore, type Redis } from '@imagegen/queue';
+import { connectRedis, JobStore, type Redis } from '@imagegen/jobs';
 
 import { exited, spawnService, until } from '../support/processes.js';
 import { mulberry32 } from '../support/prng.js';

@@ -85,7 +85,7 @@ describe('imagegen render', () => {
 describe('imagegen keys', () => {
   it('creates (secret shown once), lists and revokes keys in the service Redis', async () => {
     const { startRedis } = await import('../support/redis.js');
-    const { ApiKeyStore, connectRedis } = await import('@imagegen/queue');
+    const { ApiKeyStore, connectRedis } = await import('@imagegen/jobs');
     const redis = await startRedis();
     try {
       const env = { ...process.env, REDIS_URL: redis.url, REDIS_PREFIX: 'clitest' };

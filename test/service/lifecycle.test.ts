@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { JobStore, connectRedis } from '@imagegen/queue';
+import { JobStore, connectRedis } from '@imagegen/jobs';
 
 import { slowModel } from '../support/slow-model.js';
 import { client, startStack, type TestStack } from '../support/stack.js';

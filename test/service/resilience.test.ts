@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { loadDispatcherConfig, startDispatcher } from '@imagegen/dispatcher';
-import { connectRedis, JobStore, type Redis } from '@imagegen/queue';
+import { connectRedis, JobStore, type Redis } from '@imagegen/jobs';
 import { storageFromEnv } from '@imagegen/storage';
 
 import { slowModel } from '../support/slow-model.js';

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { loadDispatcherConfig, startDispatcher, type RunningDispatcher } from '@imagegen/dispatcher';
-import { connectRedis } from '@imagegen/queue';
+import { connectRedis } from '@imagegen/jobs';
 import { verifyWebhook } from '@imagegen/webhooks';
 
 import { startReceiver } from '../support/receiver.js';

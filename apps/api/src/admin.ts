@@ -3,7 +3,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import { z } from 'zod';
 
-import type { ApiKeyStore } from '@imagegen/queue';
+import type { ApiKeyStore } from '@imagegen/jobs';
 
 import { ApiError } from './errors.js';
 

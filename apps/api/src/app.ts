@@ -13,7 +13,7 @@ import {
   type JobRecord,
   type JobStore,
   type JobWebhook,
-} from '@imagegen/queue';
+} from '@imagegen/jobs';
 import { newObjectKey, type ObjectStore } from '@imagegen/storage';
 import {
   analyzePrompt,

@@ -1,4 +1,4 @@
-import type { Redis } from '@imagegen/queue';
+import type { Redis } from '@imagegen/jobs';
 
 type Listener = (eventId: string) => void;
 

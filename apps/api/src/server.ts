@@ -13,7 +13,7 @@ import {
   Keys,
   waitReady,
   type Redis,
-} from '@imagegen/queue';
+} from '@imagegen/jobs';
 import { storageFromEnv } from '@imagegen/storage';
 import { createModerator } from '@imagegen/prompt';
 import { parseAllowlist } from '@imagegen/webhooks';

@@ -3,7 +3,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
-import { ApiKeyStore, connectRedis, waitReady } from '@imagegen/queue';
+import { ApiKeyStore, connectRedis, waitReady } from '@imagegen/jobs';
 
 import { UsageError } from './usage.js';
 

@@ -8,7 +8,7 @@ import {
   type Logger,
   type Metrics,
 } from '@imagegen/observability';
-import { ApiKeyStore, connectRedis, generationQueue, JobStore, waitReady } from '@imagegen/queue';
+import { ApiKeyStore, connectRedis, generationQueue, JobStore, waitReady } from '@imagegen/jobs';
 import { storageFromEnv } from '@imagegen/storage';
 import { DEFAULT_RETRY_SCHEDULE_MS, parseAllowlist, parseSchedule, type LookupFn } from '@imagegen/webhooks';
 

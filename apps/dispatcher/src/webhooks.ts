@@ -17,7 +17,7 @@ import {
   type Redis,
   type WebhookDelivery,
   type WebhookEventKind,
-} from '@imagegen/queue';
+} from '@imagegen/jobs';
 import { deliver, retryDelay, signedHeaders, type Allowlist, type LookupFn } from '@imagegen/webhooks';
 
 export interface WebhookSettings {

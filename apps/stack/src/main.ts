@@ -10,7 +10,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'n
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { ApiKeyStore, connectRedis } from '@imagegen/queue';
+import { ApiKeyStore, connectRedis } from '@imagegen/jobs';
 import { S3LiteServer } from '@imagegen/s3-lite';
 
 import { REDIS_INSTALL_HELP, redisServerInstalled, startRedisServer } from './redis-server.js';

@@ -4,7 +4,7 @@ import type { JobStage } from '@imagegen/contracts';
 import { EngineError, type Engine, type EngineStage } from '@imagegen/engine';
 import type { Logger, Metrics } from '@imagegen/observability';
 import { refusalMessage, type PromptModerator, type Upsampler } from '@imagegen/prompt';
-import { EXPIRED_ERROR, type GenerationPayload, type JobRecord, type JobStore } from '@imagegen/queue';
+import { EXPIRED_ERROR, type GenerationPayload, type JobRecord, type JobStore } from '@imagegen/jobs';
 import type { ObjectStore } from '@imagegen/storage';
 
 export interface ProcessorDeps {

@@ -12,7 +12,7 @@ import {
   redisUrlOptions,
   type GenerationPayload,
   type Redis,
-} from '@imagegen/queue';
+} from '@imagegen/jobs';
 import { createModerator, createUpsampler } from '@imagegen/prompt';
 import { storageFromEnv } from '@imagegen/storage';
 

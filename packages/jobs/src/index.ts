@@ -1,4 +1,4 @@
-/** @imagegen/queue — Redis connections, the generation queue and the job records. */
+/** @imagegen/jobs — Redis connections, the generation queue and the job records. */
 export { ApiKeyStore, type ApiKeyInfo } from './api-keys.js';
 export {
   GENERATION_JOB_OPTIONS,
