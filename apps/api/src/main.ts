@@ -1,11 +1,9 @@
-import { loadApiConfig } from './config.js';
-import { startApi } from './server.js';
+import { runMain } from '@imagegen/observability';
 
-/** `npm run api`: one API process, configured only from the environment. */
-const running = await startApi(loadApiConfig());
-for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-  process.once(signal, () => {
-    running.logger.info({ signal }, 'shutting down');
-    void running.close().then(() => process.exit(0));
-  });
-}
+import { loadApiConfig, startApi } from './index.js';
+
+/**
+ * `npm run api`: one API process, configured only from the environment. An invalid environment exits 2
+ * with one message listing every bad variable; SIGTERM/SIGINT stop listening and end open streams.
+ */
+await runMain(() => startApi(loadApiConfig()), { name: 'api' });

@@ -1,10 +1,11 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 
+import { DEFAULT_REDIS_PREFIX, DEFAULT_REDIS_URL } from '@imagegen/contracts';
 import { ApiKeyStore, connectRedis, waitReady } from '@imagegen/jobs';
 
+import { loadCliConfig } from './config.js';
 import { UsageError } from './usage.js';
 
 export const KEYS_USAGE = `imagegen keys create --name NAME   create a key; its secret and webhook secret are printed once
@@ -15,17 +16,15 @@ imagegen keys rotate-webhook-secret ID [--grace-hours H]
 
   Redis: REDIS_URL and REDIS_PREFIX, or the running \`npm start\` stack (.imagegen/stack.json).`;
 
-const root = fileURLToPath(new URL('../../../', import.meta.url));
-
 function redisTarget(): { url: string; prefix: string } {
-  const env = process.env;
-  if (env['REDIS_URL']) return { url: env['REDIS_URL'], prefix: env['REDIS_PREFIX'] ?? 'imagegen' };
-  const stackFile = join(resolve(env['IMAGEGEN_DATA_DIR'] ?? join(root, '.imagegen')), 'stack.json');
+  const config = loadCliConfig();
+  if (config.REDIS_URL) return { url: config.REDIS_URL, prefix: config.REDIS_PREFIX ?? DEFAULT_REDIS_PREFIX };
+  const stackFile = join(config.IMAGEGEN_DATA_DIR, 'stack.json');
   if (existsSync(stackFile)) {
     const s = JSON.parse(readFileSync(stackFile, 'utf8')) as { redisUrl: string; prefix: string };
-    return { url: s.redisUrl, prefix: env['REDIS_PREFIX'] ?? s.prefix };
+    return { url: s.redisUrl, prefix: config.REDIS_PREFIX ?? s.prefix };
   }
-  return { url: 'redis://127.0.0.1:6379', prefix: env['REDIS_PREFIX'] ?? 'imagegen' };
+  return { url: DEFAULT_REDIS_URL, prefix: config.REDIS_PREFIX ?? DEFAULT_REDIS_PREFIX };
 }
 
 export async function keys(argv: string[]): Promise<void> {

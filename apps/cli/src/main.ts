@@ -1,3 +1,4 @@
+import { ConfigError } from '@imagegen/contracts';
 import { EngineError } from '@imagegen/engine';
 
 import { keys, KEYS_USAGE } from './keys.js';
@@ -40,6 +41,10 @@ export async function main(argv: string[]): Promise<number> {
       (e instanceof TypeError && 'code' in e && String(e.code).startsWith('ERR_PARSE_ARGS'))
     ) {
       process.stderr.write(`imagegen: ${e.message}\n\n${USAGE}\n`);
+      return 2;
+    }
+    if (e instanceof ConfigError) {
+      process.stderr.write(`imagegen: ${e.message}\n`);
       return 2;
     }
     if (e instanceof EngineError) {

@@ -1,6 +1,3 @@
-import { z } from 'zod';
-
-import { parseEnv, SharedEnv } from '@imagegen/contracts';
 import {
   createLogger,
   createMetrics,
@@ -10,39 +7,10 @@ import {
 } from '@imagegen/observability';
 import { ApiKeyStore, connectRedis, generationQueue, JobStore, waitReady } from '@imagegen/jobs';
 import { storageFromEnv } from '@imagegen/storage';
-import { DEFAULT_RETRY_SCHEDULE_MS, parseAllowlist, parseSchedule, type LookupFn } from '@imagegen/webhooks';
+import { parseAllowlist, type LookupFn } from '@imagegen/webhooks';
 
+import type { DispatcherConfig } from './config.js';
 import { WebhookDispatcher } from './webhooks.js';
-
-const DispatcherEnv = z
-  .object({
-    ...SharedEnv,
-    SWEEP_INTERVAL_MS: z.coerce.number().int().min(1000).default(60_000),
-    EXPIRE_INTERVAL_MS: z.coerce.number().int().min(100).default(5000),
-    WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(15_000),
-    WEBHOOK_RETRY_SCHEDULE: z
-      .string()
-      .default(DEFAULT_RETRY_SCHEDULE_MS.map((ms) => `${ms}ms`).join(','))
-      .transform((text, ctx) => {
-        try {
-          return parseSchedule(text);
-        } catch (e) {
-          ctx.addIssue({ code: 'custom', message: (e as Error).message });
-          return z.NEVER;
-        }
-      }),
-    WEBHOOK_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(16),
-    DISPATCHER_PORT: z.coerce.number().int().min(0).max(65535).default(9091),
-    HOST: z.string().default('0.0.0.0'),
-  })
-  .strip();
-export type DispatcherConfig = Readonly<z.output<typeof DispatcherEnv>>;
-
-export function loadDispatcherConfig(env: NodeJS.ProcessEnv = process.env): DispatcherConfig {
-  const config = parseEnv(DispatcherEnv, env);
-  parseAllowlist(config.IMAGEGEN_WEBHOOK_ALLOWLIST);
-  return config;
-}
 
 export interface RunningDispatcher {
   logger: Logger;

@@ -1,6 +1,2 @@
-export {
-  loadDispatcherConfig,
-  startDispatcher,
-  type DispatcherConfig,
-  type RunningDispatcher,
-} from './dispatcher.js';
+export { loadDispatcherConfig, type DispatcherConfig } from './config.js';
+export { startDispatcher, type RunningDispatcher } from './dispatcher.js';

@@ -1,9 +1,10 @@
-import { loadDispatcherConfig, startDispatcher } from './dispatcher.js';
+import { runMain } from '@imagegen/observability';
 
-/** `npm run dispatcher`: background duties, configured only from the environment. */
-const running = await startDispatcher(loadDispatcherConfig());
-for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-  process.once(signal, () => {
-    void running.close().then(() => process.exit(0));
-  });
-}
+import { loadDispatcherConfig } from './config.js';
+import { startDispatcher } from './dispatcher.js';
+
+/**
+ * `npm run dispatcher`: background duties, configured only from the environment. An invalid environment
+ * exits 2 with one message listing every bad variable.
+ */
+await runMain(() => startDispatcher(loadDispatcherConfig()), { name: 'dispatcher' });

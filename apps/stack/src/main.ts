@@ -7,17 +7,27 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+import { ConfigError } from '@imagegen/contracts';
 import { ApiKeyStore, connectRedis } from '@imagegen/jobs';
 import { S3LiteServer } from '@imagegen/s3-lite';
 
+import { loadStackConfig, type StackConfig } from './config.js';
 import { REDIS_INSTALL_HELP, redisServerInstalled, startRedisServer } from './redis-server.js';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
-const env = process.env;
-const dataDir = resolve(env['IMAGEGEN_DATA_DIR'] ?? join(root, '.imagegen'));
+let config: StackConfig;
+try {
+  config = loadStackConfig();
+} catch (e) {
+  if (!(e instanceof ConfigError)) throw e;
+  // Exit 2 with the list of bad variables and no stack trace, like the api, worker and dispatcher.
+  process.stderr.write(`${e.message}\n`);
+  process.exit(2);
+}
+const dataDir = config.IMAGEGEN_DATA_DIR;
 mkdirSync(dataDir, { recursive: true });
 const say = (line: string) => process.stderr.write(`[stack] ${line}\n`);
 
@@ -65,8 +75,8 @@ function persistedSecret(file: string, make: () => string): string {
 }
 
 async function main(): Promise<void> {
-  const childEnv: Record<string, string> = { ...(env as Record<string, string>) };
-  if (!env['REDIS_URL']) {
+  const childEnv: Record<string, string> = { ...config.childEnv };
+  if (!config.REDIS_URL) {
     if (!redisServerInstalled()) {
       process.stderr.write(`${REDIS_INSTALL_HELP}\n`);
       process.exit(1);
@@ -77,23 +87,23 @@ async function main(): Promise<void> {
     childEnv['REDIS_URL'] = redis.url;
     say(`redis-server (AOF) at ${redis.url}, data in ${join(dataDir, 'redis')}`);
   }
-  if (!env['S3_ENDPOINT']) {
+  if (!config.S3_ENDPOINT) {
     const accessKey = persistedSecret('s3-access-key', () => `ig${randomBytes(8).toString('hex')}`);
     const secretKey = persistedSecret('s3-secret-key', () => randomBytes(24).toString('base64url'));
     s3 = await S3LiteServer.start({
       dir: join(dataDir, 's3'),
-      port: Number(env['S3_PORT'] ?? 0),
+      port: config.S3_PORT,
       credentials: [{ accessKey, secretKey }],
     });
     Object.assign(childEnv, {
       S3_ENDPOINT: s3.endpoint,
-      S3_PUBLIC_ENDPOINT: env['S3_PUBLIC_ENDPOINT'] ?? s3.endpoint,
+      S3_PUBLIC_ENDPOINT: config.S3_PUBLIC_ENDPOINT ?? s3.endpoint,
       S3_ACCESS_KEY: accessKey,
       S3_SECRET_KEY: secretKey,
     });
     say(`embedded S3 endpoint at ${s3.endpoint}, data in ${join(dataDir, 's3')} (loopback only)`);
   }
-  if (!env['MODEL_DIR']) {
+  if (!config.MODEL_DIR) {
     const bundled = join(root, 'packages/tiny-model/model');
     if (existsSync(join(bundled, 'model_index.json'))) childEnv['MODEL_DIR'] = bundled;
     else {
@@ -101,13 +111,13 @@ async function main(): Promise<void> {
       say('the bundled model is missing: using the random-weight fixture model (its images are noise)');
     }
   }
-  childEnv['PORT'] ??= '8080';
-  childEnv['HOST'] ??= '127.0.0.1';
+  childEnv['PORT'] ??= String(config.PORT);
+  childEnv['HOST'] ??= config.HOST;
   childEnv['WORKER_PORT'] ??= '0';
   childEnv['DISPATCHER_PORT'] ??= '0';
   writeFileSync(
     join(dataDir, 'stack.json'),
-    JSON.stringify({ redisUrl: childEnv['REDIS_URL'], prefix: childEnv['REDIS_PREFIX'] ?? 'imagegen' }),
+    JSON.stringify({ redisUrl: childEnv['REDIS_URL'], prefix: config.REDIS_PREFIX }),
   );
 
   for (const name of ['api', 'worker', 'dispatcher']) {
@@ -136,9 +146,9 @@ async function main(): Promise<void> {
   }
 
   const redis = connectRedis(childEnv['REDIS_URL']!, 'worker');
-  const keys = new ApiKeyStore(redis, childEnv['REDIS_PREFIX'] ?? 'imagegen');
-  const webhookSecret = env['IMAGEGEN_BOOTSTRAP_WEBHOOK_SECRET'] || undefined;
-  let secret = env['IMAGEGEN_BOOTSTRAP_API_KEY'];
+  const keys = new ApiKeyStore(redis, config.REDIS_PREFIX);
+  const webhookSecret = config.IMAGEGEN_BOOTSTRAP_WEBHOOK_SECRET;
+  let secret = config.IMAGEGEN_BOOTSTRAP_API_KEY;
   if (secret) await keys.ensure(secret, 'bootstrap', Date.now(), webhookSecret);
   else {
     const file = join(dataDir, 'api-key');
@@ -166,8 +176,8 @@ async function main(): Promise<void> {
       webhookSecret
         ? 'Webhooks are signed with IMAGEGEN_BOOTSTRAP_WEBHOOK_SECRET.'
         : `Webhook signing secret of this key: ${signing}`,
-      childEnv['IMAGEGEN_WEBHOOK_ALLOWLIST']
-        ? `Webhook allow-list (plain http and private addresses allowed): ${childEnv['IMAGEGEN_WEBHOOK_ALLOWLIST']}`
+      config.IMAGEGEN_WEBHOOK_ALLOWLIST
+        ? `Webhook allow-list (plain http and private addresses allowed): ${config.IMAGEGEN_WEBHOOK_ALLOWLIST}`
         : 'Webhooks go to public https URLs only; IMAGEGEN_WEBHOOK_ALLOWLIST=127.0.0.1 allows a local receiver.',
       '',
     ].join('\n') + '\n',

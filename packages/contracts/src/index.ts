@@ -1,6 +1,6 @@
 /** @imagegen/contracts — everything that crosses a process boundary, defined once. */
 export * from './api.js';
 export * from './events.js';
-export { parseEnv, SharedEnv } from './env.js';
+export * from './env.js';
 export { openApiDocument } from './openapi.js';
 export * from './errors.js';

@@ -3,12 +3,7 @@ import type { AddressInfo } from 'node:net';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import {
-  CLASSIFIER_THRESHOLDS,
-  classifierVerdict,
-  createModerator,
-  moderatorConfigFromEnv,
-} from './classifier.js';
+import { CLASSIFIER_THRESHOLDS, classifierVerdict, createModerator } from './classifier.js';
 
 const answer = (scores: Record<string, number>) => ({
   results: [{ flagged: false, categories: {}, category_scores: scores }],
@@ -129,17 +124,5 @@ describe('createModerator with an OpenAI-compatible /moderations endpoint', () =
     }
     const down = createModerator({ baseUrl: 'http://127.0.0.1:9/v1', timeoutMs: 500 });
     expect((await down.moderate(['a calm lake'], 2)).classifier_error).toBe('network_error');
-  });
-
-  it('reads its environment', () => {
-    expect(moderatorConfigFromEnv({})).toBeNull();
-    expect(moderatorConfigFromEnv({ MODERATION_BASE_URL: 'http://x/v1' })).toEqual({
-      baseUrl: 'http://x/v1',
-      timeoutMs: 3000,
-      model: 'omni-moderation-latest',
-    });
-    expect(() => moderatorConfigFromEnv({ MODERATION_BASE_URL: 'x', MODERATION_TIMEOUT_MS: '-1' })).toThrow(
-      /MODERATION_BASE_URL must be an http\(s\) URL; MODERATION_TIMEOUT_MS must be a positive integer/,
-    );
   });
 });

@@ -128,32 +128,3 @@ export function createModerator(config: ClassifierConfig | null): PromptModerato
     },
   };
 }
-
-/**
- * MODERATION_BASE_URL (enables the model; unset = word lists only), MODERATION_MODEL,
- * MODERATION_API_KEY, MODERATION_TIMEOUT_MS, from an environment object. Throws one TypeError listing
- * every bad variable.
- */
-export function moderatorConfigFromEnv(
-  env: Readonly<Record<string, string | undefined>>,
-): ClassifierConfig | null {
-  const baseUrl = env['MODERATION_BASE_URL'];
-  if (!baseUrl) return null;
-  const problems: string[] = [];
-  if (!/^https?:\/\//.test(baseUrl)) problems.push('MODERATION_BASE_URL must be an http(s) URL');
-  let timeoutMs = DEFAULT_CLASSIFIER_TIMEOUT_MS;
-  const rawTimeout = env['MODERATION_TIMEOUT_MS'];
-  if (rawTimeout !== undefined) {
-    timeoutMs = Number(rawTimeout);
-    if (!/^\d+$/.test(rawTimeout) || timeoutMs <= 0)
-      problems.push('MODERATION_TIMEOUT_MS must be a positive integer');
-  }
-  if (problems.length > 0) throw new TypeError(`invalid moderation environment: ${problems.join('; ')}`);
-  const config: ClassifierConfig = {
-    baseUrl,
-    timeoutMs,
-    model: env['MODERATION_MODEL'] || DEFAULT_CLASSIFIER_MODEL,
-  };
-  if (env['MODERATION_API_KEY']) config.apiKey = env['MODERATION_API_KEY'];
-  return config;
-}

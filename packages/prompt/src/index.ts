@@ -15,7 +15,6 @@ export { MAX_PROMPT_CHARS, upsamplePrompt } from './upsample.js';
 export {
   createUpsampler,
   DEFAULT_UPSAMPLER_TIMEOUT_MS,
-  upsamplerConfigFromEnv,
   type Upsampler,
   type UpsamplerConfig,
   type UpsampleResult,
@@ -40,7 +39,6 @@ export {
   createModerator,
   DEFAULT_CLASSIFIER_MODEL,
   DEFAULT_CLASSIFIER_TIMEOUT_MS,
-  moderatorConfigFromEnv,
   type ClassifierConfig,
   type ModerationVerdict,
   type PromptModerator,

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 
-import { createUpsampler, upsamplePrompt, upsamplerConfigFromEnv } from '@imagegen/prompt';
+import { createUpsampler, upsamplePrompt } from '@imagegen/prompt';
 
 type Handler = (req: IncomingMessage, body: string, res: ServerResponse) => void;
 
@@ -124,27 +124,5 @@ describe('createUpsampler (rules) and configuration', () => {
 
   it('rejects an llm config without base URL or model at creation', () => {
     expect(() => createUpsampler({ kind: 'llm' })).toThrow(/baseUrl is required; model is required/);
-  });
-
-  it('reads the environment variables and lists every bad one', () => {
-    expect(upsamplerConfigFromEnv({})).toEqual({ kind: 'rules' });
-    expect(
-      upsamplerConfigFromEnv({
-        PROMPT_UPSAMPLER: 'llm',
-        UPSAMPLER_BASE_URL: 'http://127.0.0.1:8080/v1',
-        UPSAMPLER_MODEL: 'qwen',
-        UPSAMPLER_API_KEY: 'k',
-      }),
-    ).toEqual({
-      kind: 'llm',
-      baseUrl: 'http://127.0.0.1:8080/v1',
-      model: 'qwen',
-      apiKey: 'k',
-      timeoutMs: 10_000,
-    });
-    expect(() => upsamplerConfigFromEnv({ PROMPT_UPSAMPLER: 'llm', UPSAMPLER_TIMEOUT_MS: 'soon' })).toThrow(
-      /UPSAMPLER_BASE_URL.*UPSAMPLER_MODEL.*UPSAMPLER_TIMEOUT_MS/,
-    );
-    expect(() => upsamplerConfigFromEnv({ PROMPT_UPSAMPLER: 'gpt' })).toThrow(/rules" or "llm/);
   });
 });

@@ -139,32 +139,3 @@ export function createUpsampler(config: UpsamplerConfig): Upsampler {
     throw new TypeError(`invalid llm upsampler config: ${problems.join('; ')}`);
   return llmUpsampler({ ...config, baseUrl: config.baseUrl, model: config.model, timeoutMs });
 }
-
-/**
- * Maps PROMPT_UPSAMPLER, UPSAMPLER_BASE_URL, UPSAMPLER_MODEL, UPSAMPLER_API_KEY and
- * UPSAMPLER_TIMEOUT_MS from an environment object the caller passes (the app's loadConfig owns
- * process.env). Throws one TypeError listing every bad variable.
- */
-export function upsamplerConfigFromEnv(env: Readonly<Record<string, string | undefined>>): UpsamplerConfig {
-  const kind = env.PROMPT_UPSAMPLER ?? 'rules';
-  if (kind !== 'rules' && kind !== 'llm') throw new TypeError('PROMPT_UPSAMPLER must be "rules" or "llm"');
-  if (kind === 'rules') return { kind };
-  const problems: string[] = [];
-  if (!env.UPSAMPLER_BASE_URL) problems.push('UPSAMPLER_BASE_URL is required when PROMPT_UPSAMPLER=llm');
-  if (!env.UPSAMPLER_MODEL) problems.push('UPSAMPLER_MODEL is required when PROMPT_UPSAMPLER=llm');
-  let timeoutMs = DEFAULT_UPSAMPLER_TIMEOUT_MS;
-  if (env.UPSAMPLER_TIMEOUT_MS !== undefined) {
-    timeoutMs = Number(env.UPSAMPLER_TIMEOUT_MS);
-    if (!/^\d+$/.test(env.UPSAMPLER_TIMEOUT_MS) || timeoutMs <= 0)
-      problems.push('UPSAMPLER_TIMEOUT_MS must be a positive integer');
-  }
-  if (problems.length > 0) throw new TypeError(`invalid upsampler environment: ${problems.join('; ')}`);
-  const config: UpsamplerConfig = {
-    kind,
-    baseUrl: env.UPSAMPLER_BASE_URL,
-    model: env.UPSAMPLER_MODEL,
-    timeoutMs,
-  };
-  if (env.UPSAMPLER_API_KEY) config.apiKey = env.UPSAMPLER_API_KEY;
-  return config;
-}

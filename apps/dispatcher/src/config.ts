@@ -1,0 +1,48 @@
+import { z } from 'zod';
+
+import {
+  int,
+  listenEnv,
+  parseEnv,
+  SharedEnv,
+  webhookAllowlistEnv,
+  type Env,
+  type EnvConfig,
+} from '@imagegen/contracts';
+import { DEFAULT_RETRY_SCHEDULE_MS, parseAllowlist, parseSchedule } from '@imagegen/webhooks';
+
+const DispatcherDutiesEnv = z.object({
+  SWEEP_INTERVAL_MS: int(60_000, 1000),
+  EXPIRE_INTERVAL_MS: int(5000, 100),
+  WEBHOOK_TIMEOUT_MS: int(15_000, 100, 60_000),
+  /** Delays before each retry: `500ms`, `5s`, `5m`, `2h` or plain milliseconds, comma-separated. */
+  WEBHOOK_RETRY_SCHEDULE: z
+    .string()
+    .default(DEFAULT_RETRY_SCHEDULE_MS.map((ms) => `${ms}ms`).join(','))
+    .transform((text, ctx) => {
+      try {
+        return parseSchedule(text);
+      } catch (e) {
+        ctx.addIssue({ code: 'custom', message: (e as Error).message });
+        return z.NEVER;
+      }
+    }),
+  WEBHOOK_CONCURRENCY: int(16, 1, 256),
+});
+
+const DispatcherEnv = [
+  ...SharedEnv,
+  listenEnv('DISPATCHER_PORT', 9091),
+  webhookAllowlistEnv(parseAllowlist),
+  DispatcherDutiesEnv,
+] as const;
+
+export type DispatcherConfig = EnvConfig<typeof DispatcherEnv>;
+
+/**
+ * The dispatcher's configuration from the environment: a frozen typed object, or one `ConfigError`
+ * listing every bad variable.
+ */
+export function loadDispatcherConfig(env: Env = process.env): DispatcherConfig {
+  return parseEnv(env, DispatcherEnv);
+}

@@ -1,0 +1,37 @@
+import { describe, expect, it } from 'vitest';
+
+import { BUNDLED_MODEL_DIR, loadWorkerConfig } from './config.js';
+
+describe('loadWorkerConfig', () => {
+  it('keeps the defaults of the worker', () => {
+    // MODEL_DIR defaults to the bundled model; point it at an existing directory either way.
+    expect(loadWorkerConfig({ MODEL_DIR: '.' })).toMatchObject({
+      WORKER_PORT: 9090,
+      HOST: '0.0.0.0',
+      ORT_PROVIDER: 'cpu',
+      ORT_DEVICE_ID: 0,
+      ORT_INTRA_OP_THREADS: 0,
+      WORKER_CONCURRENCY: 1,
+      JOB_TIMEOUT_MS: 300_000,
+      WORKER_LOCK_MS: 30_000,
+      WORKER_STALLED_INTERVAL_MS: 30_000,
+      WORKER_SHUTDOWN_MS: 30_000,
+      upsampler: { kind: 'rules' },
+      moderation: null,
+    });
+    expect(BUNDLED_MODEL_DIR).toMatch(/packages[/\\]tiny-model[/\\]model$/);
+  });
+
+  it('names a missing model, an llm upsampler without its URL and a bad shared variable together', () => {
+    expect(() =>
+      loadWorkerConfig({
+        MODEL_DIR: '/nonexistent/model',
+        PROMPT_UPSAMPLER: 'llm',
+        UPSAMPLER_MODEL: 'qwen',
+        S3_BUCKET: 'No_Such',
+      }),
+    ).toThrow(
+      /S3_BUCKET: .+\n {2}MODEL_DIR: MODEL_DIR does not exist.+\n {2}UPSAMPLER_BASE_URL: is required when PROMPT_UPSAMPLER=llm$/,
+    );
+  });
+});
