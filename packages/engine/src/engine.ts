@@ -1,6 +1,7 @@
 import { performance } from 'node:perf_hooks';
 
-import { EngineError } from './errors.js';
+import { beforeDeadline } from './deadline.js';
+import { canceledError, EngineError } from './errors.js';
 import { encodeImage, MIME_TYPES, resizeRgb, type ImageFormat } from './image/sharp-ops.js';
 import type { ModelManifest } from './model/manifest.js';
 import { planResolution, type AspectRatio, type ResolutionPlan } from './plan.js';
@@ -15,7 +16,25 @@ export interface EngineOptions {
   runtime?: Partial<RuntimeOptions>;
   /** An image safety model directory; default: the model's own `safety_checker/`, if it has one. */
   safetyModelDir?: string | null;
+  /**
+   * How long an aborted call may go on before its thread is given up (ENGINE_ABORT_GRACE_MS). A thread stuck
+   * inside one native onnxruntime run never reaches the next step check. Default 2000.
+   */
+  abortGraceMs?: number;
+  /** How long `close()` waits for the thread to release its sessions before giving it up. Default 5000. */
+  closeTimeoutMs?: number;
+  /**
+   * For instrumentation and fault injection only: a module run in the engine's thread instead of the
+   * standard entry. It receives the same `workerData`, whose `standardEntry` is the standard entry's file
+   * URL, and must import that URL to run the engine. A `.ts` module is loaded through tsx.
+   */
+  threadEntry?: URL;
 }
+
+/** Default of `EngineOptions.abortGraceMs`. */
+export const DEFAULT_ABORT_GRACE_MS = 2000;
+/** Default of `EngineOptions.closeTimeoutMs`. */
+export const DEFAULT_CLOSE_TIMEOUT_MS = 5000;
 
 /** Pipeline stages reported through `onStage`, in order. */
 export type EngineStage = 'generating' | 'upscaling' | 'safety_check' | 'encoding';
@@ -35,9 +54,21 @@ export interface GenerateInput {
   safetyTolerance?: number;
 }
 
+/**
+ * How a generation ends early, and what it rejects with:
+ * - `signal` aborted: the `canceled` EngineError, whose `cause` is `signal.reason` — whether the thread stopped
+ *   at the next denoising step or, still busy after `abortGraceMs`, was given up (then `engine.alive` is false).
+ *   So a caller tells its own abort (a client cancel, its job timeout) from an engine failure by the error.
+ * - `deadlineAt` passed during a call into the thread: the thread is given up, and this and every other pending
+ *   call reject with `EngineLostError` (its `cause` a `DeadlineExceededError`); `engine.alive` is false.
+ * - `deadlineAt` passed before a stage starts, or during a sharp resize/encode: `DeadlineExceededError`; the
+ *   engine stays usable.
+ * - The thread crashed or exited: `EngineLostError`; `engine.alive` is false.
+ */
 export interface GenerateHooks {
-  /** Aborting stops the generation at the next denoising step with an EngineError `canceled`. */
   signal?: AbortSignal;
+  /** Epoch ms by which the generation must finish. Default: none. */
+  deadlineAt?: number;
   onStage?: (stage: EngineStage) => void;
   onStep?: (step: number, total: number) => void;
 }
@@ -98,12 +129,31 @@ export class Engine {
   /** Loads the model and opens every session; rejects with a clear EngineError on a bad directory. */
   static async load(options: EngineOptions): Promise<Engine> {
     const runtime: RuntimeOptions = { ...DEFAULT_RUNTIME, ...options.runtime };
-    const { client, info } = await ThreadClient.start({
-      modelDir: options.modelDir,
-      runtime,
-      safetyModelDir: options.safetyModelDir ?? null,
-    });
+    const { client, info } = await ThreadClient.start(
+      { modelDir: options.modelDir, runtime, safetyModelDir: options.safetyModelDir ?? null },
+      {
+        entry: options.threadEntry,
+        abortGraceMs: options.abortGraceMs ?? DEFAULT_ABORT_GRACE_MS,
+        closeTimeoutMs: options.closeTimeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS,
+      },
+    );
     return new Engine(client, info.manifest, info, runtime);
+  }
+
+  /**
+   * False once the engine's thread crashed, exited, was given up (a missed deadline, an abort past its grace)
+   * or was closed. A dead engine rejects every call with `EngineLostError`; load a new one to go on.
+   */
+  get alive(): boolean {
+    return this.thread.alive;
+  }
+
+  /**
+   * Resolves with the exit code once the engine's thread has really ended. A thread given up inside a native
+   * onnxruntime run ends only when that run returns; until then it keeps its core.
+   */
+  get exited(): Promise<number> {
+    return this.thread.exited;
   }
 
   get info(): EngineInfo {
@@ -145,6 +195,11 @@ export class Engine {
       throw new EngineError('invalid_argument', `seed must be an integer 0..4294967295, got ${input.seed}`);
     }
     const plan = this.plan(input.aspectRatio);
+    const { signal, deadlineAt } = hooks;
+    const limits = { signal, deadlineAt };
+    const checkpoint = () => {
+      if (signal?.aborted) throw canceledError(signal.reason);
+    };
     hooks.onStage?.('generating');
     const gen = await this.thread.generate(
       {
@@ -156,10 +211,10 @@ export class Engine {
         width: plan.native.width,
         height: plan.native.height,
       },
-      hooks.signal,
+      limits,
       (step, total) => hooks.onStep?.(step, total),
     );
-    if (hooks.signal?.aborted) throw new EngineError('canceled', 'generation was canceled');
+    checkpoint();
 
     hooks.onStage?.('upscaling');
     const u0 = performance.now();
@@ -168,23 +223,28 @@ export class Engine {
     const factor = this.loaded.upscaleFactor;
     // Super-resolve only while it brings the image closer to the target; sharp does the exact resize.
     if (factor && size.width < plan.target.width && size.height < plan.target.height) {
-      rgb = await this.thread.upscale(rgb, size.width, size.height);
+      rgb = await this.thread.upscale(rgb, size.width, size.height, limits);
       size = { width: size.width * factor, height: size.height * factor };
+      checkpoint();
     }
-    rgb = await resizeRgb(rgb, size, plan.target);
+    // sharp runs on libuv's pool and cannot be stopped: past the deadline the caller is answered and the
+    // native work finishes in the background.
+    rgb = await beforeDeadline(resizeRgb(rgb, size, plan.target), 'resize', deadlineAt);
+    checkpoint();
     const u1 = performance.now();
 
     let safety = UNCHECKED;
     if (this.loaded.safety) {
       hooks.onStage?.('safety_check');
       const spec = this.loaded.safety.input;
-      const small = await resizeRgb(rgb, plan.target, spec, spec.fit);
-      safety = await this.thread.classify(small, tolerance);
+      const small = await beforeDeadline(resizeRgb(rgb, plan.target, spec, spec.fit), 'resize', deadlineAt);
+      safety = await this.thread.classify(small, tolerance, limits);
+      checkpoint();
     }
     const u2 = performance.now();
 
     hooks.onStage?.('encoding');
-    const image = await encodeImage(rgb, plan.target, input.format, {
+    const encoding = encodeImage(rgb, plan.target, input.format, {
       parameters: `${input.prompt}\nSteps: ${steps}, Sampler: ${this.manifest.scheduler.className}, CFG scale: ${guidance}, Seed: ${input.seed}, Size: ${plan.native.width}x${plan.native.height}, Upscaled: ${plan.target.width}x${plan.target.height}`,
       imagegen: JSON.stringify({
         prompt: input.prompt,
@@ -198,6 +258,7 @@ export class Engine {
         size: plan.target,
       }),
     });
+    const image = await beforeDeadline(encoding, 'encode', deadlineAt);
     const u3 = performance.now();
     const t = gen.timings;
     return {
@@ -226,7 +287,10 @@ export class Engine {
     };
   }
 
-  /** Releases every ONNX session and stops the thread. Safe to call twice. */
+  /**
+   * Releases every ONNX session and stops the thread; waits at most `closeTimeoutMs` for the thread (which
+   * first finishes the requests queued before the close), then gives it up. Safe to call twice.
+   */
   async close(): Promise<void> {
     await this.thread.close();
   }

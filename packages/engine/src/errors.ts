@@ -1,6 +1,9 @@
+import { AppError } from '@imagegen/contracts';
+
 /**
  * Stable error codes raised by the engine. The worker maps them to job outcomes: `retryable` errors are
- * rethrown so the queue retries them, the others fail the job at once.
+ * rethrown so the queue retries them, the others fail the job at once. A lost engine thread is not one of
+ * these: it surfaces as `EngineLostError` from `@imagegen/contracts`.
  */
 export type EngineErrorCode =
   | 'model_not_found'
@@ -12,11 +15,10 @@ export type EngineErrorCode =
   | 'bad_model_output'
   | 'runtime_failure';
 
-/** The one error type the engine throws; `code` is stable, `message` says what to change. */
-export class EngineError extends Error {
-  override readonly name = 'EngineError';
-  readonly code: EngineErrorCode;
-  readonly retryable: boolean;
+/** The error type the engine throws for a bad model or request; `code` is stable, `message` says what to change. */
+export class EngineError extends AppError {
+  override name = 'EngineError';
+  declare readonly code: EngineErrorCode;
   /** Model-directory-relative file the error is about, when there is one. */
   readonly file: string | undefined;
 
@@ -25,9 +27,10 @@ export class EngineError extends Error {
     message: string,
     options: { retryable?: boolean; file?: string; cause?: unknown } = {},
   ) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
-    this.code = code;
-    this.retryable = options.retryable ?? false;
+    super(code, message, {
+      retryable: options.retryable ?? false,
+      ...(options.cause === undefined ? {} : { cause: options.cause }),
+    });
     this.file = options.file;
   }
 
@@ -51,7 +54,14 @@ export interface SerializedEngineError {
   file: string | undefined;
 }
 
-/** Thrown between denoising steps when the caller's AbortSignal fired. */
-export function canceledError(): EngineError {
-  return new EngineError('canceled', 'generation was canceled');
+/**
+ * The engine stopped because the caller's AbortSignal fired; `cause` is the signal's reason, so a caller that
+ * aborts for its own reasons (a client cancel, a job timeout) can read which one from the error.
+ */
+export function canceledError(reason?: unknown): EngineError {
+  return new EngineError(
+    'canceled',
+    'generation was canceled',
+    reason === undefined ? {} : { cause: reason },
+  );
 }

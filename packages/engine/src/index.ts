@@ -1,7 +1,7 @@
 /**
  * @imagegen/engine — the ONNX text-to-image pipeline. Knows nothing of HTTP, queues or storage.
  */
-export { Engine } from './engine.js';
+export { DEFAULT_ABORT_GRACE_MS, DEFAULT_CLOSE_TIMEOUT_MS, Engine } from './engine.js';
 export type {
   EngineInfo,
   EngineOptions,
@@ -11,8 +11,12 @@ export type {
   GenerateResult,
   StageTimings,
 } from './engine.js';
+/** Exit code (`engine.exited`) of a thread that ended itself after being given up inside a request. */
+export { ABANDONED_EXIT_CODE } from './runtime/protocol.js';
 export { EngineError } from './errors.js';
 export type { EngineErrorCode } from './errors.js';
+/** Re-exported for callers of the engine: what a lost thread and a missed sharp deadline reject with. */
+export { DeadlineExceededError, EngineLostError } from '@imagegen/contracts';
 export { ASPECT_RATIOS, ASPECT_RATIO_NAMES, isAspectRatio, planResolution } from './plan.js';
 export type { AspectRatio, ResolutionPlan, Size } from './plan.js';
 export { decodeToRgb, readPngText, type ImageFormat } from './image/sharp-ops.js';

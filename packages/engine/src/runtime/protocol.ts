@@ -4,12 +4,32 @@ import type { DenoiseRequest, DenoiseResult } from './pipeline.js';
 import type { RuntimeOptions } from './options.js';
 import type { SafetyInputSpec, SafetyVerdict } from './safety.js';
 
-/** Data the engine's worker thread starts with. */
+/**
+ * States of the thread's control word (`Int32Array(WorkerInit.control)[0]`), moved only with
+ * `Atomics.compareExchange`/`exchange` so that the main thread and the engine thread agree on whether the
+ * engine thread may be terminated.
+ */
+export const THREAD_IDLE = 0;
+/** The thread is handling a request and may be inside a native onnxruntime call: never `terminate()` it. */
+export const THREAD_BUSY = 1;
+/** The main thread gave the thread up: it exits at its next step check or when its request ends. */
+export const THREAD_ABANDONED = 2;
+/** Exit code of a thread that ended itself after being abandoned. */
+export const ABANDONED_EXIT_CODE = 3;
+
+/** Data the engine's worker thread starts with (its `workerData`). */
 export interface WorkerInit {
   modelDir: string;
   runtime: RuntimeOptions;
   /** Directory of an image safety model, or null for the model's own `safety_checker/` (if any). */
   safetyModelDir: string | null;
+  /** One Int32 control word: THREAD_IDLE, THREAD_BUSY or THREAD_ABANDONED. */
+  control: SharedArrayBuffer;
+  /**
+   * File URL of the standard thread entry (`worker-main`). A custom `threadEntry` (fault injection,
+   * instrumentation) imports it after installing its hooks.
+   */
+  standardEntry: string;
 }
 
 export interface LoadedInfo {

@@ -3,9 +3,18 @@ import { dirname, extname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 
-import { EngineError } from '../errors.js';
+import { DeadlineExceededError, EngineLostError } from '@imagegen/contracts';
+
+import { canceledError, EngineError } from '../errors.js';
 import type { DenoiseRequest, DenoiseResult } from './pipeline.js';
-import type { LoadedInfo, WorkerInit, WorkerReply, WorkerRequest } from './protocol.js';
+import {
+  THREAD_ABANDONED,
+  THREAD_BUSY,
+  type LoadedInfo,
+  type WorkerInit,
+  type WorkerReply,
+  type WorkerRequest,
+} from './protocol.js';
 import type { SafetyVerdict } from './safety.js';
 
 /** File URL of tsx's ESM registration API (the ESM build: its CommonJS build cannot register hooks here). */
@@ -14,9 +23,32 @@ function tsxEsmApi(): string {
   return pathToFileURL(join(dirname(pkg), 'dist', 'esm', 'api', 'index.mjs')).href;
 }
 
+/** The longest delay `setTimeout` honours; longer ones fire at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** What the thread is started with, besides what ThreadClient adds itself. */
+export type ThreadInit = Omit<WorkerInit, 'control' | 'standardEntry'>;
+
+export interface ThreadOptions {
+  /** Module run in the thread instead of `worker-main` (fault injection, instrumentation). */
+  entry?: URL | undefined;
+  /** How long an aborted call may keep the thread before the thread is given up. */
+  abortGraceMs: number;
+  /** How long `close()` waits for the thread to release its sessions before giving it up. */
+  closeTimeoutMs: number;
+}
+
+/** Bounds of one call into the thread. */
+export interface CallLimits {
+  /** Aborting asks the thread to stop (generate: at the next step); after the abort grace it is given up. */
+  signal?: AbortSignal | undefined;
+  /** Epoch ms. When it passes with the call unanswered, the thread is given up. */
+  deadlineAt?: number | undefined;
+}
+
 type Pending = {
   resolve: (reply: WorkerReply) => void;
-  reject: (e: EngineError) => void;
+  reject: (e: Error) => void;
   onProgress?: (step: number, total: number) => void;
 };
 
@@ -24,15 +56,37 @@ type Pending = {
 type WithoutId<T> = T extends unknown ? Omit<T, 'id'> : never;
 
 /**
- * The main-thread side of the engine's worker thread: request/reply by id, progress callbacks, and
- * rejection of everything pending if the thread dies.
+ * The main-thread side of the engine's worker thread: request/reply by id, progress callbacks, deadlines, and
+ * rejection of everything pending with `EngineLostError` once the thread dies or is given up.
+ *
+ * Giving the thread up (a missed deadline, an abort past its grace, a `close()` past its bound) marks it lost at
+ * once. A thread waiting for work is `terminate()`d; a thread inside a request may be inside a native
+ * onnxruntime call, where terminating it would abort the process when the call returns, so it is marked
+ * abandoned and ends itself when that call returns. A native call that never returns keeps its thread (and a
+ * core) until the process exits; `exited` says when a given-up thread has really ended.
  */
 export class ThreadClient {
   private nextId = 1;
   private readonly pending = new Map<number, Pending>();
-  private dead: EngineError | null = null;
+  private lost: EngineLostError | null = null;
+  private closing: Promise<void> | null = null;
+  /** Set once the thread was given up: true when it was terminated, false when abandoned inside a request. */
+  private terminated: boolean | null = null;
+  private exitCode: number | null = null;
+  /** Resolves with the thread's exit code once it has ended. */
+  readonly exited: Promise<number>;
 
-  private constructor(private readonly worker: Worker) {
+  private constructor(
+    private readonly worker: Worker,
+    private readonly control: Int32Array,
+    private readonly options: ThreadOptions,
+  ) {
+    this.exited = new Promise((resolve) =>
+      worker.once('exit', (code: number) => {
+        this.exitCode = code;
+        resolve(code);
+      }),
+    );
     worker.on('message', (msg: WorkerReply) => {
       if (!('id' in msg)) return;
       const p = this.pending.get(msg.id);
@@ -41,42 +95,33 @@ export class ThreadClient {
         p.onProgress?.(msg.step, msg.total);
         return;
       }
-      this.pending.delete(msg.id);
       if (msg.kind === 'failed') p.reject(EngineError.fromJSON(msg.error));
       else p.resolve(msg);
     });
-    const die = (e: EngineError) => {
-      this.dead ??= e;
-      for (const p of this.pending.values()) p.reject(this.dead);
-      this.pending.clear();
-    };
     worker.on('error', (e) =>
-      die(
-        new EngineError('runtime_failure', `engine thread crashed: ${e.message}`, {
-          retryable: true,
-          cause: e,
-        }),
-      ),
+      this.fail(new EngineLostError(`engine thread crashed: ${e.message}`, { cause: e })),
     );
-    worker.on('exit', (code) =>
-      die(new EngineError('runtime_failure', `engine thread exited (code ${code})`, { retryable: true })),
-    );
+    worker.on('exit', (code) => this.fail(new EngineLostError(`engine thread exited with code ${code}`)));
   }
 
   /** Starts the thread and waits until the model is loaded. */
-  static async start(init: WorkerInit): Promise<{ client: ThreadClient; info: LoadedInfo }> {
-    const ext = extname(fileURLToPath(import.meta.url));
-    const entry = new URL(`./worker-main${ext}`, import.meta.url);
-    // Compiled code runs as is. From TypeScript sources (tests, tsx) the thread registers tsx's loader first:
-    // Node 20 does not apply `--import` hooks to a worker's entry module.
-    const worker =
-      ext === '.ts'
-        ? new Worker(
-            `import(${JSON.stringify(tsxEsmApi())})` +
-              `.then((m) => { m.register(); return import(${JSON.stringify(entry.href)}); })`,
-            { eval: true, workerData: init },
-          )
-        : new Worker(entry, { workerData: init });
+  static async start(
+    init: ThreadInit,
+    options: ThreadOptions,
+  ): Promise<{ client: ThreadClient; info: LoadedInfo }> {
+    const standard = new URL(`./worker-main${extname(fileURLToPath(import.meta.url))}`, import.meta.url);
+    const entry = options.entry ?? standard;
+    const control = new SharedArrayBuffer(4);
+    const workerData: WorkerInit = { ...init, control, standardEntry: standard.href };
+    // Compiled code runs as is. TypeScript (tests, tsx, a `.ts` entry) needs tsx's loader registered first in
+    // the thread: Node 20 does not apply `--import` hooks to a worker's entry module.
+    const worker = [entry, standard].some((url) => url.pathname.endsWith('.ts'))
+      ? new Worker(
+          `import(${JSON.stringify(tsxEsmApi())})` +
+            `.then((m) => { m.register(); return import(${JSON.stringify(entry.href)}); })`,
+          { eval: true, workerData },
+        )
+      : new Worker(entry, { workerData });
     const info = await new Promise<LoadedInfo>((resolve, reject) => {
       const onMessage = (msg: WorkerReply) => {
         if (msg.kind === 'ready') resolve(msg.info);
@@ -106,64 +151,161 @@ export class ThreadClient {
       await worker.terminate();
       throw e;
     });
-    return { client: new ThreadClient(worker), info };
+    return { client: new ThreadClient(worker, new Int32Array(control), options), info };
   }
 
+  /** False once the thread has died, been given up or closed; every call then rejects with EngineLostError. */
+  get alive(): boolean {
+    return this.lost === null;
+  }
+
+  /**
+   * Sends one request. Rejects with `DeadlineExceededError` without sending it when `deadlineAt` has passed
+   * already, and with the `canceled` EngineError when `signal` was aborted already or aborts before the reply.
+   */
   private call(
+    what: string,
     req: WithoutId<WorkerRequest>,
+    limits: CallLimits,
     transfer: ArrayBuffer[] = [],
-    onProgress?: (step: number, total: number) => void,
+    hooks: { onProgress?: (step: number, total: number) => void; onAbort?: () => void } = {},
   ): Promise<WorkerReply> {
-    if (this.dead) return Promise.reject(this.dead);
+    if (this.lost) return Promise.reject(this.lost);
+    const { signal, deadlineAt } = limits;
+    if (signal?.aborted) return Promise.reject(canceledError(signal.reason));
+    const budgetMs = deadlineAt === undefined ? null : Math.ceil(deadlineAt - Date.now());
+    if (budgetMs !== null && budgetMs <= 0) return Promise.reject(new DeadlineExceededError(what, 0));
     const id = this.nextId++;
     return new Promise<WorkerReply>((resolve, reject) => {
-      this.pending.set(id, { resolve, reject, ...(onProgress ? { onProgress } : {}) });
+      let deadlineTimer: NodeJS.Timeout | undefined;
+      let graceTimer: NodeJS.Timeout | undefined;
+      const settle = () => {
+        clearTimeout(deadlineTimer);
+        clearTimeout(graceTimer);
+        signal?.removeEventListener('abort', onAbort);
+        this.pending.delete(id);
+      };
+      const onAbort = () => {
+        hooks.onAbort?.();
+        graceTimer = setTimeout(() => {
+          settle();
+          reject(canceledError(signal?.reason));
+          this.giveUp(
+            new EngineLostError(
+              `engine thread terminated: ${what} did not stop within ${this.options.abortGraceMs} ms of an abort`,
+            ),
+          );
+        }, this.options.abortGraceMs);
+      };
+      if (budgetMs !== null) {
+        deadlineTimer = setTimeout(
+          () =>
+            this.giveUp(
+              new EngineLostError(`engine thread terminated after missing its deadline (${what})`, {
+                cause: new DeadlineExceededError(what, budgetMs),
+              }),
+            ),
+          Math.min(budgetMs, MAX_TIMER_MS),
+        );
+      }
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.pending.set(id, {
+        resolve: (reply) => {
+          settle();
+          resolve(reply);
+        },
+        reject: (e) => {
+          settle();
+          const canceled = e instanceof EngineError && e.code === 'canceled' && signal?.aborted;
+          reject(canceled ? canceledError(signal.reason) : e);
+        },
+        ...(hooks.onProgress ? { onProgress: hooks.onProgress } : {}),
+      });
       this.worker.postMessage({ ...req, id }, transfer);
     });
   }
 
   async generate(
     request: DenoiseRequest,
-    signal: AbortSignal | undefined,
+    limits: CallLimits,
     onProgress: (step: number, total: number) => void,
   ): Promise<DenoiseResult> {
     const cancel = new SharedArrayBuffer(4);
-    const flag = new Int32Array(cancel);
-    const abort = () => Atomics.store(flag, 0, 1);
-    if (signal?.aborted) abort();
-    signal?.addEventListener('abort', abort, { once: true });
-    try {
-      const reply = await this.call({ kind: 'generate', request, cancel }, [], onProgress);
-      if (reply.kind !== 'generated')
-        throw new EngineError('runtime_failure', `unexpected reply ${reply.kind}`);
-      return reply.result;
-    } finally {
-      signal?.removeEventListener('abort', abort);
-    }
+    const onAbort = () => Atomics.store(new Int32Array(cancel), 0, 1);
+    const reply = await this.call('generate', { kind: 'generate', request, cancel }, limits, [], {
+      onProgress,
+      onAbort,
+    });
+    if (reply.kind !== 'generated')
+      throw new EngineError('runtime_failure', `unexpected reply ${reply.kind}`);
+    return reply.result;
   }
 
-  async upscale(rgb: Uint8Array, width: number, height: number): Promise<Uint8Array> {
-    const reply = await this.call({ kind: 'upscale', rgb, width, height }, [rgb.buffer as ArrayBuffer]);
+  async upscale(rgb: Uint8Array, width: number, height: number, limits: CallLimits): Promise<Uint8Array> {
+    const reply = await this.call('upscale', { kind: 'upscale', rgb, width, height }, limits, [
+      rgb.buffer as ArrayBuffer,
+    ]);
     if (reply.kind !== 'upscaled') throw new EngineError('runtime_failure', `unexpected reply ${reply.kind}`);
     return reply.rgb;
   }
 
-  async classify(rgb: Uint8Array, tolerance: number): Promise<SafetyVerdict> {
-    const reply = await this.call({ kind: 'classify', rgb, tolerance });
+  async classify(rgb: Uint8Array, tolerance: number, limits: CallLimits): Promise<SafetyVerdict> {
+    const reply = await this.call('classify', { kind: 'classify', rgb, tolerance }, limits);
     if (reply.kind !== 'classified')
       throw new EngineError('runtime_failure', `unexpected reply ${reply.kind}`);
     return reply.verdict;
   }
 
-  /** Releases the sessions and ends the thread. Safe to call twice. */
-  async close(): Promise<void> {
-    if (this.dead) return;
-    try {
-      await this.call({ kind: 'close' });
-    } catch {
-      // The thread is gone already; terminate below is all that is left to do.
-    }
-    this.dead = new EngineError('runtime_failure', 'engine is closed');
-    await this.worker.terminate();
+  /**
+   * Releases the sessions and ends the thread, waiting at most `closeTimeoutMs` for the thread to answer
+   * (it answers after the requests queued before it); past that the thread is given up. Safe to call twice.
+   */
+  close(): Promise<void> {
+    this.closing ??= this.shutdown();
+    return this.closing;
+  }
+
+  private async shutdown(): Promise<void> {
+    const answered = await this.call(
+      'close',
+      { kind: 'close' },
+      {
+        deadlineAt: Date.now() + this.options.closeTimeoutMs,
+      },
+    ).then(
+      () => true,
+      () => false,
+    );
+    const terminated = this.release();
+    const closed = new EngineLostError('the engine is closed');
+    this.fail(closed);
+    this.lost = closed;
+    // A thread that answered ends at once; one stuck in a native call is left to end when the call returns.
+    if (answered || terminated || this.exitCode !== null) await this.exited;
+  }
+
+  /** Gives the thread up: everything pending rejects with `lost`, and the thread is ended or abandoned. */
+  private giveUp(lost: EngineLostError): void {
+    this.fail(lost);
+    this.release();
+  }
+
+  /**
+   * Marks the thread abandoned; terminates it unless it is inside a request (see the class comment).
+   * Returns whether it was terminated.
+   */
+  private release(): boolean {
+    if (this.terminated !== null) return this.terminated;
+    this.terminated = Atomics.exchange(this.control, 0, THREAD_ABANDONED) !== THREAD_BUSY;
+    if (this.terminated) void this.worker.terminate();
+    // Do not let a thread spinning in native code hold the event loop open.
+    else this.worker.unref();
+    return this.terminated;
+  }
+
+  private fail(lost: EngineLostError): void {
+    this.lost ??= lost;
+    for (const p of this.pending.values()) p.reject(this.lost);
+    this.pending.clear();
   }
 }

@@ -1,6 +1,11 @@
 /**
  * Entry point of the engine's worker thread. onnxruntime-node's `run()` is a synchronous native call, so
  * every session lives here and the main thread's event loop never blocks on a UNet pass.
+ *
+ * While it handles a request the thread holds its control word at THREAD_BUSY: `Worker.terminate()` during a
+ * native onnxruntime call aborts the whole process when that call returns (onnxruntime-node 1.30 throws a
+ * C++ `Napi::Error` into a terminating environment; measured). A main thread that gives the thread up marks
+ * the word THREAD_ABANDONED instead, and the thread ends itself at its next step check or request boundary.
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -9,7 +14,15 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { EngineError, type SerializedEngineError } from '../errors.js';
 import { readModelManifest } from '../model/manifest.js';
 import { DiffusionPipeline } from './pipeline.js';
-import type { WorkerInit, WorkerReply, WorkerRequest } from './protocol.js';
+import {
+  ABANDONED_EXIT_CODE,
+  THREAD_ABANDONED,
+  THREAD_BUSY,
+  THREAD_IDLE,
+  type WorkerInit,
+  type WorkerReply,
+  type WorkerRequest,
+} from './protocol.js';
 import { SafetyChecker } from './safety.js';
 import { Upscaler } from './upscaler.js';
 
@@ -25,7 +38,13 @@ function send(reply: WorkerReply, transfer: ArrayBuffer[] = []): void {
   port!.postMessage(reply, transfer);
 }
 
+/** Moves the control word from `from` to `to`, or ends the thread if the main thread abandoned it. */
+function transition(control: Int32Array, from: number, to: number): void {
+  if (Atomics.compareExchange(control, 0, from, to) !== from) process.exit(ABANDONED_EXIT_CODE);
+}
+
 async function main(init: WorkerInit): Promise<void> {
+  const control = new Int32Array(init.control);
   let pipeline: DiffusionPipeline;
   let upscaler: Upscaler | null;
   let safety: SafetyChecker | null = null;
@@ -61,12 +80,18 @@ async function main(init: WorkerInit): Promise<void> {
   });
 
   async function handle(msg: WorkerRequest): Promise<void> {
+    transition(control, THREAD_IDLE, THREAD_BUSY);
+    await serve(msg);
+    transition(control, THREAD_BUSY, THREAD_IDLE);
+  }
+
+  async function serve(msg: WorkerRequest): Promise<void> {
     try {
       switch (msg.kind) {
         case 'generate': {
           const flag = new Int32Array(msg.cancel);
           const result = await pipeline.generate(msg.request, {
-            isCanceled: () => Atomics.load(flag, 0) === 1,
+            isCanceled: () => Atomics.load(flag, 0) === 1 || Atomics.load(control, 0) === THREAD_ABANDONED,
             onStep: (step, total) => send({ id: msg.id, kind: 'progress', step, total }),
           });
           send({ id: msg.id, kind: 'generated', result }, [result.rgb.buffer as ArrayBuffer]);
