@@ -16,7 +16,8 @@ import { parseArgs } from 'node:util';
 
 import { Queue } from 'bullmq';
 
-import { ApiKeyStore, connectRedis } from '@imagegen/jobs';
+import { RedisApiKeyRepository } from '@imagegen/access';
+import { connectRedis, Keys } from '@imagegen/jobs';
 
 import { startS3, S3_CREDENTIALS } from '../support/s3.js';
 import { freePort, startRedis } from '../support/redis.js';
@@ -104,7 +105,7 @@ try {
   )
     await new Promise((r) => setTimeout(r, 100));
   const admin = connectRedis(redis.url, 'worker');
-  const { secret } = await new ApiKeyStore(admin, prefix).create('bench');
+  const { secret } = await new RedisApiKeyRepository(admin, prefix).create('bench');
   const headers = { authorization: `Bearer ${secret}`, 'content-type': 'application/json' };
   const submit = async (body: object, extra: Record<string, string> = {}) => {
     const r = await fetch(`${base}/v1/images/generations`, {
@@ -126,7 +127,7 @@ try {
   const viaApi = await load(SUBMITS, CONNS, (i) =>
     submit({ prompt: `bench ${i}`, aspect_ratio: '1:1' }).then(() => undefined),
   );
-  const raw = new Queue('raw-bench', { connection: admin, prefix: `${prefix}:raw` });
+  const raw = new Queue('raw-bench', { connection: admin, prefix: `${new Keys(prefix).prefix}:raw` });
   await load(200, CONNS, (i) => raw.add('x', { i }).then(() => undefined));
   const viaQueue = await load(SUBMITS, CONNS, (i) =>
     raw
@@ -156,8 +157,11 @@ try {
   );
 
   // Drain the backlog so latency runs start from an empty queue.
-  await admin.del(`${prefix}:waiting`);
-  await new Queue('generations', { connection: admin, prefix: `${prefix}:bull` }).obliterate({ force: true });
+  const keys = new Keys(prefix);
+  await admin.del(keys.waiting(), keys.enqueueIntents());
+  await new Queue('generations', { connection: admin, prefix: keys.bullPrefix() }).obliterate({
+    force: true,
+  });
 
   const worker = start('worker');
   // The worker is ready once it has taken and finished a job.

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { loadDispatcherConfig, startDispatcher, type RunningDispatcher } from '@imagegen/dispatcher';
-import { connectRedis, JobStore, type Redis } from '@imagegen/jobs';
+import { connectRedis, RedisJobEvents, RedisJobRepository, type Redis } from '@imagegen/jobs';
 import { verifyWebhook } from '@imagegen/webhooks';
 
 import { until } from '../support/processes.js';
@@ -20,7 +20,8 @@ let redisServer: RedisServer;
 let stack: TestStack;
 let api: ReturnType<typeof client>;
 let observer: Redis;
-let store: JobStore;
+let store: RedisJobRepository;
+let events: RedisJobEvents;
 let dispatcher: RunningDispatcher;
 let receiver: Awaited<ReturnType<typeof startReceiver>>;
 
@@ -44,7 +45,8 @@ beforeAll(async () => {
   api = client(stack);
   observer = connectRedis(redisServer.url, 'worker');
   observer.on('error', () => undefined);
-  store = new JobStore(observer, stack.env['REDIS_PREFIX']);
+  store = new RedisJobRepository(observer, { prefix: stack.env['REDIS_PREFIX']! });
+  events = new RedisJobEvents(observer, stack.env['REDIS_PREFIX']!);
 });
 afterAll(async () => {
   await dispatcher.close();
@@ -94,8 +96,8 @@ describe('Redis restart (AOF) with jobs waiting and running', () => {
     );
     expect(finals.map((r) => r!.status)).toEqual(ids.map(() => 'succeeded'));
     for (const id of ids) {
-      const events = await store.events(id);
-      expect(events.filter((e) => e.type === 'completed')).toHaveLength(1);
+      const seen = await events.read(id);
+      expect(seen.filter((e) => e.type === 'completed')).toHaveLength(1);
     }
     // One object per job, none extra.
     const objects = new Set((await stackStorage(stack).list()).map((o) => o.key));

@@ -2,7 +2,7 @@ import type { ChildProcess } from 'node:child_process';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { connectRedis, JobStore, type Redis } from '@imagegen/jobs';
+import { connectRedis, RedisJobEvents, RedisJobRepository, type Redis } from '@imagegen/jobs';
 
 import { exited, spawnService, until } from '../support/processes.js';
 import { mulberry32 } from '../support/prng.js';
@@ -16,7 +16,8 @@ const SEED = 20261125;
 let stack: TestStack;
 let api: ReturnType<typeof client>;
 let observer: Redis;
-let store: JobStore;
+let store: RedisJobRepository;
+let events: RedisJobEvents;
 const workers: ChildProcess[] = [];
 const workerEnv = () => ({
   ...stack.env,
@@ -37,7 +38,8 @@ beforeAll(async () => {
   });
   api = client(stack);
   observer = connectRedis(stack.redis.url, 'worker');
-  store = new JobStore(observer, stack.env['REDIS_PREFIX']);
+  store = new RedisJobRepository(observer, { prefix: stack.env['REDIS_PREFIX']! });
+  events = new RedisJobEvents(observer, stack.env['REDIS_PREFIX']!);
 });
 afterAll(async () => {
   for (const w of workers) w.kill('SIGKILL');
@@ -101,7 +103,7 @@ describe('soak', () => {
     let duplicateTerminalEvents = 0;
     let retried = 0;
     for (const r of records) {
-      const completed = (await store.events(r!.id)).filter((e) => e.type === 'completed').length;
+      const completed = (await events.read(r!.id)).filter((e) => e.type === 'completed').length;
       if (completed !== 1) duplicateTerminalEvents++;
       if (r!.attempt > 1) retried++;
     }

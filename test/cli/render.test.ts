@@ -85,7 +85,8 @@ describe('imagegen render', () => {
 describe('imagegen keys', () => {
   it('creates (secret shown once), lists and revokes keys in the service Redis', async () => {
     const { startRedis } = await import('../support/redis.js');
-    const { ApiKeyStore, connectRedis } = await import('@imagegen/jobs');
+    const { connectRedis } = await import('@imagegen/jobs');
+    const { RedisApiKeyRepository } = await import('@imagegen/access');
     const redis = await startRedis();
     try {
       const env = { ...process.env, REDIS_URL: redis.url, REDIS_PREFIX: 'clitest' };
@@ -97,7 +98,7 @@ describe('imagegen keys', () => {
       const webhookSecret = /^webhook secret\s+(whsec_\S+)/m.exec(created.stdout)![1]!;
       const id = /id\s+(\S+)/.exec(created.stdout)![1]!;
       const client = connectRedis(redis.url, 'worker');
-      const store = new ApiKeyStore(client, 'clitest');
+      const store = new RedisApiKeyRepository(client, 'clitest');
       expect(await store.verify(secret)).toBe(id);
       expect(await store.webhookSecrets(id)).toEqual([webhookSecret]);
       const rotated = cli('rotate-webhook-secret', id, '--grace-hours', '2');

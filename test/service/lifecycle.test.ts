@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { JobStore, connectRedis } from '@imagegen/jobs';
+import { RedisJobRepository, connectRedis } from '@imagegen/jobs';
 
 import { slowModel } from '../support/slow-model.js';
 import { client, startStack, type TestStack } from '../support/stack.js';
@@ -68,7 +68,7 @@ describe('cancel', () => {
     expect(c2.status).toBe(200);
     // The freed slot is usable again (the canceled job no longer counts).
     const redis = connectRedis(stack.redis.url, 'worker');
-    const store = new JobStore(redis, stack.env['REDIS_PREFIX']);
+    const store = new RedisJobRepository(redis, { prefix: stack.env['REDIS_PREFIX']! });
     expect(await store.queuePosition(id)).toBeNull();
     redis.disconnect();
   });

@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { loadDispatcherConfig, startDispatcher } from '@imagegen/dispatcher';
-import { connectRedis, JobStore, type Redis } from '@imagegen/jobs';
+import { connectRedis, Keys, RedisJobEvents, RedisJobRepository, type Redis } from '@imagegen/jobs';
 import { storageFromEnv } from '@imagegen/storage';
 
 import { slowModel } from '../support/slow-model.js';
@@ -18,13 +18,15 @@ const FAST_RECOVERY = { WORKER_LOCK_MS: '2000', WORKER_STALLED_INTERVAL_MS: '100
 let stack: TestStack;
 let api: ReturnType<typeof client>;
 let redis: Redis;
-let store: JobStore;
+let store: RedisJobRepository;
+let events: RedisJobEvents;
 const slow = slowModel(600);
 beforeAll(async () => {
   stack = await startStack({ workers: 0, env: { IMAGE_TTL_MS: '4000', ...FAST_RECOVERY } });
   api = client(stack);
   redis = connectRedis(stack.redis.url, 'worker');
-  store = new JobStore(redis, stack.env['REDIS_PREFIX']);
+  store = new RedisJobRepository(redis, { prefix: stack.env['REDIS_PREFIX']! });
+  events = new RedisJobEvents(redis, stack.env['REDIS_PREFIX']!);
 });
 afterAll(async () => {
   redis.disconnect();
@@ -60,9 +62,9 @@ describe('worker crash', () => {
       expect(job.json).toMatchObject({ status: 'succeeded', attempt: 2 });
       const rec = await store.get(id);
       expect(rec!.worker!.endsWith(`:${process.pid}`)).toBe(true);
-      const events = (await store.events(id)).map((e) => e.type);
-      expect(events.filter((e) => e === 'started')).toHaveLength(2);
-      expect(events.filter((e) => e === 'completed')).toHaveLength(1);
+      const types = (await events.read(id)).map((e) => e.type);
+      expect(types.filter((e) => e === 'started')).toHaveLength(2);
+      expect(types.filter((e) => e === 'completed')).toHaveLength(1);
       const image = await fetch((job.json['output'] as { url: string }).url);
       expect(image.status).toBe(200);
       await rescuer.close();
@@ -178,7 +180,7 @@ describe('storage outage', () => {
       const { Queue } = await import('bullmq');
       const queue = new Queue('generations', {
         connection: redis,
-        prefix: `${stack.env['REDIS_PREFIX']!}:bull`,
+        prefix: new Keys(stack.env['REDIS_PREFIX']!).bullPrefix(),
       });
       await until(
         'a failed upload attempt',
@@ -190,13 +192,13 @@ describe('storage outage', () => {
       expect(job.json).toMatchObject({ status: 'succeeded' });
       expect(job.json['attempt'] as number).toBeGreaterThanOrEqual(2);
       expect((await fetch((job.json['output'] as { url: string }).url)).status).toBe(200);
-      expect((await store.events(id)).filter((e) => e.type === 'completed')).toHaveLength(1);
+      expect((await events.read(id)).filter((e) => e.type === 'completed')).toHaveLength(1);
       // No orphan: the failed attempts wrote nothing, the retry wrote the one object the job names.
       const rec = (await store.get(id))!;
       const objects = (await storageFromEnv(loadDispatcherConfig(stack.env)).list()).map((o) => o.key);
       expect(objects.filter((k) => k === rec.image!.key)).toHaveLength(1);
       const referenced = new Set<string>();
-      for (const key of await redis.keys(`${stack.env['REDIS_PREFIX']!}:job:gen_*`)) {
+      for (const key of await redis.keys(new Keys(stack.env['REDIS_PREFIX']!).job('gen_*'))) {
         const image = key.endsWith(':events') ? null : await redis.hget(key, 'image');
         if (image) referenced.add((JSON.parse(image) as { key: string }).key);
       }

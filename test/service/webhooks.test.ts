@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { loadDispatcherConfig, startDispatcher, type RunningDispatcher } from '@imagegen/dispatcher';
-import { connectRedis } from '@imagegen/jobs';
+import { connectRedis, Keys } from '@imagegen/jobs';
 import { verifyWebhook } from '@imagegen/webhooks';
 
 import { startReceiver } from '../support/receiver.js';
@@ -154,7 +154,7 @@ describe('webhook deliveries', () => {
       receiver.setResponder(() => 500);
       const id = await submit({});
       await until('a failed attempt', () => receiver.forJob(id).length > 0);
-      await redis.del(`${stack.env['REDIS_PREFIX']!}:job:${id}`);
+      await redis.del(new Keys(stack.env['REDIS_PREFIX']!).job(id));
       receiver.setResponder(() => 200);
       const n = receiver.forJob(id).length;
       await until('the delivery after the purge', () => receiver.forJob(id).length > n);

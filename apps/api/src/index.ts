@@ -1,3 +1,3 @@
-export { createApp, type ApiDeps } from './app.js';
+export { createApp, type ApiDeps, type ApiSettings } from './app.js';
+export { startApi, type RunningApi } from './compose.js';
 export { loadApiConfig, type ApiConfig } from './config.js';
-export { startApi, type RunningApi } from './server.js';

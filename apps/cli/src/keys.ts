@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 
 import { DEFAULT_REDIS_PREFIX, DEFAULT_REDIS_URL } from '@imagegen/contracts';
-import { ApiKeyStore, connectRedis, waitReady } from '@imagegen/jobs';
+import { RedisApiKeyRepository } from '@imagegen/access';
+import { connectRedis, waitReady } from '@imagegen/jobs';
 
 import { loadCliConfig } from './config.js';
 import { UsageError } from './usage.js';
@@ -37,7 +38,7 @@ export async function keys(argv: string[]): Promise<void> {
   const target = redisTarget();
   const redis = connectRedis(target.url, 'request');
   redis.on('error', () => undefined);
-  const store = new ApiKeyStore(redis, target.prefix);
+  const store = new RedisApiKeyRepository(redis, target.prefix);
   const out = (s: string) => process.stdout.write(`${s}\n`);
   try {
     await waitReady(redis, 5000).catch(() => {

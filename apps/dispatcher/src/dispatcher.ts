@@ -1,3 +1,16 @@
+import { hostname } from 'node:os';
+
+import { RedisApiKeyRepository } from '@imagegen/access';
+import { JOB_CATALOG } from '@imagegen/contracts';
+import {
+  BullGenerationQueue,
+  connectRedis,
+  createConsumer,
+  OutboxReader,
+  RedisJobRepository,
+  waitReady,
+  WebhookQueue,
+} from '@imagegen/jobs';
 import {
   createLogger,
   createMetrics,
@@ -5,12 +18,13 @@ import {
   type Logger,
   type Metrics,
 } from '@imagegen/observability';
-import { ApiKeyStore, connectRedis, generationQueue, JobStore, waitReady } from '@imagegen/jobs';
 import { storageFromEnv } from '@imagegen/storage';
-import { parseAllowlist, type LookupFn } from '@imagegen/webhooks';
+import { deliver, parseAllowlist, retryDelay, type LookupFn } from '@imagegen/webhooks';
 
 import type { DispatcherConfig } from './config.js';
-import { WebhookDispatcher } from './webhooks.js';
+import { Janitor } from './janitor.js';
+import { OutboxPump } from './outbox-pump.js';
+import { deliverWebhook, DeliveryFailure } from './webhook-delivery.js';
 
 export interface RunningDispatcher {
   logger: Logger;
@@ -19,88 +33,123 @@ export interface RunningDispatcher {
   metrics: Metrics;
   /** One sweep now; resolves to the number of images deleted. */
   sweepOnce: () => Promise<number>;
+  /** Hands left-behind enqueue intents to the queue now; resolves to how many. */
+  enqueueLeftBehindOnce: () => Promise<number>;
+  /** Stops every loop and closes every connection. Idempotent. */
   close: () => Promise<void>;
 }
 
+/** Test seams for deliveries: TLS trust and name resolution. */
+export interface DispatcherTesting {
+  ca?: string | Buffer;
+  lookup?: LookupFn;
+}
+
+/** An enqueue intent older than this was left by a submit that died (the API clears its own at once). */
+const INTENT_GRACE_MS = 5000;
+
 /**
- * The background process: delivers webhooks, and deletes stored images older than IMAGE_TTL_MS every
- * SWEEP_INTERVAL_MS (S3 lifecycle rules count in whole days, so this sweep is what enforces the one-hour
- * life; the bucket rule is only a safety net).
+ * The background process: the webhook outbox pump and deliveries, enqueue intents left behind, expiry of
+ * overdue queued jobs, and the sweep of expired images. Any number may run; work is shared through Redis.
  */
 export async function startDispatcher(
   config: DispatcherConfig,
-  testing: { ca?: string | Buffer; lookup?: LookupFn } = {},
+  testing: DispatcherTesting = {},
 ): Promise<RunningDispatcher> {
   const logger = createLogger('dispatcher', config.LOG_LEVEL);
   const metrics = createMetrics('dispatcher');
+  const prefix = config.REDIS_PREFIX;
   const storage = storageFromEnv(config);
   await storage.ensureBucket();
   const redis = connectRedis(config.REDIS_URL, 'worker');
-  redis.on('error', (err) => logger.warn({ err: err.message }, 'redis connection error'));
+  const blocking = connectRedis(config.REDIS_URL, 'worker');
+  for (const c of [redis, blocking])
+    c.on('error', (err) => logger.warn({ err: err.message }, 'redis connection error'));
   await waitReady(redis, 30_000);
-  const jobs = new JobStore(redis, config.REDIS_PREFIX, config.JOB_RETENTION_S);
-  const webhooks = new WebhookDispatcher(
+  const jobs = new RedisJobRepository(redis, { prefix, retentionSeconds: config.JOB_RETENTION_S });
+  const onQueueError = (err: Error) => logger.warn({ err: err.message }, 'queue error');
+  const generations = new BullGenerationQueue(redis, prefix, onQueueError);
+  const deliveries = new WebhookQueue(redis, prefix, onQueueError);
+
+  const reader = new OutboxReader(redis, blocking, prefix, `${hostname()}:${process.pid}`);
+  await reader.ensureGroup();
+  const pump = new OutboxPump({
+    reader,
+    jobs,
+    queue: deliveries,
+    storage,
+    logger,
+    terminalAttempts: config.WEBHOOK_RETRY_SCHEDULE.length + 1,
+    intermediateAttempts: JOB_CATALOG.deliverWebhook.attempts,
+  });
+  const allowlist = parseAllowlist(config.IMAGEGEN_WEBHOOK_ALLOWLIST);
+  const apiKeys = new RedisApiKeyRepository(redis, prefix);
+  const consumer = createConsumer(
+    'deliverWebhook',
+    (job) =>
+      deliverWebhook(
+        {
+          jobs,
+          apiKeys,
+          storage,
+          metrics,
+          logger,
+          deliver: (req) =>
+            deliver({
+              ...req,
+              allowlist,
+              timeoutMs: config.WEBHOOK_TIMEOUT_MS,
+              ...(testing.ca ? { ca: testing.ca } : {}),
+              ...(testing.lookup ? { lookup: testing.lookup } : {}),
+            }),
+        },
+        job,
+      ),
     {
-      redisUrl: config.REDIS_URL,
-      prefix: config.REDIS_PREFIX,
-      allowlist: parseAllowlist(config.IMAGEGEN_WEBHOOK_ALLOWLIST),
-      timeoutMs: config.WEBHOOK_TIMEOUT_MS,
-      schedule: config.WEBHOOK_RETRY_SCHEDULE,
+      connection: redis,
+      prefix,
       concurrency: config.WEBHOOK_CONCURRENCY,
-      intermediateAttempts: 3,
-      ...testing,
+      backoff: (attemptsMade, _type, err) =>
+        retryDelay(
+          config.WEBHOOK_RETRY_SCHEDULE,
+          attemptsMade,
+          0.2,
+          err instanceof DeliveryFailure ? (err.retryAfterMs ?? 0) : 0,
+        ),
+      onError: (err) => logger.warn({ err: err.message }, 'webhook worker error'),
     },
-    { redis, jobs, apiKeys: new ApiKeyStore(redis, config.REDIS_PREFIX), storage, metrics, logger },
   );
-  await webhooks.start();
+  await consumer.waitUntilReady();
+  pump.start();
+
+  const janitor = new Janitor({
+    jobs,
+    queue: generations,
+    storage,
+    metrics,
+    logger,
+    intentGraceMs: INTENT_GRACE_MS,
+  });
+  const warnOnFailure = (what: string) => (err: unknown) => {
+    logger.warn({ err, duty: what }, 'dispatcher duty failed; retrying at the next interval');
+    return 0;
+  };
+  const sweepOnce = () => janitor.sweep().catch(warnOnFailure('sweep'));
+  const enqueueLeftBehindOnce = () => janitor.enqueueLeftBehind().catch(warnOnFailure('enqueue'));
+  const timers = [
+    setInterval(() => void sweepOnce(), config.SWEEP_INTERVAL_MS),
+    setInterval(() => {
+      void janitor.expireOverdue().catch(warnOnFailure('expire'));
+      void enqueueLeftBehindOnce();
+    }, config.EXPIRE_INTERVAL_MS),
+  ];
+  void sweepOnce();
   const ops = await startOpsServer({
     port: config.DISPATCHER_PORT,
     host: config.HOST,
     metrics,
     ready: () => redis.status === 'ready',
   });
-
-  let running: Promise<number> | null = null;
-  const sweepOnce = () => {
-    running ??= storage
-      .sweep()
-      .then((n) => {
-        if (n > 0) logger.info({ deleted: n }, 'expired images deleted');
-        return n;
-      })
-      .catch((err: unknown) => {
-        logger.warn({ err }, 'sweep failed; retrying at the next interval');
-        return 0;
-      })
-      .finally(() => {
-        running = null;
-      });
-    return running;
-  };
-  const timer = setInterval(() => void sweepOnce(), config.SWEEP_INTERVAL_MS);
-  void sweepOnce();
-
-  // Queued jobs past their deadline end as `expired` even when no worker is there to notice.
-  const queue = generationQueue(redis, config.REDIS_PREFIX);
-  queue.on('error', () => undefined);
-  let expiring: Promise<void> | null = null;
-  const expireOnce = () => {
-    expiring ??= jobs
-      .expireOverdue()
-      .then(async (ended) => {
-        for (const { id } of ended) await queue.remove(id).catch(() => 0);
-        if (ended.length > 0) {
-          metrics.jobsFinished.inc({ outcome: 'expired' }, ended.length);
-          logger.info({ expired: ended.length }, 'queued jobs past their deadline expired');
-        }
-      })
-      .catch((err: unknown) => logger.warn({ err }, 'expiry sweep failed; retrying at the next interval'))
-      .finally(() => {
-        expiring = null;
-      });
-    return expiring;
-  };
-  const expiryTimer = setInterval(() => void expireOnce(), config.EXPIRE_INTERVAL_MS);
   logger.info(
     {
       sweepEveryMs: config.SWEEP_INTERVAL_MS,
@@ -109,20 +158,23 @@ export async function startDispatcher(
     },
     'dispatcher started',
   );
+  let closing: Promise<void> | undefined;
   return {
     logger,
     port: ops.port,
     metrics,
     sweepOnce,
-    close: async () => {
-      clearInterval(timer);
-      clearInterval(expiryTimer);
-      await running;
-      await expiring;
-      await queue.close();
-      await webhooks.close();
-      await ops.close();
-      await redis.quit().catch(() => undefined);
+    enqueueLeftBehindOnce,
+    close: () => {
+      closing ??= (async () => {
+        for (const t of timers) clearInterval(t);
+        blocking.disconnect();
+        // Every step runs even when one fails.
+        await pump.close();
+        await Promise.allSettled([consumer.close(), generations.close(), deliveries.close(), ops.close()]);
+        await redis.quit().catch(() => undefined);
+      })();
+      return closing;
     },
   };
 }

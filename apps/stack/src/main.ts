@@ -11,7 +11,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { ConfigError } from '@imagegen/contracts';
-import { ApiKeyStore, connectRedis } from '@imagegen/jobs';
+import { RedisApiKeyRepository } from '@imagegen/access';
+import { connectRedis } from '@imagegen/jobs';
 import { S3LiteServer } from '@imagegen/s3-lite';
 
 import { loadStackConfig, type StackConfig } from './config.js';
@@ -146,7 +147,7 @@ async function main(): Promise<void> {
   }
 
   const redis = connectRedis(childEnv['REDIS_URL']!, 'worker');
-  const keys = new ApiKeyStore(redis, config.REDIS_PREFIX);
+  const keys = new RedisApiKeyRepository(redis, config.REDIS_PREFIX);
   const webhookSecret = config.IMAGEGEN_BOOTSTRAP_WEBHOOK_SECRET;
   let secret = config.IMAGEGEN_BOOTSTRAP_API_KEY;
   if (secret) await keys.ensure(secret, 'bootstrap', Date.now(), webhookSecret);

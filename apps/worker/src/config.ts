@@ -40,6 +40,10 @@ const WorkerJobsEnv = z.object({
   WORKER_LOCK_MS: int(30_000, 1000),
   WORKER_STALLED_INTERVAL_MS: int(30_000, 500),
   WORKER_SHUTDOWN_MS: int(30_000, 0),
+  /** Worker or engine deaths a job may cause before it ends `failed` with worker_crashed. */
+  WORKER_MAX_CRASHES: int(2, 0, 20),
+  /** How long a canceled or timed-out generation may run on before its engine thread is given up. */
+  ENGINE_ABORT_GRACE_MS: int(2000, 100, 600_000),
 });
 
 const WorkerEnv = [

@@ -1,2 +1,5 @@
 export { loadWorkerConfig, type WorkerConfig } from './config.js';
-export { startWorker, type RunningWorker } from './worker.js';
+export { startWorker, type RunningWorker, type WorkerOverrides } from './compose.js';
+export { EngineHost, type EnginePort } from './engine-host.js';
+export { decideFailure, type FailureContext, type FailureDecision } from './failure-policy.js';
+export { GenerationProcessor, type ProcessorDeps } from './processor.js';

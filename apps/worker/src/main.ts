@@ -1,7 +1,7 @@
 import { runMain } from '@imagegen/observability';
 
 import { loadWorkerConfig } from './config.js';
-import { startWorker } from './worker.js';
+import { startWorker } from './compose.js';
 
 /** Room beyond WORKER_SHUTDOWN_MS for closing the engine, BullMQ and Redis after running jobs end. */
 const CLOSE_MARGIN_MS = 15_000;

@@ -1,34 +1,56 @@
-import { Queue, type ConnectionOptions } from 'bullmq';
+import { Queue } from 'bullmq';
+import type { Cluster, Redis } from 'ioredis';
+
+import { JOB_CATALOG, type GenerationPayload } from '@imagegen/contracts';
 
 import { Keys } from './keys.js';
+import { redisCall } from './redis.js';
 
-export const GENERATION_QUEUE = 'generations';
+const GENERATE = JOB_CATALOG.generate;
 
-/** What a generation job carries through BullMQ; everything else lives in the job record. */
-export interface GenerationPayload {
-  id: string;
-  keyId: string;
-  /** Object key chosen at submit, so every retry writes the same object (no orphans). */
-  objectKey: string;
+/** The producer side of the generation queue: the only BullMQ producer of the apps. */
+export interface GenerationQueue {
+  /** Adds the job (idempotent: the BullMQ job id is the job id, so adding twice is a no-op). */
+  enqueue(payload: GenerationPayload): Promise<void>;
+  /** Removes a job that will never run (canceled or expired while waiting). */
+  remove(jobId: string): Promise<void>;
+  /** BullMQ's counts by state, for the queue-depth metric. */
+  counts(): Promise<Record<string, number>>;
+  close(): Promise<void>;
 }
 
-/**
- * BullMQ job options: transient failures (storage, Redis) retry with exponential backoff and jitter;
- * finished BullMQ jobs are dropped quickly (the job record is what clients read).
- */
-export const GENERATION_JOB_OPTIONS = {
-  attempts: 5,
-  backoff: { type: 'exponential', delay: 1000, jitter: 0.5 },
-  removeOnComplete: { age: 3600, count: 1000 },
-  removeOnFail: { age: 86_400, count: 5000 },
-} as const;
+export class BullGenerationQueue implements GenerationQueue {
+  private readonly queue: Queue<GenerationPayload>;
 
-export function generationQueue(
-  connection: ConnectionOptions,
-  prefix = 'imagegen',
-): Queue<GenerationPayload> {
-  return new Queue<GenerationPayload>(GENERATION_QUEUE, {
-    connection,
-    prefix: new Keys(prefix).bullPrefix(),
-  });
+  constructor(connection: Redis | Cluster, prefix: string, onError: (err: Error) => void = () => undefined) {
+    this.queue = new Queue<GenerationPayload>(GENERATE.queue, {
+      connection,
+      prefix: new Keys(prefix).bullPrefix(),
+    });
+    this.queue.on('error', onError);
+  }
+
+  async enqueue(payload: GenerationPayload): Promise<void> {
+    await redisCall(() =>
+      this.queue.add(GENERATE.name, payload, {
+        jobId: payload.id,
+        attempts: GENERATE.attempts,
+        backoff: GENERATE.backoff,
+        removeOnComplete: GENERATE.removeOnComplete,
+        removeOnFail: GENERATE.removeOnFail,
+      }),
+    );
+  }
+
+  async remove(jobId: string): Promise<void> {
+    await redisCall(() => this.queue.remove(jobId));
+  }
+
+  counts(): Promise<Record<string, number>> {
+    return redisCall(() => this.queue.getJobCounts('waiting', 'prioritized', 'delayed', 'active', 'failed'));
+  }
+
+  close(): Promise<void> {
+    return this.queue.close();
+  }
 }

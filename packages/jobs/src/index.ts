@@ -1,35 +1,40 @@
-/** @imagegen/jobs — Redis connections, the generation queue and the job records. */
-export { ApiKeyStore, type ApiKeyInfo } from './api-keys.js';
+/**
+ * @imagegen/jobs — the Redis data layer: connections, hash-tagged keys, the typed Lua commands, the job
+ * repository and events, the generation and webhook queues (the only BullMQ code), the outbox reader and
+ * the public job view.
+ */
+export { Commands, COMMANDS, luaSource, type CommandName, type CommandObserver } from './commands.js';
 export {
-  GENERATION_JOB_OPTIONS,
-  GENERATION_QUEUE,
-  generationQueue,
-  type GenerationPayload,
-} from './generation-queue.js';
+  createConsumer,
+  doNotRetry,
+  type ConsumedJob,
+  type Consumer,
+  type ConsumerOptions,
+} from './consumer.js';
+export { BullGenerationQueue, type GenerationQueue } from './generation-queue.js';
+export { RedisJobEvents, type JobEvents, type JobStreamEntry } from './job-events.js';
 export {
   EXPIRED_ERROR,
-  JobStore,
   type FinishOutcome,
-  type JobEventEntry,
-  type JobFailure,
-  type JobImage,
-  type JobModeration,
-  type JobRecord,
-  type JobWebhook,
-  type NewJob,
-  type PromptInsights,
-  type WebhookDeliveryState,
-  type WebhookEventKind,
+  type IdempotencyClaim,
+  type JobRepository,
+  type StartOutcome,
+  type SubmitLimits,
   type SubmitOutcome,
-} from './job-store.js';
-export { Keys } from './keys.js';
+  type TerminalStatus,
+  type WebhookAttempt,
+} from './job-repository.js';
+export { jobView, type Presigner } from './job-view.js';
+export { Keys, keySlot, taggedPrefix } from './keys.js';
+export { OutboxReader, type OutboxItem } from './outbox.js';
+export { RedisJobRepository } from './redis-job-repository.js';
 export {
   connectRedis,
+  redisCall,
   redisOptions,
-  redisUrlOptions,
+  REQUEST_COMMAND_TIMEOUT_MS,
   waitReady,
   type Redis,
   type RedisRole,
 } from './redis.js';
-export { jobView, type Presigner } from './job-view.js';
-export { WEBHOOK_QUEUE, webhookMessageId, type WebhookDelivery } from './webhook-queue.js';
+export { WebhookQueue, webhookMessageId } from './webhook-queue.js';

@@ -1,7 +1,6 @@
-import type { Job } from '@imagegen/contracts';
-import { TERMINAL_STATUSES } from '@imagegen/contracts';
+import { TERMINAL_STATUSES, type Job, type JobRecord } from '@imagegen/contracts';
 
-import type { JobRecord, JobStore } from './job-store.js';
+import type { JobRepository } from './job-repository.js';
 
 /** What the view needs from the object store: a URL for an image, valid one hour from completion. */
 export interface Presigner {
@@ -17,7 +16,7 @@ const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOStrin
  */
 export async function jobView(
   record: JobRecord,
-  jobs: JobStore,
+  jobs: Pick<JobRepository, 'queuePosition'>,
   storage: Presigner,
   now = Date.now(),
 ): Promise<Job> {

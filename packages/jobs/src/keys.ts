@@ -1,20 +1,53 @@
-/** Every Redis key the service owns, under one prefix (default `imagegen`). */
+import clusterKeySlot from 'cluster-key-slot';
+
+/** A hash tag `{…}` in a prefix: Redis Cluster hashes only what is inside it. */
+const TAG = /\{([^{}]+)\}/;
+
+/**
+ * The service's key prefix with exactly one hash tag: `imagegen` → `{imagegen}`; a prefix that already
+ * has one (`{imagegen}`, `app:{imagegen}`) is used as given. Every key and BullMQ queue of the service
+ * then hashes to one slot, so each Lua command is single-slot and works on Redis Cluster.
+ */
+export function taggedPrefix(prefix: string): string {
+  return TAG.test(prefix) ? prefix : `{${prefix}}`;
+}
+
+/** The Redis Cluster hash slot of a key (CRC16 of its hash tag, or of the whole key without one). */
+export function keySlot(key: string): number {
+  return clusterKeySlot(key);
+}
+
+/** Every Redis key the service owns, under one hash-tagged prefix (default `{imagegen}`). */
 export class Keys {
-  constructor(readonly prefix: string) {}
+  readonly prefix: string;
+  constructor(prefix: string) {
+    this.prefix = taggedPrefix(prefix);
+  }
   job = (id: string) => `${this.prefix}:job:${id}`;
   events = (id: string) => `${this.prefix}:job:${id}:events`;
-  /** Pub/sub channel carrying each job event's stream id, for live SSE and waits. */
+  /** Pub/sub channel carrying `<job id> <event id>` for each job event, for live SSE and waits. */
   eventsChannel = () => `${this.prefix}:events`;
+  /** Pub/sub channel carrying the id of each running job whose client asked to cancel it. */
   cancelChannel = () => `${this.prefix}:cancel`;
+  /** Sorted set of queued job ids by submit order (queue positions). */
   waiting = () => `${this.prefix}:waiting`;
   seq = () => `${this.prefix}:seq`;
-  active = (keyId: string) => `${this.prefix}:key:${keyId}:active`;
+  /** Set of one API key's unfinished jobs (its concurrency slots). */
+  unfinished = (keyId: string) => `${this.prefix}:key:${keyId}:active`;
   idempotency = (keyId: string, digest: string) => `${this.prefix}:idem:${keyId}:${digest}`;
+  /** A key that never holds data, passed where a command takes an optional key. */
+  none = () => `${this.prefix}:none`;
   apiKey = (id: string) => `${this.prefix}:apikey:${id}`;
   apiKeys = () => `${this.prefix}:apikeys`;
-  rate = (keyId: string) => `${this.prefix}:rate:${keyId}`;
+  rate = (bucket: string) => `${this.prefix}:rate:${bucket}`;
   /** Stream of webhook delivery intents, written atomically with the job event they announce. */
   webhookOutbox = () => `${this.prefix}:webhooks:outbox`;
-  /** BullMQ's own prefix: its keys become `<prefix>:bull:<queue>:…`. */
+  /**
+   * Sorted set of enqueue intents (job id by submit time), written by the submit command with the
+   * record: the API moves each into BullMQ right away and removes it; the dispatcher moves any that a
+   * process that died left behind.
+   */
+  enqueueIntents = () => `${this.prefix}:enqueue`;
+  /** BullMQ's own prefix: its keys become `<prefix>:bull:<queue>:…`, inside the same hash tag. */
   bullPrefix = () => `${this.prefix}:bull`;
 }

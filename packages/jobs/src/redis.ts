@@ -1,16 +1,23 @@
 import { Redis, type RedisOptions } from 'ioredis';
 
+import { RedisUnavailableError } from '@imagegen/contracts';
+
 /**
  * Redis connections by role (BullMQ "going to production"): workers and blocking readers wait for Redis
  * forever (`maxRetriesPerRequest: null`); request-path clients fail fast while Redis is down
- * (`enableOfflineQueue: false`) so HTTP handlers answer 503 instead of hanging.
+ * (`enableOfflineQueue: false`, one retry, a command timeout) so HTTP handlers answer 503 instead of
+ * hanging.
  */
 export type RedisRole = 'worker' | 'request' | 'subscriber';
+
+/** How long a request-path Redis command may take before the request answers 503. */
+export const REQUEST_COMMAND_TIMEOUT_MS = 5000;
 
 export function redisOptions(role: RedisRole): RedisOptions {
   return {
     maxRetriesPerRequest: role === 'request' ? 1 : null,
     enableOfflineQueue: role !== 'request',
+    ...(role === 'request' ? { commandTimeout: REQUEST_COMMAND_TIMEOUT_MS } : {}),
     connectTimeout: 5000,
     retryStrategy: (times) => Math.min(times * 200, 2000),
     lazyConnect: false,
@@ -19,31 +26,12 @@ export function redisOptions(role: RedisRole): RedisOptions {
   };
 }
 
+/** A connection for a role, from a redis:// or rediss:// URL (user, password, db and TLS included). */
 export function connectRedis(url: string, role: RedisRole): Redis {
   return new Redis(url, redisOptions(role));
 }
 
 export type { Redis };
-
-/** ioredis connection options from a redis:// URL (BullMQ's Worker takes options, not a shared client). */
-export function redisUrlOptions(url: string): {
-  host: string;
-  port: number;
-  username?: string;
-  password?: string;
-  db?: number;
-  tls?: object;
-} {
-  const u = new URL(url);
-  return {
-    host: u.hostname,
-    port: u.port ? Number(u.port) : 6379,
-    ...(u.username ? { username: decodeURIComponent(u.username) } : {}),
-    ...(u.password ? { password: decodeURIComponent(u.password) } : {}),
-    ...(u.pathname.length > 1 ? { db: Number(u.pathname.slice(1)) } : {}),
-    ...(u.protocol === 'rediss:' ? { tls: {} } : {}),
-  };
-}
 
 /** Resolves once the connection is ready; rejects after `ms` with the URL-free reason. */
 export async function waitReady(redis: Redis, ms: number): Promise<void> {
@@ -51,7 +39,7 @@ export async function waitReady(redis: Redis, ms: number): Promise<void> {
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => {
       cleanup();
-      reject(new Error(`Redis is not reachable (waited ${ms} ms)`));
+      reject(new RedisUnavailableError(`Redis is not reachable (waited ${ms} ms)`));
     }, ms);
     const onReady = () => {
       cleanup();
@@ -63,4 +51,18 @@ export async function waitReady(redis: Redis, ms: number): Promise<void> {
     };
     redis.on('ready', onReady);
   });
+}
+
+/**
+ * Runs Redis calls; whatever the client throws (refused, closed, timed out, offline, a reply error while
+ * Redis loads its AOF) becomes a `RedisUnavailableError` with the original as `cause`: callers decide by
+ * class, and the API answers 503 with Retry-After.
+ */
+export async function redisCall<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    if (e instanceof RedisUnavailableError) throw e;
+    throw new RedisUnavailableError(undefined, { cause: e });
+  }
 }

@@ -81,6 +81,16 @@ export function createMetrics(service: string) {
       help: 'Jobs this worker is running now',
       registers: [registry],
     }),
+    jobsEnqueuedLate: new Counter({
+      name: 'imagegen_jobs_enqueued_late_total',
+      help: 'Jobs the dispatcher handed to the queue because the submit that wrote them died before doing so',
+      registers: [registry],
+    }),
+    engineReplacements: new Counter({
+      name: 'imagegen_engine_replacements_total',
+      help: 'Engines a worker loaded to replace one that was lost (its thread crashed or missed a deadline)',
+      registers: [registry],
+    }),
   };
 }
 

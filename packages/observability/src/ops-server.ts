@@ -16,12 +16,17 @@ export async function startOpsServer(options: {
   host: string;
   metrics: Metrics;
   ready: () => boolean;
+  /** False when the process must be replaced (then /healthz answers 503). Default: always healthy. */
+  healthy?: () => boolean;
 }): Promise<OpsServer> {
   const { metrics } = options;
   const server = createServer((req, res) => {
     void (async () => {
       if (req.url === '/healthz') {
-        res.writeHead(200, { 'Content-Type': 'application/json' }).end('{"status":"ok"}');
+        const ok = options.healthy?.() ?? true;
+        res
+          .writeHead(ok ? 200 : 503, { 'Content-Type': 'application/json' })
+          .end(JSON.stringify({ status: ok ? 'ok' : 'unhealthy' }));
       } else if (req.url === '/readyz') {
         const ok = options.ready();
         res

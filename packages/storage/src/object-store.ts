@@ -213,22 +213,35 @@ export class ObjectStore {
    * `requestTimeoutMs` deadline; rejects with `StorageError`.
    */
   async sweep(now = Date.now()): Promise<number> {
-    const { bucket, objectTtlMs } = this.config;
+    const { objectTtlMs } = this.config;
     let deleted = 0;
+    for await (const page of this.pages()) {
+      const expired = page.filter((o) => o.lastModified + objectTtlMs <= now).map((o) => o.key);
+      // Listing continues after the page's last key, so deleting the page first skips nothing (S3 and s3-lite).
+      if (expired.length > 0) deleted += expired.length - (await this.removeKeys(expired));
+    }
+    return deleted;
+  }
+
+  /** The stored images, one listing page at a time (memory stays bounded by the page size). */
+  async *pages(): AsyncGenerator<{ key: string; lastModified: number }[]> {
     let token = '';
     do {
       const page = await this.call('listObjectsV2', () =>
-        this.internal.listObjectsV2Query(bucket, 'images/', token, '', this.sweepPageSize, ''),
+        this.internal.listObjectsV2Query(this.config.bucket, 'images/', token, '', this.sweepPageSize, ''),
       );
-      const expired: string[] = [];
-      for (const o of page.objects) {
-        if (o.name !== undefined && o.lastModified.getTime() + objectTtlMs <= now) expired.push(o.name);
-      }
-      // Listing continues after the page's last key, so deleting the page first skips nothing (S3 and s3-lite).
-      if (expired.length > 0) deleted += expired.length - (await this.removeKeys(expired));
+      yield page.objects.flatMap((o) =>
+        o.name === undefined ? [] : [{ key: o.name, lastModified: o.lastModified.getTime() }],
+      );
       token = page.isTruncated ? page.nextContinuationToken : '';
     } while (token !== '');
-    return deleted;
+  }
+
+  /** Every stored image's key (operations and tests; `pages()` keeps memory bounded). */
+  async list(): Promise<{ key: string }[]> {
+    const all: { key: string }[] = [];
+    for await (const page of this.pages()) for (const o of page) all.push({ key: o.key });
+    return all;
   }
 
   /**

@@ -3,9 +3,10 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import { z } from 'zod';
 
-import type { ApiKeyStore } from '@imagegen/jobs';
+import type { ApiKeyRepository } from '@imagegen/access';
 
-import { ApiError } from './errors.js';
+import { notFound, unauthorized } from '../services/errors.js';
+import { validationError } from '../services/validation.js';
 
 const digest = (s: string) => createHash('sha256').update(s).digest();
 
@@ -28,10 +29,10 @@ const KEY_ID = /^[0-9a-f]{12}$/;
 function parse<T>(schema: z.ZodType<T>, body: unknown): T {
   const r = schema.safeParse(body ?? {});
   if (r.success) return r.data;
-  const issue = r.error.issues[0]!;
-  const param = issue.code === 'unrecognized_keys' ? issue.keys[0] : issue.path.join('.') || undefined;
-  throw new ApiError(400, 'invalid_request', issue.message, param);
+  throw validationError(r.error);
 }
+
+const noSuchKey = () => notFound('no API key with this id');
 
 /**
  * Key management over HTTP, for operators: only mounted when ADMIN_API_KEY is set (off by default),
@@ -39,7 +40,7 @@ function parse<T>(schema: z.ZodType<T>, body: unknown): T {
  */
 export function adminRouter(
   adminKey: string,
-  apiKeys: ApiKeyStore,
+  apiKeys: ApiKeyRepository,
   jsonBody: express.RequestHandler[],
 ): Router {
   const expected = digest(adminKey);
@@ -48,13 +49,13 @@ export function adminRouter(
     const header = req.header('authorization') ?? '';
     const presented = header.startsWith('Bearer ') ? header.slice(7).trim() : '';
     if (!presented || !timingSafeEqual(digest(presented), expected)) {
-      throw new ApiError(401, 'unauthorized', 'admin endpoints need "Authorization: Bearer <ADMIN_API_KEY>"');
+      throw unauthorized('admin endpoints need "Authorization: Bearer <ADMIN_API_KEY>"');
     }
     next();
   });
   const keyId = (req: Request) => {
     const id = String(req.params['id']);
-    if (!KEY_ID.test(id)) throw new ApiError(404, 'not_found', 'no API key with this id');
+    if (!KEY_ID.test(id)) throw noSuchKey();
     return id;
   };
   router.get('/keys', async (_req, res) => {
@@ -78,14 +79,14 @@ export function adminRouter(
   });
   router.delete('/keys/:id', async (req, res) => {
     const id = keyId(req);
-    if (!(await apiKeys.revoke(id))) throw new ApiError(404, 'not_found', 'no API key with this id');
+    if (!(await apiKeys.revoke(id))) throw noSuchKey();
     res.json({ id, revoked: true });
   });
   router.post('/keys/:id/webhook-secret/rotate', ...jsonBody, async (req, res) => {
     const id = keyId(req);
     const { grace_seconds } = parse(Rotate, req.body);
     const r = await apiKeys.rotateWebhookSecret(id, grace_seconds);
-    if (!r) throw new ApiError(404, 'not_found', 'no API key with this id');
+    if (!r) throw noSuchKey();
     res.json({
       id,
       webhook_secret: r.webhookSecret,

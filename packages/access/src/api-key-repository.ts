@@ -1,10 +1,9 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 
+import { Keys, redisCall } from '@imagegen/jobs';
 import { generateWebhookSecret, isWebhookSecret } from '@imagegen/webhooks';
-
-import { Keys } from './keys.js';
 
 export interface ApiKeyInfo {
   id: string;
@@ -18,16 +17,31 @@ const sha256 = (s: string) => createHash('sha256').update(s).digest();
 /** Secrets look like `ig_<id>_<secret>`: a public 12-hex-digit id and 256 random bits (base64url). */
 const SECRET = /^ig_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$/;
 
+/** API keys and their webhook signing secrets. */
+export interface ApiKeyRepository {
+  create(name: string, now?: number): Promise<{ id: string; secret: string; webhookSecret: string }>;
+  ensure(secret: string, name: string, now?: number, webhookSecret?: string): Promise<{ id: string }>;
+  webhookSecrets(id: string, now?: number): Promise<string[]>;
+  rotateWebhookSecret(
+    id: string,
+    graceSeconds: number,
+    now?: number,
+  ): Promise<{ webhookSecret: string; previousValidUntil: number | null } | null>;
+  verify(secret: string): Promise<string | null>;
+  revoke(id: string, now?: number): Promise<boolean>;
+  list(): Promise<ApiKeyInfo[]>;
+}
+
 /**
  * API keys in Redis, stored as SHA-256 hashes under their public id. The secret is shown once, at
  * creation; verification hashes the presented secret and compares in constant time.
  */
-export class ApiKeyStore {
+export class RedisApiKeyRepository implements ApiKeyRepository {
   private readonly keys: Keys;
 
   constructor(
-    private readonly redis: Redis,
-    prefix = 'imagegen',
+    private readonly redis: Redis | Cluster,
+    prefix: string,
   ) {
     this.keys = new Keys(prefix);
   }
@@ -60,14 +74,14 @@ export class ApiKeyStore {
       throw new Error('a webhook secret must be "whsec_" followed by 24 to 64 bytes in base64');
     }
     const id = m[1]!;
-    const existing = await this.redis.hget(this.keys.apiKey(id), 'hash');
+    const existing = await redisCall(() => this.redis.hget(this.keys.apiKey(id), 'hash'));
     if (!existing) await this.store(id, name, secret, webhookSecret ?? generateWebhookSecret(), now);
     else if (!timingSafeEqual(Buffer.from(existing, 'hex'), sha256(secret))) {
       throw new Error(`API key id ${id} already exists with another secret`);
     } else if (webhookSecret !== undefined) {
-      await this.redis.hset(this.keys.apiKey(id), 'wh_secret', webhookSecret);
+      await redisCall(() => this.redis.hset(this.keys.apiKey(id), 'wh_secret', webhookSecret));
     }
-    await this.redis.hdel(this.keys.apiKey(id), 'revoked_at');
+    await redisCall(() => this.redis.hdel(this.keys.apiKey(id), 'revoked_at'));
     return { id };
   }
 
@@ -90,17 +104,14 @@ export class ApiKeyStore {
    */
   async webhookSecrets(id: string, now = Date.now()): Promise<string[]> {
     const key = this.keys.apiKey(id);
-    const [current, previous, until] = await this.redis.hmget(
-      key,
-      'wh_secret',
-      'wh_prev_secret',
-      'wh_prev_until',
+    const [current, previous, until] = await redisCall(() =>
+      this.redis.hmget(key, 'wh_secret', 'wh_prev_secret', 'wh_prev_until'),
     );
     let secrets = current ? [current] : [];
     if (!current) {
-      if (!(await this.redis.exists(key))) return [];
-      await this.redis.hsetnx(key, 'wh_secret', generateWebhookSecret());
-      secrets = [(await this.redis.hget(key, 'wh_secret'))!];
+      if (!(await redisCall(() => this.redis.exists(key)))) return [];
+      await redisCall(() => this.redis.hsetnx(key, 'wh_secret', generateWebhookSecret()));
+      secrets = [(await redisCall(() => this.redis.hget(key, 'wh_secret')))!];
     }
     if (previous && Number(until) > now) secrets.push(previous);
     return secrets;
@@ -117,14 +128,14 @@ export class ApiKeyStore {
     now = Date.now(),
   ): Promise<{ webhookSecret: string; previousValidUntil: number | null } | null> {
     const key = this.keys.apiKey(id);
-    if (!(await this.redis.exists(key))) return null;
+    if (!(await redisCall(() => this.redis.exists(key)))) return null;
     const [old] = await this.webhookSecrets(id, now);
     const webhookSecret = generateWebhookSecret();
     const until = graceSeconds > 0 && old ? now + graceSeconds * 1000 : null;
     const tx = this.redis.multi().hset(key, 'wh_secret', webhookSecret);
     if (until !== null) tx.hset(key, 'wh_prev_secret', old!, 'wh_prev_until', String(until));
     else tx.hdel(key, 'wh_prev_secret', 'wh_prev_until');
-    await tx.exec();
+    await redisCall(() => tx.exec());
     return { webhookSecret, previousValidUntil: until };
   }
 
@@ -132,7 +143,9 @@ export class ApiKeyStore {
   async verify(secret: string): Promise<string | null> {
     const m = SECRET.exec(secret);
     if (!m) return null;
-    const [hash, revoked] = await this.redis.hmget(this.keys.apiKey(m[1]!), 'hash', 'revoked_at');
+    const [hash, revoked] = await redisCall(() =>
+      this.redis.hmget(this.keys.apiKey(m[1]!), 'hash', 'revoked_at'),
+    );
     if (!hash || revoked) return null;
     const stored = Buffer.from(hash, 'hex');
     const presented = sha256(secret);
@@ -140,16 +153,16 @@ export class ApiKeyStore {
   }
 
   async revoke(id: string, now = Date.now()): Promise<boolean> {
-    if (!(await this.redis.exists(this.keys.apiKey(id)))) return false;
-    await this.redis.hset(this.keys.apiKey(id), 'revoked_at', String(now));
+    if (!(await redisCall(() => this.redis.exists(this.keys.apiKey(id))))) return false;
+    await redisCall(() => this.redis.hset(this.keys.apiKey(id), 'revoked_at', String(now)));
     return true;
   }
 
   async list(): Promise<ApiKeyInfo[]> {
-    const ids = (await this.redis.smembers(this.keys.apiKeys())).sort();
+    const ids = (await redisCall(() => this.redis.smembers(this.keys.apiKeys()))).sort();
     const out: ApiKeyInfo[] = [];
     for (const id of ids) {
-      const h = await this.redis.hgetall(this.keys.apiKey(id));
+      const h = await redisCall(() => this.redis.hgetall(this.keys.apiKey(id)));
       if (!h['hash']) continue;
       out.push({
         id,

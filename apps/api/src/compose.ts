@@ -1,0 +1,103 @@
+import { setMaxListeners } from 'node:events';
+import type { Server } from 'node:http';
+
+import { RedisApiKeyRepository, RedisRateLimiter, type ApiKeyRepository } from '@imagegen/access';
+import {
+  BullGenerationQueue,
+  connectRedis,
+  RedisJobEvents,
+  RedisJobRepository,
+  waitReady,
+  type Redis,
+} from '@imagegen/jobs';
+import { createLogger, createMetrics, type Logger } from '@imagegen/observability';
+import { createModerator } from '@imagegen/prompt';
+import { newObjectKey, storageFromEnv } from '@imagegen/storage';
+import { parseAllowlist, webhookUrlRefusal } from '@imagegen/webhooks';
+
+import { createApp } from './app.js';
+import type { ApiConfig } from './config.js';
+import { answerClientError, answerUnmetExpectation } from './http/errors.js';
+
+export interface RunningApi {
+  port: number;
+  logger: Logger;
+  apiKeys: ApiKeyRepository;
+  /** Stops accepting requests, ends open streams, closes connections. Idempotent and bounded. */
+  close: () => Promise<void>;
+}
+
+/** How long in-flight requests get to finish once the API stops accepting new ones. */
+const DRAIN_MS = 3000;
+
+/** Builds the API's adapters from its config, and listens. */
+export async function startApi(config: ApiConfig): Promise<RunningApi> {
+  const logger = createLogger('api', config.LOG_LEVEL);
+  const metrics = createMetrics('api');
+  const prefix = config.REDIS_PREFIX;
+  const redis: Redis = connectRedis(config.REDIS_URL, 'request');
+  const subscriber: Redis = connectRedis(config.REDIS_URL, 'subscriber');
+  redis.on('error', (err) => logger.warn({ err: err.message }, 'redis connection error'));
+  subscriber.on('error', (err) => logger.warn({ err: err.message }, 'redis subscriber error'));
+  // Redis must answer at start; afterwards request-path calls fail fast (503) while it is down.
+  await waitReady(redis, 30_000);
+  const jobs = new RedisJobRepository(redis, { prefix, retentionSeconds: config.JOB_RETENTION_S });
+  const apiKeys = new RedisApiKeyRepository(redis, prefix);
+  const queue = new BullGenerationQueue(redis, prefix, (err) =>
+    logger.warn({ err: err.message }, 'queue error'),
+  );
+  const storage = storageFromEnv(config);
+  // Best effort: /readyz reports the bucket as not ready until someone (api, worker, set-up) creates it.
+  await storage.ensureBucket().catch((err: unknown) => logger.warn({ err }, 'bucket not ready'));
+  const events = await RedisJobEvents.start(redis, subscriber, prefix);
+  const shutdown = new AbortController();
+  // Every open wait and event stream listens for shutdown: no listener limit.
+  setMaxListeners(0, shutdown.signal);
+  const allowlist = parseAllowlist(config.IMAGEGEN_WEBHOOK_ALLOWLIST);
+  const app = createApp({
+    settings: config,
+    jobs,
+    events,
+    queue,
+    apiKeys,
+    rateLimiter: new RedisRateLimiter(redis, prefix),
+    storage,
+    moderator: createModerator(config.moderation),
+    webhookRefusal: (url) => webhookUrlRefusal(url, allowlist),
+    newObjectKey,
+    metrics,
+    logger,
+    pingRedis: async () => (await redis.ping().catch(() => '')) === 'PONG',
+    shutdown: shutdown.signal,
+  });
+  const server: Server = await new Promise((resolve, reject) => {
+    const s = app.listen(config.PORT, config.HOST, (err?: Error) => (err ? reject(err) : resolve(s)));
+  });
+  server.on('clientError', answerClientError);
+  server.on('checkExpectation', answerUnmetExpectation);
+  server.headersTimeout = 20_000;
+  server.requestTimeout = 0; // long waits and event streams are bounded by the handlers themselves
+  const port = (server.address() as { port: number }).port;
+  logger.info({ port }, 'api listening');
+  let closing: Promise<void> | undefined;
+  return {
+    port,
+    logger,
+    apiKeys,
+    close: () => {
+      closing ??= (async () => {
+        // Stop accepting; answer open waits and end event streams (clients come back with their
+        // Last-Event-ID); give in-flight requests a moment, then cut what is left.
+        shutdown.abort();
+        const closed = new Promise<void>((r) => server.close(() => r()));
+        server.closeIdleConnections();
+        const cut = setTimeout(() => server.closeAllConnections(), DRAIN_MS);
+        await closed;
+        clearTimeout(cut);
+        events.close();
+        await Promise.allSettled([queue.close(), redis.quit()]);
+      })();
+      return closing;
+    },
+  };
+}

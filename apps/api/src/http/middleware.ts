@@ -1,0 +1,111 @@
+import { isUtf8 } from 'node:buffer';
+
+import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
+
+import type { ApiKeyRepository, RateLimiter } from '@imagegen/access';
+import type { Metrics } from '@imagegen/observability';
+
+import { invalidRequest, rateLimited, unauthorized, unsupportedMediaType } from '../services/errors.js';
+import { newRequestId, SECURITY_HEADERS } from './errors.js';
+
+/** What the middlewares learn about a request. */
+export interface RequestContext {
+  requestId: string;
+  /** The authenticated API key's id (after `authenticate`). */
+  keyId?: string;
+}
+
+/** The request's context (set by `requestContext`, completed by `authenticate`). */
+export function ctx(res: Response): RequestContext {
+  return res.locals as RequestContext;
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
+
+/** Request id (the client's X-Request-Id when well-formed), security headers, the duration metric. */
+export function requestContext(options: {
+  metrics: Pick<Metrics, 'httpDuration'>;
+  shutdown?: AbortSignal | undefined;
+}) {
+  return (req: Request, res: Response, next: NextFunction): void => {
+    const given = req.header('x-request-id');
+    const requestId = given && REQUEST_ID.test(given) ? given : newRequestId();
+    ctx(res).requestId = requestId;
+    res.setHeader('X-Request-Id', requestId);
+    for (const [k, v] of Object.entries(SECURITY_HEADERS)) res.setHeader(k, v);
+    if (options.shutdown?.aborted) res.setHeader('Connection', 'close');
+    const started = process.hrtime.bigint();
+    res.on('finish', () => {
+      const route = (req.route as { path?: string } | undefined)?.path ?? 'unmatched';
+      options.metrics.httpDuration.observe(
+        { method: req.method, route, status: String(res.statusCode) },
+        Number(process.hrtime.bigint() - started) / 1e9,
+      );
+    });
+    next();
+  };
+}
+
+/** `Authorization: Bearer <key>` or `x-key: <key>` → the key id, or 401. */
+export function authenticate(options: { apiKeys: Pick<ApiKeyRepository, 'verify'> }): RequestHandler {
+  return async (req, res, next) => {
+    const header = req.header('authorization');
+    const secret = header?.startsWith('Bearer ') ? header.slice(7).trim() : req.header('x-key');
+    const keyId = secret ? await options.apiKeys.verify(secret) : null;
+    if (!keyId) {
+      res.setHeader('WWW-Authenticate', 'Bearer realm="imagegen"');
+      throw unauthorized('send a valid API key as "Authorization: Bearer <key>" or "x-key: <key>"');
+    }
+    ctx(res).keyId = keyId;
+    next();
+  };
+}
+
+/**
+ * One token bucket per key and bucket name. Headers per draft-ietf-httpapi-ratelimit-headers: the limit,
+ * what remains, and seconds until a token is back.
+ */
+export function rateLimit(options: {
+  limiter: RateLimiter;
+  bucket: string;
+  perMinute: number;
+}): RequestHandler {
+  return async (_req, res, next) => {
+    const t = await options.limiter.take(
+      `${ctx(res).keyId ?? 'anonymous'}:${options.bucket}`,
+      options.perMinute,
+    );
+    res.setHeader('RateLimit-Limit', String(options.perMinute));
+    res.setHeader('RateLimit-Remaining', String(t.remaining));
+    res.setHeader('RateLimit-Reset', String(Math.ceil(t.retryAfterMs / 1000)));
+    if (!t.allowed) {
+      throw rateLimited(
+        `this API key is limited to ${options.perMinute} requests per minute here; retry after the Retry-After delay`,
+        Math.max(1, Math.ceil(t.retryAfterMs / 1000)),
+      );
+    }
+    next();
+  };
+}
+
+/** A JSON body: Content-Type application/json, at most `limitBytes`, strict, valid UTF-8. */
+export function jsonBody(options: { limitBytes: number }): RequestHandler[] {
+  const requireJson: RequestHandler = (req, _res, next) => {
+    if (!req.is('application/json')) {
+      throw unsupportedMediaType('send the body as JSON with "Content-Type: application/json"');
+    }
+    next();
+  };
+  const parse = express.json({
+    limit: options.limitBytes,
+    strict: true,
+    type: () => true,
+    // The decoder would quietly turn malformed UTF-8 into U+FFFD; refuse it instead.
+    verify: (_req, _res, buf, encoding) => {
+      if (encoding === 'utf-8' && !isUtf8(buf)) {
+        throw invalidRequest('the body is not valid UTF-8: send JSON encoded as UTF-8');
+      }
+    },
+  });
+  return [requireJson, parse];
+}

@@ -1,0 +1,176 @@
+import { createHash, randomBytes } from 'node:crypto';
+
+import {
+  CreateGenerationRequest,
+  ModerationError,
+  type JobRecord,
+  type JobWebhookTarget,
+} from '@imagegen/contracts';
+import type { GenerationQueue, JobRepository } from '@imagegen/jobs';
+import type { Logger, Metrics } from '@imagegen/observability';
+import { analyzePrompt, lintPrompt, refusalMessage, type PromptModerator } from '@imagegen/prompt';
+
+import { concurrencyLimited, idempotencyConflict, invalidRequest, queueFull } from './errors.js';
+import { validationError } from './validation.js';
+
+export interface SubmitDeps {
+  jobs: Pick<JobRepository, 'submit' | 'get' | 'clearEnqueueIntent'>;
+  queue: Pick<GenerationQueue, 'enqueue'>;
+  moderator: PromptModerator;
+  /** Why a webhook URL is refused (SSRF policy), or null when it may be called. */
+  webhookRefusal: (url: string) => Promise<string | null>;
+  limits: { concurrency: number; queueBound: number; queueDeadlineMs: number };
+  metrics: Pick<Metrics, 'moderationErrors' | 'promptsRefused' | 'jobsSubmitted'>;
+  logger: Logger;
+  now?: () => number;
+  newJobId?: () => string;
+  newObjectKey: (format: 'jpeg' | 'png') => string;
+  randomSeed?: () => number;
+}
+
+export interface SubmitRequest {
+  keyId: string;
+  requestId: string;
+  /** The parsed JSON body, unvalidated. */
+  body: unknown;
+  /** The Idempotency-Key header, if sent. */
+  idempotencyKey?: string | undefined;
+}
+
+const ID_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
+/** `gen_` + 24 characters of [A-Za-z0-9]. */
+export const JOB_ID = /^gen_[A-Za-z0-9]{24}$/;
+
+export function newJobId(): string {
+  let id = '';
+  for (const b of randomBytes(24)) id += ID_ALPHABET.charAt(b % 62);
+  return `gen_${id}`;
+}
+
+const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
+
+/** Canonical JSON (sorted keys) so equal bodies hash equally whatever their key order. */
+export function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value && typeof value === 'object') {
+    return `{${Object.keys(value)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonicalJson((value as Record<string, unknown>)[k])}`)
+      .join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
+/**
+ * Submits a generation: validates, moderates (refusals name the category, never the words), analyses the
+ * prompt, checks the webhook URL, then creates the job in one atomic command with its limits, idempotency
+ * and enqueue intent. The job is handed to BullMQ right away; if that fails the intent stays and the
+ * dispatcher hands it over, so an accepted job always runs.
+ */
+export async function submitGeneration(
+  deps: SubmitDeps,
+  req: SubmitRequest,
+): Promise<{ record: JobRecord; replayed: boolean }> {
+  const parsed = CreateGenerationRequest.safeParse(req.body);
+  if (!parsed.success) throw validationError(parsed.error);
+  const body = parsed.data;
+  const verdict = await deps.moderator.moderate([body.prompt], body.safety_tolerance);
+  if (verdict.classifier_error) {
+    deps.metrics.moderationErrors.inc({ reason: verdict.classifier_error });
+    deps.logger.warn({ reason: verdict.classifier_error }, 'moderation model unavailable; word lists only');
+  }
+  if (!verdict.allowed && verdict.category) {
+    deps.metrics.promptsRefused.inc({ category: verdict.category, stage: 'submit' });
+    throw new ModerationError(refusalMessage(verdict.category), verdict.category);
+  }
+  const webhook = await webhookTarget(deps, body);
+  const idemKey = req.idempotencyKey;
+  if (idemKey !== undefined && (idemKey.length < 1 || idemKey.length > 255)) {
+    throw invalidRequest('Idempotency-Key must be 1 to 255 characters', 'Idempotency-Key');
+  }
+  const now = deps.now?.() ?? Date.now();
+  const id = (deps.newJobId ?? newJobId)();
+  const input = {
+    prompt: body.prompt,
+    aspect_ratio: body.aspect_ratio,
+    output_format: body.output_format,
+    seed: body.seed ?? (deps.randomSeed ?? (() => randomBytes(4).readUInt32BE(0)))(),
+    prompt_upsampling: body.prompt_upsampling,
+    safety_tolerance: body.safety_tolerance,
+  };
+  const analysis = analyzePrompt(body.prompt);
+  const objectKey = deps.newObjectKey(input.output_format);
+  const idem = idemKey
+    ? { keyDigest: sha256(idemKey), bodyDigest: sha256(canonicalJson(req.body)), ttlSeconds: 86_400 }
+    : null;
+  const outcome = await deps.jobs.submit(
+    {
+      id,
+      keyId: req.keyId,
+      input,
+      metadata: body.metadata ?? {},
+      objectKey,
+      requestId: req.requestId,
+      createdAt: now,
+      deadlineAt: now + deps.limits.queueDeadlineMs,
+      webhook,
+      analysis: { ...analysis },
+      warnings: lintPrompt(body.prompt, analysis),
+    },
+    { concurrency: deps.limits.concurrency, queueBound: deps.limits.queueBound },
+    idem,
+  );
+  switch (outcome.kind) {
+    case 'queue_full':
+      throw queueFull();
+    case 'concurrency':
+      throw concurrencyLimited(
+        `this API key already has ${outcome.unfinished} unfinished generations (limit ${deps.limits.concurrency}); wait for one to finish`,
+      );
+    case 'replayed': {
+      if (outcome.bodyDigest !== idem?.bodyDigest) {
+        throw idempotencyConflict(
+          'this Idempotency-Key was already used with a different body; use a new key',
+        );
+      }
+      const record = await deps.jobs.get(outcome.jobId);
+      if (!record)
+        throw idempotencyConflict('the job of this Idempotency-Key no longer exists; use a new key');
+      return { record, replayed: true };
+    }
+    case 'created':
+      break;
+  }
+  try {
+    await deps.queue.enqueue({ id, keyId: req.keyId, objectKey });
+    await deps.jobs.clearEnqueueIntent(id);
+  } catch (err) {
+    // The record and its enqueue intent are written: the dispatcher hands the job to BullMQ.
+    deps.logger.warn({ err, jobId: id }, 'enqueue deferred to the dispatcher');
+  }
+  deps.metrics.jobsSubmitted.inc();
+  deps.logger.info({ jobId: id, keyId: req.keyId, requestId: req.requestId }, 'job submitted');
+  const record = await deps.jobs.get(id);
+  if (!record) throw new Error(`job ${id} vanished after it was created`);
+  return { record, replayed: false };
+}
+
+async function webhookTarget(
+  deps: Pick<SubmitDeps, 'webhookRefusal'>,
+  body: CreateGenerationRequest,
+): Promise<JobWebhookTarget | null> {
+  if (body.webhook_url === undefined) {
+    if (body.webhook_events !== undefined) {
+      throw invalidRequest(
+        'webhook_events needs webhook_url: add the URL or remove webhook_events',
+        'webhook_events',
+      );
+    }
+    return null;
+  }
+  const refusal = await deps.webhookRefusal(body.webhook_url);
+  if (refusal) {
+    throw invalidRequest(`webhook_url is refused: ${refusal}; give a public https URL`, 'webhook_url');
+  }
+  return { url: body.webhook_url, events: [...new Set(body.webhook_events ?? (['completed'] as const))] };
+}

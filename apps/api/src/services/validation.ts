@@ -1,0 +1,24 @@
+import type { z } from 'zod';
+
+import { invalidRequest } from './errors.js';
+
+/**
+ * A zod failure as the API's 400: the first problem as `message`/`param` (an unknown field is named with
+ * how to fix it), every problem in `details`.
+ */
+export function validationError(error: z.ZodError) {
+  const details = error.issues.flatMap((issue) =>
+    issue.code === 'unrecognized_keys'
+      ? issue.keys.map((k) => ({ param: k, message: unknownField(k) }))
+      : [{ param: issue.path.join('.'), message: issue.message }],
+  );
+  const first = error.issues[0]!;
+  if (first.path.length === 0 && first.code !== 'unrecognized_keys') {
+    return invalidRequest('the body must be a JSON object');
+  }
+  const head = details[0]!;
+  return invalidRequest(head.message, head.param || undefined, details);
+}
+
+const unknownField = (k: string) =>
+  `unknown field "${k}": remove it (fields are documented at /openapi.json)`;

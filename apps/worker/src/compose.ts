@@ -1,0 +1,122 @@
+import { hostname } from 'node:os';
+
+import { JOB_CATALOG } from '@imagegen/contracts';
+import { Engine, type EngineOptions } from '@imagegen/engine';
+import { connectRedis, createConsumer, Keys, RedisJobRepository, type Redis } from '@imagegen/jobs';
+import { createLogger, createMetrics, startOpsServer, type Logger } from '@imagegen/observability';
+import { createModerator, createUpsampler } from '@imagegen/prompt';
+import { storageFromEnv } from '@imagegen/storage';
+
+import type { WorkerConfig } from './config.js';
+import { EngineHost, type EnginePort } from './engine-host.js';
+import { GenerationProcessor } from './processor.js';
+
+export interface RunningWorker {
+  /** Stops taking jobs, lets running ones finish within WORKER_SHUTDOWN_MS, closes everything. Idempotent. */
+  close: () => Promise<void>;
+  port: number;
+  logger: Logger;
+  /** The worker's engine across engine losses (tests: replacements). */
+  engine: EngineHost;
+}
+
+/** Test seams: how the worker loads its engine (e.g. with a fault-injecting thread entry). */
+export interface WorkerOverrides {
+  engineOptions?: Partial<EngineOptions>;
+}
+
+/**
+ * Builds and starts a worker process's parts: loads and warms the model before taking any job, consumes
+ * the generation queue, listens for cancel requests, and serves /healthz, /readyz and /metrics.
+ */
+export async function startWorker(
+  config: WorkerConfig,
+  overrides: WorkerOverrides = {},
+): Promise<RunningWorker> {
+  const logger = createLogger('worker', config.LOG_LEVEL);
+  const metrics = createMetrics('worker');
+  const prefix = config.REDIS_PREFIX;
+  let consuming = false;
+  const load = (): Promise<EnginePort> =>
+    Engine.load({
+      modelDir: config.MODEL_DIR,
+      runtime: {
+        provider: config.ORT_PROVIDER,
+        deviceId: config.ORT_DEVICE_ID,
+        intraOpThreads: config.ORT_INTRA_OP_THREADS,
+      },
+      ...(config.SAFETY_MODEL_DIR ? { safetyModelDir: config.SAFETY_MODEL_DIR } : {}),
+      abortGraceMs: config.ENGINE_ABORT_GRACE_MS,
+      ...overrides.engineOptions,
+    });
+  const engine = new EngineHost(load, logger, {
+    onReplaced: () => metrics.engineReplacements.inc(),
+    stuckAfterMs: config.ENGINE_ABORT_GRACE_MS + 30_000,
+  });
+  const health = await startOpsServer({
+    port: config.WORKER_PORT,
+    host: config.HOST,
+    metrics,
+    ready: () => consuming && engine.ready,
+    healthy: () => !engine.stuck,
+  });
+  await engine.start();
+
+  const redis: Redis = connectRedis(config.REDIS_URL, 'worker');
+  const subscriber: Redis = connectRedis(config.REDIS_URL, 'subscriber');
+  redis.on('error', (err) => logger.warn({ err: err.message }, 'redis connection error'));
+  subscriber.on('error', (err) => logger.warn({ err: err.message }, 'redis subscriber error'));
+  const storage = storageFromEnv(config);
+  await storage.ensureBucket();
+  const processor = new GenerationProcessor({
+    engine,
+    jobs: new RedisJobRepository(redis, { prefix, retentionSeconds: config.JOB_RETENTION_S }),
+    storage,
+    metrics,
+    logger,
+    upsampler: createUpsampler(config.upsampler),
+    moderator: createModerator(config.moderation),
+    jobTimeoutMs: config.JOB_TIMEOUT_MS,
+    maxCrashes: config.WORKER_MAX_CRASHES,
+    workerName: `${hostname()}:${process.pid}`,
+  });
+  subscriber.on('message', (_channel: string, jobId: string) => processor.cancel(jobId));
+  await subscriber.subscribe(new Keys(prefix).cancelChannel());
+
+  const consumer = createConsumer('generate', (job) => processor.process(job), {
+    connection: redis,
+    prefix,
+    concurrency: config.WORKER_CONCURRENCY,
+    lockDurationMs: config.WORKER_LOCK_MS,
+    stalledIntervalMs: config.WORKER_STALLED_INTERVAL_MS,
+    // The processor ends a job that crashed its worker more than WORKER_MAX_CRASHES times as
+    // worker_crashed when it next starts; BullMQ's own limit is one above, so it never fails it first.
+    maxStalledCount: config.WORKER_MAX_CRASHES + 1,
+    onError: (err) => logger.error({ err }, 'worker error'),
+  });
+  await consumer.waitUntilReady();
+  consuming = true;
+  logger.info(
+    { concurrency: config.WORKER_CONCURRENCY, port: health.port, attempts: JOB_CATALOG.generate.attempts },
+    'worker consuming',
+  );
+
+  let closing: Promise<void> | undefined;
+  const close = () => {
+    closing ??= (async () => {
+      consuming = false;
+      const graceful = consumer.close();
+      const bounded = await Promise.race([
+        graceful.then(() => true),
+        new Promise<boolean>((r) => setTimeout(() => r(false), config.WORKER_SHUTDOWN_MS).unref()),
+      ]);
+      // Past the bound, running jobs are left to stall and be taken up by another worker.
+      if (!bounded) await consumer.close(true).catch(() => undefined);
+      await Promise.allSettled([engine.close(), subscriber.quit(), redis.quit()]);
+      await health.close();
+      logger.info({ graceful: bounded }, 'worker stopped');
+    })();
+    return closing;
+  };
+  return { close, port: health.port, logger, engine };
+}

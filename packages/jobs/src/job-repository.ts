@@ -1,0 +1,102 @@
+import type { JobRecord, JobStage, JobStatus, NewJobRecord, JobOutcomeFields } from '@imagegen/contracts';
+
+/** Limits a submit checks atomically with creating the job. */
+export interface SubmitLimits {
+  /** Unfinished jobs one API key may have. */
+  concurrency: number;
+  /** Waiting jobs the whole queue may hold (0 = no bound). */
+  queueBound: number;
+}
+
+/** An Idempotency-Key, as digests: the key's and the canonical body's. */
+export interface IdempotencyClaim {
+  keyDigest: string;
+  bodyDigest: string;
+  ttlSeconds: number;
+}
+
+export type SubmitOutcome =
+  | { kind: 'created'; seq: number }
+  | { kind: 'replayed'; jobId: string; bodyDigest: string }
+  | { kind: 'queue_full' }
+  | { kind: 'concurrency'; unfinished: number };
+
+export type StartOutcome =
+  | { kind: 'started' }
+  | { kind: 'missing' }
+  | { kind: 'cancel_requested' }
+  | { kind: 'settled'; status: JobStatus };
+
+export type FinishOutcome = { kind: 'done' } | { kind: 'settled'; status: JobStatus } | { kind: 'missing' };
+
+export type TerminalStatus = Exclude<JobStatus, 'queued' | 'processing'>;
+
+export interface WebhookAttempt {
+  terminal: boolean;
+  status: 'delivered' | 'retrying' | 'failed';
+  error: string | null;
+  at: number;
+  deliveredAt: number | null;
+}
+
+/**
+ * The job record and its transitions. Every transition a client or webhook can observe happens in one
+ * atomic step together with its event and its outbox entry. `RedisJobRepository` is the implementation;
+ * `MemoryJobRepository` (./testing) is the fake for the fast test tier, held to the same contract tests.
+ */
+export interface JobRepository {
+  /**
+   * Creates a queued job with its checks (idempotency replay, queue bound, the key's concurrency), its
+   * `queued` event and an enqueue intent, atomically.
+   */
+  submit(
+    job: NewJobRecord,
+    limits: SubmitLimits,
+    idempotency: IdempotencyClaim | null,
+  ): Promise<SubmitOutcome>;
+  get(id: string): Promise<JobRecord | null>;
+  /** 0-based position among waiting jobs, or null when the job is not waiting. */
+  queuePosition(id: string): Promise<number | null>;
+  waitingCount(): Promise<number>;
+  /** A worker takes (or retakes, after a crash) the job. */
+  start(id: string, attempt: number, worker: string, now?: number): Promise<StartOutcome>;
+  progress(
+    id: string,
+    stage: JobStage,
+    step: number | null,
+    total: number | null,
+    progress: number,
+  ): Promise<void>;
+  /** Ends the job with a terminal status, exactly once; later calls report what it already is. */
+  finish(
+    id: string,
+    keyId: string,
+    status: TerminalStatus,
+    data: JobOutcomeFields,
+    options?: { onlyFrom?: 'queued' | 'processing'; now?: number },
+  ): Promise<FinishOutcome>;
+  /** Keeps the prompt the worker generates from (prompt_upsampling), so a retry reuses it. */
+  setRevisedPrompt(id: string, prompt: string): Promise<void>;
+  /** Counts an engine-thread death under the job (poison-job detection). */
+  countEngineCrash(id: string): Promise<void>;
+  /** Flags a running job for cancellation and tells every worker; returns the status it had. */
+  requestCancel(id: string): Promise<JobStatus | 'missing'>;
+  /** Logs one webhook delivery attempt on the job (a no-op once the record is purged). */
+  recordWebhookAttempt(id: string, attempt: WebhookAttempt): Promise<void>;
+  /**
+   * Ends as `expired` the waiting jobs whose queue deadline has passed, oldest first, at most `limit` per
+   * call; returns them.
+   */
+  expireOverdue(now?: number, limit?: number): Promise<{ id: string; keyId: string }[]>;
+  /** Ids of enqueue intents written before `before` (epoch ms), oldest first. */
+  enqueueIntents(before: number, limit?: number): Promise<string[]>;
+  /** Drops an enqueue intent once its job is in BullMQ (or will never run). */
+  clearEnqueueIntent(id: string): Promise<void>;
+}
+
+/** The error of a job that waited past its queue deadline. */
+export const EXPIRED_ERROR = {
+  code: 'expired',
+  message: 'the job waited longer than the queue deadline; submit it again',
+  retryable: true,
+} as const;

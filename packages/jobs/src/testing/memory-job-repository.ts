@@ -1,0 +1,241 @@
+import {
+  decodeJobRecord,
+  encodeNewJob,
+  encodeOutcome,
+  ENGINE_CRASHES_FIELD,
+  REVISED_PROMPT_FIELD,
+  type JobOutcomeFields,
+  type JobRecord,
+  type JobStage,
+  type JobStatus,
+  type NewJobRecord,
+} from '@imagegen/contracts';
+
+import type { JobEvents, JobStreamEntry } from '../job-events.js';
+import {
+  EXPIRED_ERROR,
+  type FinishOutcome,
+  type IdempotencyClaim,
+  type JobRepository,
+  type StartOutcome,
+  type SubmitLimits,
+  type SubmitOutcome,
+  type TerminalStatus,
+  type WebhookAttempt,
+} from '../job-repository.js';
+
+/**
+ * The job repository and its events in memory, for the fast test tier: the same transitions as the Lua
+ * commands (held to the same contract tests), on the same record codec, with no Redis.
+ */
+export class MemoryJobRepository implements JobRepository, JobEvents {
+  readonly hashes = new Map<string, Record<string, string>>();
+  readonly streams = new Map<string, JobStreamEntry[]>();
+  readonly waiting = new Map<string, number>();
+  readonly unfinished = new Map<string, Set<string>>();
+  readonly idempotency = new Map<string, string>();
+  readonly intents = new Map<string, number>();
+  /** Job ids announced on the cancel channel, in order. */
+  readonly cancelRequests: string[] = [];
+  readonly webhookAttempts: { id: string; attempt: WebhookAttempt }[] = [];
+  private readonly listeners = new Map<string, Set<(eventId: string) => void>>();
+  private seq = 0;
+  private lastEventMs = 0;
+  private eventSeq = 0;
+
+  async submit(
+    job: NewJobRecord,
+    limits: SubmitLimits,
+    idem: IdempotencyClaim | null,
+  ): Promise<SubmitOutcome> {
+    await Promise.resolve();
+    const idemKey = idem ? `${job.keyId}:${idem.keyDigest}` : null;
+    if (idemKey) {
+      const existing = this.idempotency.get(idemKey);
+      if (existing) {
+        const [bodyDigest = '', jobId = ''] = existing.split('|');
+        return { kind: 'replayed', jobId, bodyDigest };
+      }
+    }
+    if (limits.queueBound > 0 && this.waiting.size >= limits.queueBound) return { kind: 'queue_full' };
+    const slots = this.unfinished.get(job.keyId) ?? new Set<string>();
+    if (slots.size >= limits.concurrency) return { kind: 'concurrency', unfinished: slots.size };
+    const seq = ++this.seq;
+    this.hashes.set(job.id, { ...encodeNewJob(job), seq: String(seq), status: 'queued' });
+    this.waiting.set(job.id, seq);
+    slots.add(job.id);
+    this.unfinished.set(job.keyId, slots);
+    this.intents.set(job.id, job.createdAt);
+    if (idemKey && idem) this.idempotency.set(idemKey, `${idem.bodyDigest}|${job.id}`);
+    this.append(job.id, { type: 'queued' });
+    return { kind: 'created', seq };
+  }
+
+  async get(id: string): Promise<JobRecord | null> {
+    await Promise.resolve();
+    const h = this.hashes.get(id);
+    return h ? decodeJobRecord({ ...h }) : null;
+  }
+
+  async queuePosition(id: string): Promise<number | null> {
+    await Promise.resolve();
+    const seq = this.waiting.get(id);
+    if (seq === undefined) return null;
+    return [...this.waiting.values()].filter((s) => s < seq).length;
+  }
+
+  async waitingCount(): Promise<number> {
+    await Promise.resolve();
+    return this.waiting.size;
+  }
+
+  async start(id: string, attempt: number, worker: string, now = Date.now()): Promise<StartOutcome> {
+    await Promise.resolve();
+    const h = this.hashes.get(id);
+    if (!h?.['status']) return { kind: 'missing' };
+    const status = h['status'] as JobStatus;
+    if (status !== 'queued' && status !== 'processing') return { kind: 'settled', status };
+    if (h['cancel_requested'] === '1') return { kind: 'cancel_requested' };
+    h['started_at'] ??= String(now);
+    Object.assign(h, {
+      status: 'processing',
+      attempt: String(attempt),
+      progress: '0',
+      stage: 'analyzing',
+      worker,
+    });
+    this.waiting.delete(id);
+    this.intents.delete(id);
+    this.append(id, { type: 'started', attempt: String(attempt) });
+    return { kind: 'started' };
+  }
+
+  async progress(id: string, stage: JobStage, step: number | null, total: number | null, progress: number) {
+    await Promise.resolve();
+    const h = this.hashes.get(id);
+    if (h?.['status'] !== 'processing') return;
+    Object.assign(h, { stage, progress: progress.toFixed(4) });
+    this.append(id, {
+      type: 'progress',
+      stage,
+      step: step === null ? '' : String(step),
+      total: total === null ? '' : String(total),
+      progress: progress.toFixed(4),
+    });
+  }
+
+  async finish(
+    id: string,
+    keyId: string,
+    status: TerminalStatus,
+    data: JobOutcomeFields,
+    options: { onlyFrom?: 'queued' | 'processing'; now?: number } = {},
+  ): Promise<FinishOutcome> {
+    await Promise.resolve();
+    const h = this.hashes.get(id);
+    if (!h?.['status']) return { kind: 'missing' };
+    const current = h['status'] as JobStatus;
+    if (current !== 'queued' && current !== 'processing') return { kind: 'settled', status: current };
+    if (options.onlyFrom && current !== options.onlyFrom) return { kind: 'settled', status: current };
+    Object.assign(h, encodeOutcome(data), { status, completed_at: String(options.now ?? Date.now()) });
+    delete h['stage'];
+    if (status === 'succeeded') h['progress'] = '1';
+    this.waiting.delete(id);
+    this.intents.delete(id);
+    this.unfinished.get(keyId)?.delete(id);
+    this.append(id, { type: 'completed', status });
+    return { kind: 'done' };
+  }
+
+  async setRevisedPrompt(id: string, prompt: string): Promise<void> {
+    await Promise.resolve();
+    const h = this.unfinishedHash(id);
+    if (h) h[REVISED_PROMPT_FIELD] = prompt;
+  }
+
+  async countEngineCrash(id: string): Promise<void> {
+    await Promise.resolve();
+    const h = this.unfinishedHash(id);
+    if (h) h[ENGINE_CRASHES_FIELD] = String(Number(h[ENGINE_CRASHES_FIELD] ?? 0) + 1);
+  }
+
+  async requestCancel(id: string): Promise<JobStatus | 'missing'> {
+    await Promise.resolve();
+    const h = this.hashes.get(id);
+    if (!h?.['status']) return 'missing';
+    if (h['status'] === 'processing') {
+      h['cancel_requested'] = '1';
+      this.cancelRequests.push(id);
+    }
+    return h['status'] as JobStatus;
+  }
+
+  async recordWebhookAttempt(id: string, attempt: WebhookAttempt): Promise<void> {
+    await Promise.resolve();
+    if (this.hashes.has(id)) this.webhookAttempts.push({ id, attempt });
+  }
+
+  async expireOverdue(now = Date.now(), limit = 500): Promise<{ id: string; keyId: string }[]> {
+    const ids = [...this.waiting.entries()].sort((a, b) => a[1] - b[1]).slice(0, limit);
+    const expired: { id: string; keyId: string }[] = [];
+    for (const [id] of ids) {
+      const h = this.hashes.get(id);
+      if (!h?.['key_id'] || Number(h['deadline_at']) >= now) continue;
+      const r = await this.finish(
+        id,
+        h['key_id'],
+        'expired',
+        { error: EXPIRED_ERROR },
+        { onlyFrom: 'queued', now },
+      );
+      if (r.kind === 'done') expired.push({ id, keyId: h['key_id'] });
+    }
+    return expired;
+  }
+
+  async enqueueIntents(before: number, limit = 500): Promise<string[]> {
+    await Promise.resolve();
+    return [...this.intents.entries()]
+      .filter(([, at]) => at < before)
+      .sort((a, b) => a[1] - b[1])
+      .slice(0, limit)
+      .map(([id]) => id);
+  }
+
+  async clearEnqueueIntent(id: string): Promise<void> {
+    await Promise.resolve();
+    this.intents.delete(id);
+  }
+
+  async read(jobId: string, afterId = '0'): Promise<JobStreamEntry[]> {
+    await Promise.resolve();
+    const all = this.streams.get(jobId) ?? [];
+    if (afterId === '0') return [...all];
+    const i = all.findIndex((e) => e.id === afterId);
+    return all.slice(i + 1);
+  }
+
+  listen(jobId: string, listener: (eventId: string) => void): () => void {
+    const set = this.listeners.get(jobId) ?? new Set();
+    set.add(listener);
+    this.listeners.set(jobId, set);
+    return () => set.delete(listener);
+  }
+
+  private unfinishedHash(id: string): Record<string, string> | null {
+    const h = this.hashes.get(id);
+    return h && (h['status'] === 'queued' || h['status'] === 'processing') ? h : null;
+  }
+
+  /** Stream ids like Redis's: `<ms>-<n>`, increasing. */
+  private append(jobId: string, fields: Record<string, string>): void {
+    const ms = Math.max(Date.now(), this.lastEventMs);
+    this.eventSeq = ms === this.lastEventMs ? this.eventSeq + 1 : 0;
+    this.lastEventMs = ms;
+    const id = `${ms}-${this.eventSeq}`;
+    const list = this.streams.get(jobId) ?? [];
+    list.push({ id, type: fields['type'] as JobStreamEntry['type'], fields });
+    this.streams.set(jobId, list);
+    for (const l of this.listeners.get(jobId) ?? []) l(id);
+  }
+}
