@@ -14,6 +14,8 @@ import { DEFAULT_RETRY_SCHEDULE_MS, parseAllowlist, parseSchedule } from '@image
 const DispatcherDutiesEnv = z.object({
   SWEEP_INTERVAL_MS: int(60_000, 1000),
   EXPIRE_INTERVAL_MS: int(5000, 100),
+  /** A job whose enqueue intent is older than this was left behind by a submit that died; handed over. */
+  ENQUEUE_GRACE_MS: int(5000, 100, 600_000),
   WEBHOOK_TIMEOUT_MS: int(15_000, 100, 60_000),
   /** Delays before each retry: `500ms`, `5s`, `5m`, `2h` or plain milliseconds, comma-separated. */
   WEBHOOK_RETRY_SCHEDULE: z

@@ -45,9 +45,6 @@ export interface DispatcherTesting {
   lookup?: LookupFn;
 }
 
-/** An enqueue intent older than this was left by a submit that died (the API clears its own at once). */
-const INTENT_GRACE_MS = 5000;
-
 /**
  * The background process: the webhook outbox pump and deliveries, enqueue intents left behind, expiry of
  * overdue queued jobs, and the sweep of expired images. Any number may run; work is shared through Redis.
@@ -128,7 +125,7 @@ export async function startDispatcher(
     storage,
     metrics,
     logger,
-    intentGraceMs: INTENT_GRACE_MS,
+    intentGraceMs: config.ENQUEUE_GRACE_MS,
   });
   const warnOnFailure = (what: string) => (err: unknown) => {
     logger.warn({ err, duty: what }, 'dispatcher duty failed; retrying at the next interval');

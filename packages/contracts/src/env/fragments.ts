@@ -44,6 +44,8 @@ export const S3Env = z.object({
     .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/)
     .default('imagegen'),
   S3_REGION: z.string().min(1).default('us-east-1'),
+  /** How long one S3 request may take before it fails (and the job's attempt is retried). */
+  S3_REQUEST_TIMEOUT_MS: int(30_000, 100, 600_000),
   IMAGE_TTL_MS: int(3_600_000, 1000, 604_800_000),
 });
 

@@ -1,0 +1,268 @@
+import { afterEach, describe, expect, it, vi } from 'vitest';
+
+import { AppError, EngineLostError, StorageError } from '@imagegen/contracts';
+import type { ConsumedJob } from '@imagegen/jobs';
+import { MemoryJobRepository } from '@imagegen/jobs/testing';
+import { createMetrics } from '@imagegen/observability';
+import { createModerator, createUpsampler } from '@imagegen/prompt';
+
+import {
+  FAKE_IMAGE,
+  FakeEngine,
+  FakeImageStore,
+  seedJob,
+  silentLogger,
+} from '../../../test/support/fakes.js';
+import { GenerationProcessor, type ProcessorDeps } from './processor.js';
+
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+const JOB_TIMEOUT_MS = 300_000;
+
+function world(over: Partial<ProcessorDeps> = {}) {
+  const jobs = new MemoryJobRepository();
+  const engine = new FakeEngine();
+  const storage = new FakeImageStore();
+  const processor = new GenerationProcessor({
+    engine,
+    jobs,
+    storage,
+    metrics: createMetrics('worker'),
+    logger: silentLogger(),
+    upsampler: createUpsampler({ kind: 'rules' }),
+    moderator: createModerator(null),
+    jobTimeoutMs: JOB_TIMEOUT_MS,
+    maxCrashes: 2,
+    workerName: 'host:1',
+    ...over,
+  });
+  return { jobs, engine, storage, processor };
+}
+
+/** The BullMQ job of a submitted record (first attempt unless told otherwise). */
+const consumed = (
+  job: { id: string; keyId: string; objectKey: string },
+  over: Partial<ConsumedJob<'generate'>> = {},
+): ConsumedJob<'generate'> => ({
+  id: job.id,
+  data: { id: job.id, keyId: job.keyId, objectKey: job.objectKey },
+  attemptsMade: 0,
+  stalledCounter: 0,
+  maxAttempts: 5,
+  ...over,
+});
+
+describe('GenerationProcessor', () => {
+  it('generates, stores the image under the job’s object key and ends the job succeeded', async () => {
+    const { jobs, engine, storage, processor } = world();
+    const job = await seedJob(jobs);
+    await processor.process(consumed(job));
+    const r = (await jobs.get(job.id))!;
+    expect(r).toMatchObject({
+      status: 'succeeded',
+      progress: 1,
+      attempt: 1,
+      worker: 'host:1',
+      error: null,
+      image: {
+        key: job.objectKey,
+        bytes: FAKE_IMAGE.length,
+        width: 64,
+        height: 64,
+        format: 'jpeg',
+        revised_prompt: null,
+      },
+    });
+    expect(Object.keys(r.timings).sort()).toEqual(['encode', 'generate', 'safety', 'store', 'upscale']);
+    expect(r.timings['generate']).toBe(16);
+    expect(storage.objects.get(job.objectKey)).toEqual({ body: FAKE_IMAGE, contentType: 'image/jpeg' });
+    expect(engine.calls).toEqual([
+      { prompt: 'a red cube on a table', aspectRatio: '1:1', seed: 7, format: 'jpeg', safetyTolerance: 2 },
+    ]);
+    const types = (await jobs.read(job.id)).map((e) => e.type);
+    expect(types[0]).toBe('queued');
+    expect(types[1]).toBe('started');
+    expect(types).toContain('progress');
+    expect(types.at(-1)).toBe('completed');
+    expect(processor.busy).toBe(0);
+  });
+
+  it('generates from the revised prompt when prompt_upsampling is on, and keeps it for retries', async () => {
+    const { jobs, engine, processor } = world();
+    const job = await seedJob(jobs, {
+      input: {
+        prompt: 'a cat',
+        aspect_ratio: '16:9',
+        output_format: 'png',
+        seed: 3,
+        prompt_upsampling: true,
+        safety_tolerance: 2,
+      },
+    });
+    await processor.process(consumed(job));
+    const r = (await jobs.get(job.id))!;
+    expect(r.status).toBe('succeeded');
+    expect(r.revisedPrompt).not.toBeNull();
+    expect(r.revisedPrompt).not.toBe('a cat');
+    expect(engine.calls[0]!.prompt).toBe(r.revisedPrompt);
+    expect(r.image).toMatchObject({ format: 'png', width: 96, revised_prompt: r.revisedPrompt });
+  });
+
+  it('ends as moderated, before generating, a job whose revised prompt the policy refuses', async () => {
+    const { jobs, engine, processor } = world({
+      upsampler: {
+        upsample: () => Promise.resolve({ prompt: 'decapitated head on a spike', source: 'llm' }),
+      },
+    });
+    const job = await seedJob(jobs, {
+      input: {
+        prompt: 'a knight',
+        aspect_ratio: '1:1',
+        output_format: 'jpeg',
+        seed: 3,
+        prompt_upsampling: true,
+        safety_tolerance: 2,
+      },
+    });
+    await processor.process(consumed(job));
+    expect(await jobs.get(job.id)).toMatchObject({
+      status: 'moderated',
+      error: { code: 'content_policy_violation', retryable: false },
+      moderation: { stage: 'input', category: 'violence' },
+    });
+    expect(engine.calls).toEqual([]);
+  });
+
+  it('ends a job whose image fails the safety check as moderated, storing nothing', async () => {
+    const { jobs, engine, storage, processor } = world();
+    engine.mode = { kind: 'ok', flagged: 'nsfw' };
+    const job = await seedJob(jobs);
+    await processor.process(consumed(job));
+    expect(await jobs.get(job.id)).toMatchObject({
+      status: 'moderated',
+      image: null,
+      error: { code: 'content_moderated', retryable: false },
+      moderation: { stage: 'output', category: 'nsfw' },
+    });
+    expect(storage.objects.size).toBe(0);
+  });
+
+  it('stops a generation canceled mid-way and ends the job canceled', async () => {
+    const { jobs, engine, storage, processor } = world();
+    engine.mode = { kind: 'hang' };
+    const job = await seedJob(jobs);
+    const running = processor.process(consumed(job));
+    await engine.generating();
+    expect(processor.busy).toBe(1);
+    processor.cancel(job.id);
+    await running;
+    expect(await jobs.get(job.id)).toMatchObject({ status: 'canceled', error: null, image: null });
+    expect(storage.objects.size).toBe(0);
+    expect(processor.busy).toBe(0);
+  });
+
+  it('ends as canceled, without generating, a job whose cancel came while its last worker died', async () => {
+    const { jobs, engine, processor } = world();
+    const job = await seedJob(jobs);
+    await jobs.start(job.id, 1, 'host:dead');
+    await jobs.requestCancel(job.id);
+    await processor.process(consumed(job, { stalledCounter: 1 }));
+    expect((await jobs.get(job.id))!.status).toBe('canceled');
+    expect(engine.calls).toEqual([]);
+  });
+
+  it('fails a job that runs past the job timeout (the client may resubmit it)', async () => {
+    vi.useFakeTimers();
+    const { jobs, engine, processor } = world();
+    engine.mode = { kind: 'hang' };
+    const job = await seedJob(jobs);
+    const running = processor.process(consumed(job));
+    await engine.generating();
+    await vi.advanceTimersByTimeAsync(JOB_TIMEOUT_MS);
+    await running;
+    expect(await jobs.get(job.id)).toMatchObject({
+      status: 'failed',
+      error: { code: 'timeout', retryable: true },
+    });
+  });
+
+  it('hands a job whose engine died back to BullMQ, counting the crash on the record', async () => {
+    const { jobs, engine, processor } = world();
+    engine.mode = { kind: 'die' };
+    const job = await seedJob(jobs);
+    await expect(processor.process(consumed(job))).rejects.toBeInstanceOf(EngineLostError);
+    expect(await jobs.get(job.id)).toMatchObject({ status: 'processing', engineCrashes: 1, error: null });
+    expect(engine.alive).toBe(false);
+  });
+
+  it('fails as worker_crashed, without generating, a job that already took too many workers down', async () => {
+    const { jobs, engine, processor } = world();
+    const job = await seedJob(jobs);
+    await jobs.countEngineCrash(job.id);
+    await jobs.countEngineCrash(job.id);
+    // Two engine deaths and one worker-process death: more than maxCrashes (2).
+    await processor.process(consumed(job, { attemptsMade: 2, stalledCounter: 1 }));
+    expect(await jobs.get(job.id)).toMatchObject({
+      status: 'failed',
+      error: { code: 'worker_crashed', retryable: false },
+    });
+    expect(engine.calls).toEqual([]);
+  });
+
+  it('fails at once on an engine error that retrying cannot fix', async () => {
+    const { jobs, engine, processor } = world();
+    engine.mode = {
+      kind: 'throw',
+      // As the engine's EngineError('invalid_argument', …): not retryable.
+      error: new AppError('invalid_argument', 'steps must be at least 1', { retryable: false }),
+    };
+    const job = await seedJob(jobs);
+    await processor.process(consumed(job));
+    expect(await jobs.get(job.id)).toMatchObject({
+      status: 'failed',
+      error: { code: 'invalid_argument', message: 'steps must be at least 1', retryable: false },
+    });
+  });
+
+  it('retries a transient failure, and fails the job with it on the last attempt', async () => {
+    const { jobs, storage, processor } = world();
+    storage.failWith = new StorageError('S3 did not answer');
+    const job = await seedJob(jobs);
+    await expect(processor.process(consumed(job))).rejects.toBeInstanceOf(StorageError);
+    expect((await jobs.get(job.id))!.status).toBe('processing');
+    await processor.process(consumed(job, { attemptsMade: 4 }));
+    expect(await jobs.get(job.id)).toMatchObject({
+      status: 'failed',
+      attempt: 5,
+      error: { code: 'storage_unavailable', retryable: true },
+    });
+  });
+
+  it('skips a job that has already ended', async () => {
+    const { jobs, engine, processor } = world();
+    const job = await seedJob(jobs);
+    await jobs.finish(job.id, job.keyId, 'canceled', {});
+    await processor.process(consumed(job));
+    expect((await jobs.get(job.id))!.status).toBe('canceled');
+    expect(engine.calls).toEqual([]);
+  });
+
+  it('drops a job whose record is gone', async () => {
+    const { engine, processor } = world();
+    await processor.process(consumed({ id: 'gen_gone', keyId: 'key1', objectKey: 'images/x.jpg' }));
+    expect(engine.calls).toEqual([]);
+  });
+
+  it('ends as expired a job that waited past its queue deadline, without generating', async () => {
+    const { jobs, engine, processor } = world();
+    const job = await seedJob(jobs, { deadlineAt: Date.now() - 1 });
+    await processor.process(consumed(job));
+    expect(await jobs.get(job.id)).toMatchObject({
+      status: 'expired',
+      error: { code: 'expired', retryable: true },
+    });
+    expect(engine.calls).toEqual([]);
+  });
+});
