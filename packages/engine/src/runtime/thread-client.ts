@@ -1,7 +1,4 @@
-import { createRequire } from 'node:module';
-import { dirname, extname, join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 
 import { DeadlineExceededError, EngineLostError } from '@imagegen/contracts';
 
@@ -11,23 +8,16 @@ import {
   THREAD_ABANDONED,
   THREAD_BUSY,
   type LoadedInfo,
-  type WorkerInit,
   type WorkerReply,
   type WorkerRequest,
 } from './protocol.js';
 import type { SafetyVerdict } from './safety.js';
+import { startThread, type ThreadInit } from './thread-start.js';
 
-/** File URL of tsx's ESM registration API (the ESM build: its CommonJS build cannot register hooks here). */
-function tsxEsmApi(): string {
-  const pkg = createRequire(import.meta.url).resolve('tsx/package.json');
-  return pathToFileURL(join(dirname(pkg), 'dist', 'esm', 'api', 'index.mjs')).href;
-}
+export type { ThreadInit } from './thread-start.js';
 
 /** The longest delay `setTimeout` honours; longer ones fire at once. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
-
-/** What the thread is started with, besides what ThreadClient adds itself. */
-export type ThreadInit = Omit<WorkerInit, 'control' | 'standardEntry'>;
 
 export interface ThreadOptions {
   /** Module run in the thread instead of `worker-main` (fault injection, instrumentation). */
@@ -109,48 +99,7 @@ export class ThreadClient {
     init: ThreadInit,
     options: ThreadOptions,
   ): Promise<{ client: ThreadClient; info: LoadedInfo }> {
-    const standard = new URL(`./worker-main${extname(fileURLToPath(import.meta.url))}`, import.meta.url);
-    const entry = options.entry ?? standard;
-    const control = new SharedArrayBuffer(4);
-    const workerData: WorkerInit = { ...init, control, standardEntry: standard.href };
-    // Compiled code runs as is. TypeScript (tests, tsx, a `.ts` entry) needs tsx's loader registered first in
-    // the thread: Node 20 does not apply `--import` hooks to a worker's entry module.
-    const worker = [entry, standard].some((url) => url.pathname.endsWith('.ts'))
-      ? new Worker(
-          `import(${JSON.stringify(tsxEsmApi())})` +
-            `.then((m) => { m.register(); return import(${JSON.stringify(entry.href)}); })`,
-          { eval: true, workerData },
-        )
-      : new Worker(entry, { workerData });
-    const info = await new Promise<LoadedInfo>((resolve, reject) => {
-      const onMessage = (msg: WorkerReply) => {
-        if (msg.kind === 'ready') resolve(msg.info);
-        else if (msg.kind === 'load_failed') reject(EngineError.fromJSON(msg.error));
-        else return;
-        cleanup();
-      };
-      const onError = (e: Error) => {
-        cleanup();
-        reject(
-          new EngineError('runtime_failure', `engine thread failed to start: ${e.message}`, { cause: e }),
-        );
-      };
-      const onExit = (code: number) => {
-        cleanup();
-        reject(new EngineError('runtime_failure', `engine thread exited while loading (code ${code})`));
-      };
-      const cleanup = () => {
-        worker.off('message', onMessage);
-        worker.off('error', onError);
-        worker.off('exit', onExit);
-      };
-      worker.on('message', onMessage);
-      worker.on('error', onError);
-      worker.on('exit', onExit);
-    }).catch(async (e: unknown) => {
-      await worker.terminate();
-      throw e;
-    });
+    const { worker, control, info } = await startThread(init, options.entry);
     return { client: new ThreadClient(worker, new Int32Array(control), options), info };
   }
 

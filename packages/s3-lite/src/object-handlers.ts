@@ -1,0 +1,89 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+
+import { httpDate, S3Error } from './http.js';
+import type { FileStore, ObjectMeta } from './store.js';
+
+function objectHeaders(meta: ObjectMeta, overrides: Map<string, string>): Record<string, string | number> {
+  const headers: Record<string, string | number> = {
+    'Content-Type': overrides.get('response-content-type') ?? meta.contentType,
+    ETag: `"${meta.etag}"`,
+    'Last-Modified': httpDate(meta.lastModified),
+    'Accept-Ranges': 'bytes',
+  };
+  const disposition = overrides.get('response-content-disposition');
+  if (disposition) headers['Content-Disposition'] = disposition;
+  const cache = overrides.get('response-cache-control');
+  if (cache) headers['Cache-Control'] = cache;
+  for (const [k, v] of Object.entries(meta.userMeta)) headers[`x-amz-meta-${k}`] = v;
+  return headers;
+}
+
+/** Requests on an object of an existing bucket: put, get (with Range), head, delete. */
+export async function objectOperation(
+  method: string,
+  bucket: string,
+  key: string,
+  q: Map<string, string>,
+  body: Buffer,
+  req: IncomingMessage,
+  res: ServerResponse,
+  store: FileStore,
+): Promise<void> {
+  switch (method) {
+    case 'PUT': {
+      if (req.headers['x-amz-copy-source']) throw new S3Error(501, 'NotImplemented', 'copy is not supported');
+      if (q.has('partNumber') || q.has('uploadId')) {
+        throw new S3Error(501, 'NotImplemented', 'multipart upload is not supported');
+      }
+      const userMeta: Record<string, string> = {};
+      for (const [h, v] of Object.entries(req.headers)) {
+        if (h.startsWith('x-amz-meta-') && typeof v === 'string') userMeta[h.slice(11)] = v;
+      }
+      const type = req.headers['content-type'] ?? 'binary/octet-stream';
+      const meta = await store.put(bucket, key, body, type, userMeta);
+      res.writeHead(200, { ETag: `"${meta.etag}"`, 'Content-Length': 0 });
+      res.end();
+      return;
+    }
+    case 'GET':
+    case 'HEAD': {
+      const meta = await store.head(bucket, key);
+      if (!meta) throw new S3Error(404, 'NoSuchKey', 'the object does not exist');
+      const headers = objectHeaders(meta, q);
+      const range = /^bytes=(\d*)-(\d*)$/.exec(req.headers['range'] ?? '');
+      let start = 0;
+      let end = meta.size - 1;
+      let status = 200;
+      if (range && (range[1] || range[2])) {
+        if (range[1]) {
+          start = Number(range[1]);
+          if (range[2]) end = Math.min(end, Number(range[2]));
+        } else {
+          start = Math.max(0, meta.size - Number(range[2]));
+        }
+        if (start > end || start >= meta.size) {
+          res.setHeader('Content-Range', `bytes */${meta.size}`);
+          throw new S3Error(416, 'InvalidRange', 'the requested range is not satisfiable');
+        }
+        status = 206;
+        headers['Content-Range'] = `bytes ${start}-${end}/${meta.size}`;
+      }
+      headers['Content-Length'] = end - start + 1;
+      res.writeHead(status, headers);
+      if (method === 'HEAD') {
+        res.end();
+        return;
+      }
+      const obj = await store.get(bucket, key);
+      res.end(obj ? obj.body.subarray(start, end + 1) : undefined);
+      return;
+    }
+    case 'DELETE':
+      await store.delete(bucket, key);
+      res.writeHead(204);
+      res.end();
+      return;
+    default:
+      throw new S3Error(405, 'MethodNotAllowed', `${method} is not supported on objects`);
+  }
+}

@@ -1,0 +1,80 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+
+import { bucketOperation } from './bucket-handlers.js';
+import { readBody, S3Error, sendXml } from './http.js';
+import { listBucketsXml } from './listing.js';
+import { objectOperation } from './object-handlers.js';
+import { sha256Hex, verifyRequest } from './sigv4.js';
+import { FileStore } from './store.js';
+import { el } from './xml.js';
+
+/**
+ * Serves one request: reads the body, verifies the SigV4 signature and payload hash, routes to the service,
+ * bucket or object operation, and turns any failure into an S3 error reply.
+ */
+export async function handle(
+  req: IncomingMessage,
+  res: ServerResponse,
+  store: FileStore,
+  secrets: ReadonlyMap<string, string>,
+  region: string,
+  maxBytes: number,
+): Promise<void> {
+  const requestId = randomUUID();
+  res.setHeader('x-amz-request-id', requestId);
+  let resource = '/';
+  try {
+    const url = new URL(req.url ?? '/', 'http://s3.local');
+    const path = decodeURIComponent(url.pathname);
+    resource = path;
+    const query = [...url.searchParams.entries()];
+    const q = new Map(query);
+    const method = req.method ?? 'GET';
+    const body = method === 'PUT' || method === 'POST' ? await readBody(req, maxBytes) : Buffer.alloc(0);
+    const auth = verifyRequest({ method, path, query, headers: req.headers }, secrets, Date.now());
+    if (!auth.ok) throw new S3Error(403, auth.code, auth.message);
+    const hash = req.headers['x-amz-content-sha256'];
+    if (typeof hash === 'string' && hash.startsWith('STREAMING-')) {
+      throw new S3Error(501, 'NotImplemented', 'streaming (chunked) SigV4 payloads are not supported');
+    }
+    if (typeof hash === 'string' && /^[0-9a-f]{64}$/.test(hash) && sha256Hex(body) !== hash) {
+      throw new S3Error(400, 'XAmzContentSHA256Mismatch', 'the body does not match x-amz-content-sha256');
+    }
+
+    const [, bucket = '', ...rest] = path.split('/');
+    const key = rest.join('/');
+    if (!bucket) {
+      if (method !== 'GET') throw new S3Error(405, 'MethodNotAllowed', 'unsupported service operation');
+      sendXml(res, 200, await listBucketsXml(store));
+      return;
+    }
+    if (!FileStore.validBucketName(bucket))
+      throw new S3Error(400, 'InvalidBucketName', 'invalid bucket name');
+    const exists = await store.bucketExists(bucket);
+    if (!key) {
+      await bucketOperation(method, bucket, exists, q, body, res, store, region);
+      return;
+    }
+    if (!exists) throw new S3Error(404, 'NoSuchBucket', 'the bucket does not exist');
+    if (Buffer.byteLength(key) > 1024)
+      throw new S3Error(400, 'KeyTooLongError', 'keys are limited to 1024 bytes');
+    await objectOperation(method, bucket, key, q, body, req, res, store);
+  } catch (e) {
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    const err = e instanceof S3Error ? e : new S3Error(500, 'InternalError', 'internal error');
+    if (req.method === 'HEAD') {
+      res.writeHead(err.status, { 'x-amz-error-code': err.code });
+      res.end();
+      return;
+    }
+    sendXml(
+      res,
+      err.status,
+      `<Error>${el('Code', err.code)}${el('Message', err.message)}${el('Resource', resource)}${el('RequestId', requestId)}</Error>`,
+    );
+  }
+}
