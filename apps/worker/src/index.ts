@@ -2,4 +2,4 @@ export { loadWorkerConfig, type WorkerConfig } from './config.js';
 export { startWorker, type RunningWorker, type WorkerOverrides } from './compose.js';
 export { EngineHost, type EnginePort } from './engine-host.js';
 export { decideFailure, type FailureContext, type FailureDecision } from './failure-policy.js';
-export { GenerationProcessor, type ProcessorDeps } from './processor.js';
+export { GenerationProcessor, type AttemptOutcome, type ProcessorDeps } from './processor.js';

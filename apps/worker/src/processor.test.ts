@@ -58,7 +58,7 @@ describe('GenerationProcessor', () => {
   it('generates, stores the image under the job’s object key and ends the job succeeded', async () => {
     const { jobs, engine, storage, processor } = world();
     const job = await seedJob(jobs);
-    await processor.process(consumed(job));
+    expect(await processor.process(consumed(job))).toBe('done');
     const r = (await jobs.get(job.id))!;
     expect(r).toMatchObject({
       status: 'succeeded',
@@ -168,7 +168,7 @@ describe('GenerationProcessor', () => {
     const job = await seedJob(jobs);
     await jobs.start(job.id, 1, 'host:dead');
     await jobs.requestCancel(job.id);
-    await processor.process(consumed(job, { stalledCounter: 1 }));
+    expect(await processor.process(consumed(job, { stalledCounter: 1 }))).toBe('done');
     expect((await jobs.get(job.id))!.status).toBe('canceled');
     expect(engine.calls).toEqual([]);
   });
@@ -181,7 +181,8 @@ describe('GenerationProcessor', () => {
     const running = processor.process(consumed(job));
     await engine.generating();
     await vi.advanceTimersByTimeAsync(JOB_TIMEOUT_MS);
-    await running;
+    // Failed for good: BullMQ keeps it among its failed jobs and does not retry it.
+    expect(await running).toBe('failed');
     expect(await jobs.get(job.id)).toMatchObject({
       status: 'failed',
       error: { code: 'timeout', retryable: true },
@@ -203,7 +204,7 @@ describe('GenerationProcessor', () => {
     await jobs.countEngineCrash(job.id);
     await jobs.countEngineCrash(job.id);
     // Two engine deaths and one worker-process death: more than maxCrashes (2).
-    await processor.process(consumed(job, { attemptsMade: 2, stalledCounter: 1 }));
+    expect(await processor.process(consumed(job, { attemptsMade: 2, stalledCounter: 1 }))).toBe('failed');
     expect(await jobs.get(job.id)).toMatchObject({
       status: 'failed',
       error: { code: 'worker_crashed', retryable: false },
@@ -232,7 +233,7 @@ describe('GenerationProcessor', () => {
     const job = await seedJob(jobs);
     await expect(processor.process(consumed(job))).rejects.toBeInstanceOf(StorageError);
     expect((await jobs.get(job.id))!.status).toBe('processing');
-    await processor.process(consumed(job, { attemptsMade: 4 }));
+    expect(await processor.process(consumed(job, { attemptsMade: 4 }))).toBe('failed');
     expect(await jobs.get(job.id)).toMatchObject({
       status: 'failed',
       attempt: 5,

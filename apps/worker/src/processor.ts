@@ -43,8 +43,15 @@ const STAGE: Record<EngineStage, JobStage> = {
 };
 
 /**
- * The generation job handler. It resolves once the job record is settled (terminal, or nothing to do),
- * and rejects only when BullMQ should try again (the record stays `processing`).
+ * How a job's attempt ended for BullMQ: `done` (succeeded, or nothing left to do: canceled, moderated,
+ * expired, already settled) or `failed` (the record says `failed`; BullMQ keeps it among its failed jobs
+ * and does not retry it).
+ */
+export type AttemptOutcome = 'done' | 'failed';
+
+/**
+ * The generation job handler. It resolves once the job record is settled, and rejects only when BullMQ
+ * should try again (the record stays `processing`).
  */
 export class GenerationProcessor {
   /** Abort controllers of the jobs running in this process, for cross-process cancel requests. */
@@ -61,31 +68,30 @@ export class GenerationProcessor {
     return this.running.size;
   }
 
-  async process(job: ConsumedJob<'generate'>): Promise<void> {
+  async process(job: ConsumedJob<'generate'>): Promise<AttemptOutcome> {
     const { jobs, metrics } = this.deps;
     const { id, keyId } = job.data;
     const log = this.deps.logger.child({ jobId: id, attempt: job.attemptsMade + 1 });
     const before = await jobs.get(id);
     if (!before) {
       log.warn('job record missing; dropping');
-      return;
+      return 'done';
     }
     if (before.status === 'queued' && Date.now() > before.deadlineAt) {
       const r = await jobs.finish(id, keyId, 'expired', { error: EXPIRED_ERROR }, { onlyFrom: 'queued' });
       if (r.kind === 'done') metrics.jobsFinished.inc({ outcome: 'expired' });
-      return;
+      return 'done';
     }
     // A job whose worker died under it too often (native crash, OOM kill) is not run again.
     const crashes = job.stalledCounter + before.engineCrashes;
     if (crashes > this.deps.maxCrashes) {
-      await this.settle(before, 'failed', { error: toFailure(new WorkerCrashedError(crashes)) });
-      return;
+      return this.settle(before, 'failed', { error: toFailure(new WorkerCrashedError(crashes)) });
     }
     const started = await jobs.start(id, job.attemptsMade + 1 + job.stalledCounter, this.deps.workerName);
     if (started.kind === 'cancel_requested') return this.settle(before, 'canceled', {});
     if (started.kind !== 'started') {
       log.info({ outcome: started.kind }, 'job already settled; skipping');
-      return;
+      return 'done';
     }
     const controller = new AbortController();
     this.running.set(id, controller);
@@ -96,12 +102,13 @@ export class GenerationProcessor {
     metrics.workerBusy.set(this.running.size);
     try {
       const record = await jobs.get(id);
-      if (!record) return;
+      if (!record) return 'done';
       // A cancel that arrived between start() and registering the controller.
       if (record.cancelRequested) this.cancel(id);
       await this.generate(record, job.data.objectKey, controller.signal, log);
+      return 'done';
     } catch (err) {
-      await this.fail(before, job, crashes, err, controller.signal, log);
+      return await this.fail(before, job, crashes, err, controller.signal, log);
     } finally {
       clearTimeout(timeout);
       this.running.delete(id);
@@ -204,7 +211,7 @@ export class GenerationProcessor {
     err: unknown,
     signal: AbortSignal,
     log: Logger,
-  ): Promise<void> {
+  ): Promise<AttemptOutcome> {
     const decision = decideFailure(err, {
       abortReason: signal.aborted ? signal.reason : undefined,
       attemptsMade: job.attemptsMade,
@@ -229,9 +236,10 @@ export class GenerationProcessor {
     record: JobRecord,
     status: 'failed' | 'canceled' | 'moderated',
     data: Parameters<JobRepository['finish']>[3],
-  ): Promise<void> {
+  ): Promise<AttemptOutcome> {
     const r = await this.deps.jobs.finish(record.id, record.keyId, status, data);
     if (r.kind === 'done') this.deps.metrics.jobsFinished.inc({ outcome: status });
+    return status === 'failed' ? 'failed' : 'done';
   }
 }
 

@@ -3,6 +3,7 @@ import {
   encodeNewJob,
   encodeOutcome,
   ENGINE_CRASHES_FIELD,
+  JOB_STATUSES,
   REVISED_PROMPT_FIELD,
   type JobOutcomeFields,
   type JobRecord,
@@ -10,7 +11,6 @@ import {
   type JobStatus,
   type NewJobRecord,
 } from '@imagegen/contracts';
-import { JOB_STATUSES } from '@imagegen/contracts';
 import type { Cluster, Redis } from 'ioredis';
 
 import { Commands, type CommandObserver } from './commands.js';
@@ -37,19 +37,21 @@ const asStatus = (s: string): JobStatus => {
 export class RedisJobRepository implements JobRepository {
   readonly keys: Keys;
   private readonly commands: Commands;
+  private readonly retentionSeconds: number;
 
   constructor(
     private readonly redis: Redis | Cluster,
     options: {
       prefix: string;
-      /** How long finished job records stay readable. Default 24 h. */
+      /** How long finished job records and their events stay readable. Default 86,400 (24 h). */
       retentionSeconds?: number;
+      /** Sees every command call (tests: which commands ran, with which keys). */
       observe?: CommandObserver;
     },
-    private readonly retentionSeconds = options.retentionSeconds ?? 86_400,
   ) {
     this.keys = new Keys(options.prefix);
     this.commands = new Commands(redis, options.observe);
+    this.retentionSeconds = options.retentionSeconds ?? 86_400;
   }
 
   async submit(
