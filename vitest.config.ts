@@ -27,5 +27,8 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 120_000,
     pool: 'forks',
+    // Most files wait on child processes, Redis and HTTP rather than compute: two files at a time use the
+    // CI's two cores (vitest's default there is one) while `npm test` type-checks and lints beside them.
+    poolOptions: { forks: { minForks: 1, maxForks: 2 } },
   },
 });

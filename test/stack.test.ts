@@ -9,6 +9,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 
 import { verifyWebhook } from '@imagegen/webhooks';
 
+import { until } from './support/processes.js';
 import { startReceiver } from './support/receiver.js';
 import { freePort } from './support/redis.js';
 
@@ -35,13 +36,19 @@ describe('npm start (the all-in-one stack)', () => {
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     let stderr = '';
-    proc.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
+    // Started when it says so on stderr; an exit before that fails at once with what it printed.
+    const running = new Promise<void>((resolve, reject) => {
+      proc.stderr.on('data', (d: Buffer) => {
+        stderr += d.toString();
+        if (stderr.includes('imagegen is running')) resolve();
+      });
+      void exited.then((code) =>
+        reject(new Error(`the stack exited (${String(code)}) before starting:\n${stderr}`)),
+      );
+    });
     try {
-      for (let i = 0; !stderr.includes('imagegen is running'); i++) {
-        if (i > 600 || proc.exitCode !== null) throw new Error(`the stack did not start:\n${stderr}`);
-        await new Promise((r) => setTimeout(r, 100));
-      }
+      await running;
       expect(stderr).toContain(`API key: ${key}`);
       expect(stderr).toContain(`curl -s http://127.0.0.1:${port}/v1/images/generations`);
       const res = await fetch(`http://127.0.0.1:${port}/v1/images/generations`, {
@@ -59,11 +66,7 @@ describe('npm start (the all-in-one stack)', () => {
       expect(job.status).toBe('succeeded');
       const meta = await sharp(Buffer.from(await (await fetch(job.image_url)).arrayBuffer())).metadata();
       expect([meta.width, meta.height, meta.format]).toEqual([1024, 1024, 'jpeg']);
-      for (let i = 0; receiver.deliveries.length === 0; i++) {
-        if (i > 300) throw new Error('no webhook delivery within 30 s');
-        await new Promise((r) => setTimeout(r, 100));
-      }
-      const d = receiver.deliveries[0]!;
+      const d = await until('the webhook delivery', () => receiver.deliveries[0]);
       const body = verifyWebhook(d.headers, d.body, webhookSecret) as {
         type: string;
         data: { status: string };

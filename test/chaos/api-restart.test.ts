@@ -31,6 +31,9 @@ const startApi = async (): Promise<ChildProcess> => {
 };
 const headers = () => ({ authorization: `Bearer ${stack.key}`, 'content-type': 'application/json' });
 
+/** A client's back-off after a failed request: try again once the API answers again. */
+const apiBack = () => serving(`${base}/healthz`);
+
 /** A long-polling client that retries through errors and non-terminal answers, as clients should. */
 async function pollUntilTerminal(id: string, log: string[]): Promise<Record<string, unknown>> {
   for (;;) {
@@ -42,7 +45,7 @@ async function pollUntilTerminal(id: string, log: string[]): Promise<Record<stri
         return job;
     } catch (e) {
       log.push(`error:${(e as Error).message}:${String((e as { cause?: unknown }).cause)}`);
-      await new Promise((r) => setTimeout(r, 200));
+      await apiBack();
     }
   }
 }
@@ -84,7 +87,7 @@ async function streamUntilTerminal(
     } catch (e) {
       log.push(`error:${(e as Error).message}:${String((e as { cause?: unknown }).cause)}`);
     }
-    await new Promise((r) => setTimeout(r, 200));
+    await apiBack();
   }
 }
 
@@ -118,9 +121,14 @@ describe.each([
         const job = (await r.json()) as { progress: number };
         return job.progress > 0.05 && streamLog.length > 0;
       });
+      const [polls, streams] = [pollLog.length, streamLog.length];
       api.kill(signal);
       await exited(api);
-      await new Promise((r) => setTimeout(r, 300));
+      // Both clients have lost this process (an answer, an error or an ended stream) before it comes back.
+      await until(
+        'both clients to see the API go',
+        () => pollLog.length > polls && streamLog.length > streams,
+      );
       api = await startApi();
 
       const job = await polled;

@@ -73,12 +73,19 @@ describe('Redis restart (AOF) with jobs waiting and running', () => {
       return statuses.includes('processing') && statuses.filter((s) => s === 'queued').length >= 3;
     });
 
-    // Stop Redis (it writes its AOF), keep it down a moment, start it again from the same directory.
+    // Stop Redis (it writes its AOF), keep it down until the services have noticed, start it again from
+    // the same directory.
     await redisServer.stop();
     const during = await api('/v1/images/generations', { body: { prompt: 'while down' } });
     expect(during.status).toBe(503);
     expect(during.json['error']).toMatchObject({ code: 'service_unavailable' });
-    await new Promise((r) => setTimeout(r, 1500));
+    await until('the API and the dispatcher to report Redis down', async () => {
+      const [apiReady, dispatcherReady] = await Promise.all([
+        api('/readyz', { key: null }),
+        fetch(`http://127.0.0.1:${dispatcher.port}/readyz`),
+      ]);
+      return apiReady.json['redis'] === false && dispatcherReady.status === 503;
+    });
     redisServer = await startRedis({ appendonly: true, dir, port: redisServer.port });
     stack.redis = redisServer;
 

@@ -1,17 +1,24 @@
 import type { ChildProcess } from 'node:child_process';
+import { hostname } from 'node:os';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
+import type { JobRecord } from '@imagegen/contracts';
 import { connectRedis, RedisJobEvents, RedisJobRepository, type Redis } from '@imagegen/jobs';
 
-import { exited, spawnService, until } from '../support/processes.js';
+import { exited, spawnService } from '../support/processes.js';
 import { mulberry32 } from '../support/prng.js';
 import { client, stackStorage, startStack, type TestStack } from '../support/stack.js';
 
-const JOBS = 1000;
+// The gate runs 200 jobs; `npm run test:soak` runs 1,000 (IMAGEGEN_SOAK_JOBS=1000). The kills are the same.
+const JOBS = Number(process.env['IMAGEGEN_SOAK_JOBS'] ?? 200);
+if (!Number.isInteger(JOBS) || JOBS < 20) throw new Error('IMAGEGEN_SOAK_JOBS must be an integer ≥ 20');
 const WORKERS = 2;
-const MAX_KILLS = 12;
+const KILLS = 12;
 const SEED = 20261125;
+/** The only bound: the soak fails when no job reaches a terminal state for this long (a hang, not slowness). */
+const STALL_MS = 90_000;
+const TERMINAL = new Set(['succeeded', 'failed', 'moderated', 'canceled', 'expired']);
 
 let stack: TestStack;
 let api: ReturnType<typeof client>;
@@ -39,17 +46,81 @@ beforeAll(async () => {
   api = client(stack);
   observer = connectRedis(stack.redis.url, 'worker');
   store = new RedisJobRepository(observer, { prefix: stack.env['REDIS_PREFIX']! });
-  events = new RedisJobEvents(observer, stack.env['REDIS_PREFIX']!);
+  events = await RedisJobEvents.start(
+    observer,
+    connectRedis(stack.redis.url, 'worker'),
+    stack.env['REDIS_PREFIX']!,
+  );
 });
 afterAll(async () => {
   for (const w of workers) w.kill('SIGKILL');
   await Promise.all(workers.map(exited));
+  events.close();
   observer.disconnect();
   await stack.stop();
 });
 
+/**
+ * Follows every job through the job-events pub/sub: a job with a new event is re-read (in one batch every
+ * 200 ms), and every 5 s all unfinished jobs are, for a notification that was missed. Rejects when no job
+ * has become terminal for STALL_MS.
+ */
+function follow(ids: string[]) {
+  const records = new Map<string, JobRecord>();
+  const pending = new Set(ids);
+  const dirty = new Set(ids);
+  const running = new Map<string, string>(); // worker name → job id it was last seen running
+  const stops = ids.map((id) => events.listen(id, () => dirty.add(id)));
+  let lastProgress = Date.now();
+  let sweeps = 0;
+  const done = (async () => {
+    try {
+      while (pending.size > 0) {
+        await new Promise((r) => setTimeout(r, 200));
+        const batch = ++sweeps % 25 === 0 ? [...pending] : [...dirty].filter((id) => pending.has(id));
+        dirty.clear();
+        const recs = await Promise.all(batch.map((id) => store.get(id)));
+        for (const r of recs) {
+          if (!r) continue;
+          if (r.status === 'processing' && r.worker) running.set(r.worker, r.id);
+          if (TERMINAL.has(r.status)) {
+            records.set(r.id, r);
+            pending.delete(r.id);
+            lastProgress = Date.now();
+          }
+        }
+        if (Date.now() - lastProgress > STALL_MS)
+          throw new Error(
+            `no job became terminal for ${STALL_MS / 1000} s (${records.size}/${ids.length} done)`,
+          );
+      }
+      return [...records.values()];
+    } finally {
+      for (const stop of stops) stop();
+    }
+  })();
+  return {
+    done,
+    terminal: () => records.size,
+    finished: () => pending.size === 0,
+    /** Whether the worker process `pid` is running a job that is not yet terminal. */
+    busy: (pid: number) => {
+      const id = running.get(`${hostname()}:${pid}`);
+      return id !== undefined && pending.has(id);
+    },
+    /** Resolves once `cond` holds, checked after each batch; false if every job finished first. */
+    until: async (cond: () => boolean) => {
+      while (!cond()) {
+        if (pending.size === 0) return false;
+        await Promise.race([done, new Promise((r) => setTimeout(r, 200))]);
+      }
+      return true;
+    },
+  };
+}
+
 describe('soak', () => {
-  it(`${JOBS} jobs across ${WORKERS} worker processes with random SIGKILLs: none lost, none duplicated`, async () => {
+  it(`${JOBS} jobs across ${WORKERS} worker processes with ${KILLS} seeded SIGKILLs mid-job: none lost, none duplicated`, async () => {
     const started = Date.now();
     for (let i = 0; i < WORKERS; i++) workers.push(spawnService('worker', workerEnv()));
     const ids: string[] = [];
@@ -66,18 +137,19 @@ describe('soak', () => {
         ids.push(String(r.json['id']));
       }
     }
+    const jobs = follow(ids);
 
-    // Kill a random worker every 1.5–4 s (seeded) and start a replacement at once, until the kills run
-    // out or the queue drains.
+    // Kill i happens once (i + u) / (KILLS + 2) of the jobs (u seeded in [0.3, 0.7)) are terminal, on a
+    // seeded worker slot, while that worker runs a job; a replacement starts at once. Triggered by
+    // progress, not by the clock, so every machine gets the same kills at the same points, and the last
+    // one still leaves a sixth of the queue for the replacement to load its model and take part.
     const random = mulberry32(SEED);
     let kills = 0;
-    const state = { done: false };
-    const finished = () => state.done;
     const killer = (async () => {
-      while (!finished() && kills < MAX_KILLS) {
-        await new Promise((r) => setTimeout(r, 1500 + random() * 2500));
-        if (finished()) break;
+      for (let i = 0; i < KILLS; i++) {
+        const at = Math.floor(((i + 0.3 + random() * 0.4) / (KILLS + 2)) * JOBS);
         const slot = Math.floor(random() * WORKERS);
+        if (!(await jobs.until(() => jobs.terminal() >= at && jobs.busy(workers[slot]!.pid!)))) return;
         const victim = workers[slot]!;
         victim.kill('SIGKILL');
         await exited(victim);
@@ -86,29 +158,19 @@ describe('soak', () => {
       }
     })();
 
-    const terminal = ['succeeded', 'failed', 'moderated', 'canceled', 'expired'];
-    const records = await until(
-      'every job to reach a terminal state',
-      async () => {
-        const recs = await Promise.all(ids.map((id) => store.get(id)));
-        return recs.every((r) => r !== null && terminal.includes(r.status)) ? recs : null;
-      },
-      400_000,
-    );
-    state.done = true;
-    await killer;
+    const [records] = await Promise.all([jobs.done, killer]);
 
     const byStatus: Record<string, number> = {};
-    for (const r of records) byStatus[r!.status] = (byStatus[r!.status] ?? 0) + 1;
+    for (const r of records) byStatus[r.status] = (byStatus[r.status] ?? 0) + 1;
     let duplicateTerminalEvents = 0;
     let retried = 0;
     for (const r of records) {
-      const completed = (await events.read(r!.id)).filter((e) => e.type === 'completed').length;
+      const completed = (await events.read(r.id)).filter((e) => e.type === 'completed').length;
       if (completed !== 1) duplicateTerminalEvents++;
-      if (r!.attempt > 1) retried++;
+      if (r.attempt > 1) retried++;
     }
     const objects = (await stackStorage(stack).list()).map((o) => o.key);
-    const referenced = new Set(records.filter((r) => r!.image).map((r) => r!.image!.key));
+    const referenced = new Set(records.filter((r) => r.image).map((r) => r.image!.key));
     const figures = {
       jobs: JOBS,
       terminal: records.length,
@@ -128,6 +190,8 @@ describe('soak', () => {
     expect(new Set(objects).size).toBe(objects.length);
     expect(objects.length).toBe(JOBS);
     expect(figures.duplicated_or_orphan_objects).toBe(0);
-    expect(kills).toBeGreaterThan(0);
-  }, 480_000);
+    // Every kill happened, and they hit running jobs: some jobs needed a second attempt.
+    expect(kills).toBe(KILLS);
+    expect(retried).toBeGreaterThan(0);
+  }, 0); // no fixed total: bounded by STALL_MS without progress (see follow)
 });

@@ -1,7 +1,7 @@
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { ASPECT_RATIOS } from '@imagegen/engine';
+import { ASPECT_RATIOS, readPngText } from '@imagegen/engine';
 
 import { client, startStack, type TestStack } from '../support/stack.js';
 
@@ -22,6 +22,8 @@ type JobJson = {
   success: boolean | null;
   input: Record<string, unknown>;
 };
+
+const download = async (j: JobJson) => Buffer.from(await (await fetch(j.output!.url)).arrayBuffer());
 
 async function finished(id: string): Promise<JobJson> {
   const r = await api(`/v1/images/generations/${id}?wait=30`);
@@ -59,6 +61,7 @@ describe('submit → poll → download', () => {
 
   it('defaults to 16:9 JPEG with a random seed that it returns', async () => {
     const r = await api('/v1/images/generations', { body: { prompt: 'a blue star' } });
+    const p = await api('/v1/images/generations', { body: { prompt: 'a blue star', output_format: 'png' } });
     const job = await finished(String(r.json['id']));
     expect(job.input).toMatchObject({
       aspect_ratio: '16:9',
@@ -66,9 +69,23 @@ describe('submit → poll → download', () => {
       safety_tolerance: 2,
       prompt_upsampling: false,
     });
-    expect(job.seed).toBeGreaterThanOrEqual(0);
-    expect(job.seed).toBeLessThanOrEqual(4294967295);
     expect([job.output!.width, job.output!.height, job.output!.format]).toEqual([1920, 1080, 'jpeg']);
+    // A seed is drawn per job: two jobs without one get different seeds (equal by chance with p = 2⁻³²).
+    const png = await finished(String(p.json['id']));
+    expect(Number.isInteger(png.seed)).toBe(true);
+    expect(png.seed).not.toBe(job.seed);
+    // The returned seed is the one the image was made with: the PNG's parameters carry it, and asking
+    // for that seed explicitly reproduces the same file.
+    const image = await download(png);
+    const text = readPngText(image);
+    expect(JSON.parse(text['imagegen']!)).toMatchObject({ prompt: 'a blue star', seed: png.seed });
+    expect(text['parameters']).toContain(`Seed: ${png.seed},`);
+    const again = await api('/v1/images/generations', {
+      body: { prompt: 'a blue star', output_format: 'png', seed: png.seed },
+    });
+    const replay = await finished(String(again.json['id']));
+    expect(replay.seed).toBe(png.seed);
+    expect((await download(replay)).equals(image)).toBe(true);
   });
 
   it('reproduces the same image for the same seed', async () => {
@@ -78,9 +95,8 @@ describe('submit → poll → download', () => {
     const c = await finished(
       String((await api('/v1/images/generations', { body: { ...body, seed: 100 } })).json['id']),
     );
-    const bytes = async (j: JobJson) => Buffer.from(await (await fetch(j.output!.url)).arrayBuffer());
-    expect((await bytes(a)).equals(await bytes(b))).toBe(true);
-    expect((await bytes(a)).equals(await bytes(c))).toBe(false);
+    expect((await download(a)).equals(await download(b))).toBe(true);
+    expect((await download(a)).equals(await download(c))).toBe(false);
   });
 
   it('answers 200 with the finished job under Prefer: wait, 202 without', async () => {
@@ -93,7 +109,11 @@ describe('submit → poll → download', () => {
     expect(r.headers.get('preference-applied')).toBe('wait=30');
     const quick = await api('/v1/images/generations', { body: { prompt: 'a cat', aspect_ratio: '1:1' } });
     expect(quick.status).toBe(202);
-    expect(['queued', 'processing', 'succeeded']).toContain(quick.json['status']);
+    expect(quick.headers.get('preference-applied')).toBeNull();
+    // Without a wait the answer is the job as submitted: not finished, no output yet.
+    expect(quick.json).toMatchObject({ success: null, output: null, image_url: null });
+    expect(quick.json['status']).toMatch(/^(queued|processing)$/);
+    expect((await finished(String(quick.json['id']))).status).toBe('succeeded');
   });
 
   it('streams queued, started, progress and one terminal event in order', async () => {
@@ -137,11 +157,19 @@ describe('validation', () => {
     expect((await api('/v1/images/generations', { body: '{"prompt": ' })).json).toMatchObject({
       error: { code: 'invalid_request', message: 'the body is not valid JSON' },
     });
-    expect((await api('/v1/images/generations', { body: '[1,2]' })).status).toBe(400);
-    expect(
-      (await api('/v1/images/generations', { body: 'prompt=a', headers: { 'content-type': 'text/plain' } }))
-        .status,
-    ).toBe(415);
+    const array = await api('/v1/images/generations', { body: '[1,2]' });
+    expect(array.status).toBe(400);
+    expect(array.json).toMatchObject({
+      success: false,
+      error: { code: 'invalid_request', message: 'the body must be a JSON object' },
+    });
+    const text = await api('/v1/images/generations', {
+      body: 'prompt=a',
+      headers: { 'content-type': 'text/plain' },
+    });
+    expect(text.status).toBe(415);
+    expect(text.json).toMatchObject({ success: false, error: { code: 'unsupported_media_type' } });
+    expect((text.json['error'] as { message: string }).message).toContain('application/json');
     const big = await api('/v1/images/generations', {
       body: { prompt: 'a', metadata: { x: 'y'.repeat(70_000) } },
     });
@@ -156,20 +184,22 @@ describe('authentication and ownership', () => {
     expect(none.status).toBe(401);
     expect(none.json).toMatchObject({ error: { code: 'unauthorized' } });
     expect(none.headers.get('www-authenticate')).toContain('Bearer');
-    expect(
-      (
-        await api('/v1/images/generations', {
-          body: { prompt: 'a' },
-          key: 'ig_000000000000_' + 'A'.repeat(43),
-        })
-      ).status,
-    ).toBe(401);
+    const wrong = await api('/v1/images/generations', {
+      body: { prompt: 'a' },
+      key: 'ig_000000000000_' + 'A'.repeat(43),
+    });
+    expect(wrong.status).toBe(401);
+    expect(wrong.json).toMatchObject({ success: false, error: { code: 'unauthorized' } });
     const viaHeader = await api('/v1/images/generations', {
       body: { prompt: 'a', aspect_ratio: '1:1' },
       key: null,
       headers: { 'x-key': stack.key },
     });
     expect(viaHeader.status).toBe(202);
+    // The job belongs to the key sent in x-key: readable with it, like any of its jobs.
+    const own = await api(`/v1/images/generations/${String(viaHeader.json['id'])}`);
+    expect(own.status).toBe(200);
+    expect(own.json).toMatchObject({ id: viaHeader.json['id'], input: { prompt: 'a', aspect_ratio: '1:1' } });
   });
 
   it("another key's job is 404, as is an unknown id", async () => {
@@ -178,15 +208,18 @@ describe('authentication and ownership', () => {
     const r = await api(`/v1/images/generations/${String(mine.json['id'])}`, { key: other.secret });
     expect(r.status).toBe(404);
     expect(r.json).toMatchObject({ error: { code: 'not_found' } });
-    expect((await api('/v1/images/generations/gen_doesnotexistdoesnotexist')).status).toBe(404);
-    expect(
-      (
-        await api(`/v1/images/generations/${String(mine.json['id'])}/cancel`, {
-          method: 'POST',
-          key: other.secret,
-        })
-      ).status,
-    ).toBe(404);
+    const unknown = await api('/v1/images/generations/gen_doesnotexistdoesnotexist');
+    expect(unknown.status).toBe(404);
+    // Indistinguishable from another key's job: the answer does not reveal that the id exists.
+    expect(unknown.json['error']).toEqual(r.json['error']);
+    const cancel = await api(`/v1/images/generations/${String(mine.json['id'])}/cancel`, {
+      method: 'POST',
+      key: other.secret,
+    });
+    expect(cancel.status).toBe(404);
+    expect(cancel.json).toMatchObject({ error: { code: 'not_found' } });
+    // The other key's attempt changed nothing: the owner's job still runs to success.
+    expect((await finished(String(mine.json['id']))).status).toBe('succeeded');
   });
 });
 

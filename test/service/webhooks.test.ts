@@ -7,6 +7,7 @@ import { verifyWebhook } from '@imagegen/webhooks';
 import { startReceiver } from '../support/receiver.js';
 import { until } from '../support/processes.js';
 import { client, startStack, type TestStack } from '../support/stack.js';
+import { webhooksSettled } from '../support/webhook-drain.js';
 
 type Body = {
   type: string;
@@ -83,7 +84,9 @@ describe('webhook deliveries', () => {
     receiver.setResponder(() => 200);
     const id = await submit({});
     await until('delivery', () => receiver.forJob(id).length > 0);
-    await new Promise((r) => setTimeout(r, 300));
+    // Every event of the job was written before its terminal one; once all intents are delivered, none
+    // other can still arrive.
+    await webhooksSettled(stack.env);
     expect(receiver.forJob(id).map((d) => parse(d.body).type)).toEqual(['image.generation.succeeded']);
   });
 
@@ -102,7 +105,7 @@ describe('webhook deliveries', () => {
       return (j['webhook'] as { status: string }).status === 'delivered' ? j : null;
     });
     expect(job['webhook']).toMatchObject({ attempts: 4, status: 'delivered' });
-    await new Promise((r) => setTimeout(r, 400));
+    await webhooksSettled(stack.env);
     expect(receiver.forJob(id)).toHaveLength(4);
   });
 

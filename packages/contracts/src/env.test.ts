@@ -52,6 +52,7 @@ describe('parseEnv', () => {
       S3_SECRET_KEY: 'imagegen-secret',
       S3_BUCKET: 'imagegen',
       S3_REGION: 'us-east-1',
+      S3_REQUEST_TIMEOUT_MS: 30_000,
       IMAGE_TTL_MS: 3_600_000,
       JOB_RETENTION_S: 86_400,
       LOG_LEVEL: 'info',
