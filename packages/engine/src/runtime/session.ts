@@ -45,7 +45,7 @@ export async function openSession(
   if (runtime.provider === 'cuda' && !cudaProviderInstalled()) {
     throw new EngineError(
       'provider_unavailable',
-      'the CUDA execution provider is not installed: reinstall onnxruntime-node with ONNXRUNTIME_NODE_INSTALL=cuda12 (needs network, CUDA 12 and cuDNN 9), or set the provider to cpu',
+      'the CUDA execution provider is not installed: run "(cd node_modules/onnxruntime-node && ONNXRUNTIME_NODE_INSTALL=cuda12 node script/install)" (needs network, CUDA 12 and cuDNN 9), or set the provider to cpu',
     );
   }
   try {
