@@ -1,7 +1,6 @@
 import { hostname } from 'node:os';
 
 import { RedisApiKeyRepository } from '@imagegen/access';
-import { JOB_CATALOG } from '@imagegen/contracts';
 import {
   BullGenerationQueue,
   connectRedis,
@@ -22,9 +21,8 @@ import { storageFromEnv } from '@imagegen/storage';
 import { deliver, parseAllowlist, retryDelay, type LookupFn } from '@imagegen/webhooks';
 
 import type { DispatcherConfig } from './config.js';
-import { Janitor } from './janitor.js';
-import { OutboxPump } from './outbox-pump.js';
-import { deliverWebhook, DeliveryFailure } from './webhook-delivery.js';
+import { createDispatcher } from './create-dispatcher.js';
+import { DeliveryFailure } from './webhook-delivery.js';
 
 export interface RunningDispatcher {
   logger: Logger;
@@ -70,63 +68,43 @@ export async function startDispatcher(
 
   const reader = new OutboxReader(redis, blocking, prefix, `${hostname()}:${process.pid}`);
   await reader.ensureGroup();
-  const pump = new OutboxPump({
-    reader,
-    jobs,
-    queue: deliveries,
-    storage,
-    logger,
-    terminalAttempts: config.WEBHOOK_RETRY_SCHEDULE.length + 1,
-    intermediateAttempts: JOB_CATALOG.deliverWebhook.attempts,
-  });
   const allowlist = parseAllowlist(config.IMAGEGEN_WEBHOOK_ALLOWLIST);
-  const apiKeys = new RedisApiKeyRepository(redis, prefix);
-  const consumer = createConsumer(
-    'deliverWebhook',
-    (job) =>
-      deliverWebhook(
-        {
-          jobs,
-          apiKeys,
-          storage,
-          metrics,
-          logger,
-          deliver: (req) =>
-            deliver({
-              ...req,
-              allowlist,
-              timeoutMs: config.WEBHOOK_TIMEOUT_MS,
-              ...(testing.ca ? { ca: testing.ca } : {}),
-              ...(testing.lookup ? { lookup: testing.lookup } : {}),
-            }),
-        },
-        job,
-      ),
-    {
-      connection: redis,
-      prefix,
-      concurrency: config.WEBHOOK_CONCURRENCY,
-      backoff: (attemptsMade, _type, err) =>
-        retryDelay(
-          config.WEBHOOK_RETRY_SCHEDULE,
-          attemptsMade,
-          0.2,
-          err instanceof DeliveryFailure ? (err.retryAfterMs ?? 0) : 0,
-        ),
-      onError: (err) => logger.warn({ err: err.message }, 'webhook worker error'),
-    },
-  );
-  await consumer.waitUntilReady();
-  pump.start();
-
-  const janitor = new Janitor({
+  const { pump, janitor, handlers } = createDispatcher({
     jobs,
-    queue: generations,
+    reader,
+    generations,
+    deliveries,
+    apiKeys: new RedisApiKeyRepository(redis, prefix),
     storage,
     metrics,
     logger,
+    retrySchedule: config.WEBHOOK_RETRY_SCHEDULE,
     intentGraceMs: config.ENQUEUE_GRACE_MS,
+    deliver: (req) =>
+      deliver({
+        ...req,
+        allowlist,
+        timeoutMs: config.WEBHOOK_TIMEOUT_MS,
+        ...(testing.ca ? { ca: testing.ca } : {}),
+        ...(testing.lookup ? { lookup: testing.lookup } : {}),
+      }),
   });
+  const consumer = createConsumer('deliverWebhook', handlers.deliverWebhook, {
+    connection: redis,
+    prefix,
+    concurrency: config.WEBHOOK_CONCURRENCY,
+    backoff: (attemptsMade, _type, err) =>
+      retryDelay(
+        config.WEBHOOK_RETRY_SCHEDULE,
+        attemptsMade,
+        0.2,
+        err instanceof DeliveryFailure ? (err.retryAfterMs ?? 0) : 0,
+      ),
+    onError: (err) => logger.warn({ err: err.message }, 'webhook worker error'),
+  });
+  await consumer.waitUntilReady();
+  pump.start();
+
   const warnOnFailure = (what: string) => (err: unknown) => {
     logger.warn({ err, duty: what }, 'dispatcher duty failed; retrying at the next interval');
     return 0;

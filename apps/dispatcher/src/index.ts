@@ -1,3 +1,4 @@
+export { createDispatcher, type Dispatcher, type DispatcherDeps } from './create-dispatcher.js';
 export { loadDispatcherConfig, type DispatcherConfig } from './config.js';
 export { startDispatcher, type DispatcherTesting, type RunningDispatcher } from './dispatcher.js';
 export { Janitor, type JanitorDeps } from './janitor.js';

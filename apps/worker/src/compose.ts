@@ -2,21 +2,14 @@ import { hostname } from 'node:os';
 
 import { JOB_CATALOG } from '@imagegen/contracts';
 import { Engine, type EngineOptions } from '@imagegen/engine';
-import {
-  connectRedis,
-  createConsumer,
-  doNotRetry,
-  Keys,
-  RedisJobRepository,
-  type Redis,
-} from '@imagegen/jobs';
+import { connectRedis, createConsumer, Keys, RedisJobRepository, type Redis } from '@imagegen/jobs';
 import { createLogger, createMetrics, startOpsServer, type Logger } from '@imagegen/observability';
 import { createModerator, createUpsampler } from '@imagegen/prompt';
 import { storageFromEnv } from '@imagegen/storage';
 
 import type { WorkerConfig } from './config.js';
 import { EngineHost, type EnginePort } from './engine-host.js';
-import { GenerationProcessor } from './processor.js';
+import { createWorker } from './create-worker.js';
 
 export interface RunningWorker {
   /** Stops taking jobs, lets running ones finish within WORKER_SHUTDOWN_MS, closes everything. Idempotent. */
@@ -75,7 +68,7 @@ export async function startWorker(
   subscriber.on('error', (err) => logger.warn({ err: err.message }, 'redis subscriber error'));
   const storage = storageFromEnv(config);
   await storage.ensureBucket();
-  const processor = new GenerationProcessor({
+  const { processor, handlers } = createWorker({
     engine,
     jobs: new RedisJobRepository(redis, { prefix, retentionSeconds: config.JOB_RETENTION_S }),
     storage,
@@ -90,25 +83,17 @@ export async function startWorker(
   subscriber.on('message', (_channel: string, jobId: string) => processor.cancel(jobId));
   await subscriber.subscribe(new Keys(prefix).cancelChannel());
 
-  const consumer = createConsumer(
-    'generate',
-    async (job) => {
-      // A job that ended `failed` stays among BullMQ's failed jobs (and its metrics), without a retry.
-      if ((await processor.process(job)) === 'failed')
-        throw doNotRetry('the job failed; its record says why');
-    },
-    {
-      connection: redis,
-      prefix,
-      concurrency: config.WORKER_CONCURRENCY,
-      lockDurationMs: config.WORKER_LOCK_MS,
-      stalledIntervalMs: config.WORKER_STALLED_INTERVAL_MS,
-      // The processor ends a job that crashed its worker more than WORKER_MAX_CRASHES times as
-      // worker_crashed when it next starts; BullMQ's own limit is one above, so it never fails it first.
-      maxStalledCount: config.WORKER_MAX_CRASHES + 1,
-      onError: (err) => logger.error({ err }, 'worker error'),
-    },
-  );
+  const consumer = createConsumer('generate', handlers.generate, {
+    connection: redis,
+    prefix,
+    concurrency: config.WORKER_CONCURRENCY,
+    lockDurationMs: config.WORKER_LOCK_MS,
+    stalledIntervalMs: config.WORKER_STALLED_INTERVAL_MS,
+    // The processor ends a job that crashed its worker more than WORKER_MAX_CRASHES times as
+    // worker_crashed when it next starts; BullMQ's own limit is one above, so it never fails it first.
+    maxStalledCount: config.WORKER_MAX_CRASHES + 1,
+    onError: (err) => logger.error({ err }, 'worker error'),
+  });
   await consumer.waitUntilReady();
   consuming = true;
   logger.info(

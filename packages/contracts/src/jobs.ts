@@ -40,7 +40,7 @@ interface CatalogEntry<P extends z.ZodType> {
 /**
  * Every BullMQ job of the service: name, payload schema, attempts, backoff, retention. The producers
  * (`GenerationQueue`, the dispatcher's outbox pump) and the consumers read their options from here, and a
- * consumer must register a handler for each entry it consumes (`JobHandlers` makes a missing one a
+ * consumer must register a handler for each entry it consumes (`JobHandlers` in @imagegen/jobs makes a missing one a
  * compile error).
  */
 export const JOB_CATALOG = {
@@ -72,5 +72,3 @@ export const JOB_CATALOG = {
 export type JobCatalog = typeof JOB_CATALOG;
 export type JobName = keyof JobCatalog;
 export type JobPayload<N extends JobName> = z.infer<JobCatalog[N]['payload']>;
-/** A handler for each job a consumer takes: forgetting one is a compile error. */
-export type JobHandlers<N extends JobName> = { [K in N]: (payload: JobPayload<K>) => Promise<void> };

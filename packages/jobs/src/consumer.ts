@@ -17,6 +17,9 @@ export interface ConsumedJob<N extends JobName> {
   maxAttempts: number;
 }
 
+/** A handler for each catalog job a process consumes: forgetting one is a compile error. */
+export type JobHandlers<N extends JobName> = { [K in N]: (job: ConsumedJob<K>) => Promise<void> };
+
 /**
  * Tells BullMQ not to try the job again (it is settled, or retrying cannot help). Any other error a handler
  * throws is retried with the catalog's backoff until the attempts run out.

@@ -7,6 +7,7 @@ export { Commands, COMMANDS, luaSource, type CommandName, type CommandObserver }
 export {
   createConsumer,
   doNotRetry,
+  type JobHandlers,
   type ConsumedJob,
   type Consumer,
   type ConsumerOptions,

@@ -209,6 +209,51 @@ export function jobRepositoryContract(make: () => { jobs: JobRepository; events:
     expect(await jobs.enqueueIntents(Date.now() + 1)).not.toContain(late.id);
   });
 
+  it('logs delivery attempts on the job, the terminal event’s outcome winning, never on a purged job', async () => {
+    const { jobs } = make();
+    const job = {
+      ...newJob('hooks'),
+      webhook: { url: 'https://hooks.example/x', events: ['started', 'completed'] },
+    } as NewJobRecord;
+    await jobs.submit(job, limits, null);
+    expect((await jobs.get(job.id))!.webhookState).toEqual({
+      status: 'pending',
+      attempts: 0,
+      lastError: null,
+      lastAttemptAt: null,
+      deliveredAt: null,
+    });
+    await jobs.recordWebhookAttempt(job.id, {
+      terminal: true,
+      status: 'delivered',
+      error: null,
+      at: 5,
+      deliveredAt: 5,
+    });
+    await jobs.recordWebhookAttempt(job.id, {
+      terminal: false,
+      status: 'retrying',
+      error: 'the receiver answered 500',
+      at: 6,
+      deliveredAt: null,
+    });
+    expect((await jobs.get(job.id))!.webhookState).toEqual({
+      status: 'delivered',
+      attempts: 2,
+      lastError: null,
+      lastAttemptAt: 5,
+      deliveredAt: 5,
+    });
+    await jobs.recordWebhookAttempt('gen_absent', {
+      terminal: true,
+      status: 'failed',
+      error: 'x',
+      at: 7,
+      deliveredAt: null,
+    });
+    expect(await jobs.get('gen_absent')).toBeNull();
+  });
+
   it('hears each new event of a job it listens to', async () => {
     const { jobs, events } = make();
     const j = newJob('listen');

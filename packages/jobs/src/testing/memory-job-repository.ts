@@ -172,7 +172,20 @@ export class MemoryJobRepository implements JobRepository, JobEvents {
 
   async recordWebhookAttempt(id: string, attempt: WebhookAttempt): Promise<void> {
     await Promise.resolve();
-    if (this.hashes.has(id)) this.webhookAttempts.push({ id, attempt });
+    const h = this.hashes.get(id);
+    if (!h) return;
+    this.webhookAttempts.push({ id, attempt });
+    h['wh_attempts'] = String(Number(h['wh_attempts'] ?? 0) + 1);
+    // The terminal event's outcome is what the job shows; earlier events only fill in until then.
+    if (attempt.terminal || h['wh_final'] !== '1') {
+      Object.assign(h, {
+        wh_status: attempt.status,
+        wh_last_attempt_at: String(attempt.at),
+        wh_last_error: attempt.error ?? '',
+      });
+      if (attempt.deliveredAt !== null) h['wh_delivered_at'] = String(attempt.deliveredAt);
+      if (attempt.terminal) h['wh_final'] = '1';
+    }
   }
 
   async expireOverdue(now = Date.now(), limit = 500): Promise<{ id: string; keyId: string }[]> {
