@@ -124,6 +124,7 @@ export const ERROR_CODES = [
   'generation_failed',
   'timeout',
   'internal_error',
+  'method_not_allowed',
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 
@@ -202,7 +203,65 @@ export const ErrorResponse = z.object({
     param: z.string().optional(),
     /** For content_policy_violation: the policy category (violence, adult, hate, illegal, harmful). */
     category: z.string().optional(),
+    /** For invalid_request: every problem found, each with the field it is about. */
+    details: z.array(z.object({ param: z.string(), message: z.string() })).optional(),
   }),
   request_id: z.string(),
 });
 export type ErrorResponse = z.infer<typeof ErrorResponse>;
+
+/** `GET /v1/images/generations` query: the key's jobs, newest first. */
+export const ListGenerationsQuery = z.strictObject({
+  limit: z.coerce
+    .number({ error: 'limit must be a whole number between 1 and 100' })
+    .int({ error: 'limit must be a whole number between 1 and 100' })
+    .min(1, { error: 'limit must be a whole number between 1 and 100' })
+    .max(100, { error: 'limit must be a whole number between 1 and 100' })
+    .default(20),
+  /** One or more statuses, comma-separated. */
+  status: z
+    .string()
+    .transform((s) => s.split(',').map((x) => x.trim()))
+    .pipe(
+      z.array(
+        z.enum(JOB_STATUSES, {
+          error: `status must be one or more of ${JOB_STATUSES.join(', ')}, comma-separated`,
+        }),
+      ),
+    )
+    .optional(),
+  /** Opaque, from a previous page's `next_cursor`. */
+  cursor: z.string().max(200).optional(),
+});
+export type ListGenerationsQuery = z.output<typeof ListGenerationsQuery>;
+
+export const ListGenerationsResponse = z.object({
+  object: z.literal('list'),
+  data: z.array(Job),
+  /** Pass as `cursor` for the next page; null on the last one. */
+  next_cursor: z.string().nullable(),
+});
+export type ListGenerationsResponse = z.infer<typeof ListGenerationsResponse>;
+
+/** `POST /v1/prompts/analyze` body: a prompt checked as a submit would check it, nothing queued. */
+export const AnalyzePromptRequest = z.strictObject({
+  prompt: CreateGenerationRequest.shape.prompt,
+  safety_tolerance: CreateGenerationRequest.shape.safety_tolerance,
+});
+export type AnalyzePromptRequest = z.output<typeof AnalyzePromptRequest>;
+
+export const AnalyzePromptResponse = z.object({
+  object: z.literal('prompt.analysis'),
+  /** The prompt split into the vendor's template parts (subject, action, setting, style, …). */
+  analysis: z.record(z.string(), z.unknown()),
+  /** Prompt-writing advice (never blocks), including `outside_model_domain`. */
+  warnings: z.array(PromptWarning),
+  /** What a submit at this tolerance would do with the prompt. */
+  moderation: z.object({
+    allowed: z.boolean(),
+    /** The policy category when refused (violence, adult, hate, illegal, harmful). */
+    category: z.string().nullable(),
+    safety_tolerance: z.int(),
+  }),
+});
+export type AnalyzePromptResponse = z.infer<typeof AnalyzePromptResponse>;
