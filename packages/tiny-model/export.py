@@ -23,6 +23,10 @@ from models import Decoder, TextEncoder, UNet, Upscaler
 OPSET = 17
 DEFAULT_STEPS = int(os.environ.get("TINY_STEPS", "30"))
 DEFAULT_GUIDANCE = float(os.environ.get("TINY_GUIDANCE", "5.0"))
+# What the model draws (imagegen.json "description"): prompt checks name it when a prompt is outside it.
+DESCRIPTION = (
+    "one to three simple shapes (circle, square, triangle, star, diamond, ring) in 12 colours, sizes and positions on a plain background"
+)
 
 
 def export(model, args, path, inputs, outputs, axes):
@@ -92,7 +96,7 @@ def main():
     dump({"latent_channels": 4, "in_channels": 3, "out_channels": 3, "block_out_channels": [32, 64, 96, 128],
           "scaling_factor": round(float(scaling), 6), "sample_size": NATIVE}, "vae_decoder", "config.json")
     dump({"scale": 4, "tile": 128, "tile_pad": 8}, "upscaler", "config.json")
-    dump({"default_steps": DEFAULT_STEPS, "default_guidance": DEFAULT_GUIDANCE}, "imagegen.json")
+    dump({"default_steps": DEFAULT_STEPS, "default_guidance": DEFAULT_GUIDANCE, "description": DESCRIPTION}, "imagegen.json")
 
     ids = torch.full((2, 77), te.eos_id, dtype=torch.int64)
     ids[:, 0] = te.eos_id - 1  # BOS

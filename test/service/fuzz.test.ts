@@ -876,7 +876,7 @@ function generate(n: number, ctx: Ctx): Case {
     case 'methods': {
       const own = rng.pick(ctx.own);
       const [path, allowed] = rng.pick<[string, readonly string[]]>([
-        [SUBMIT, ['POST']],
+        [SUBMIT, ['POST', 'GET', 'HEAD']],
         [`${SUBMIT}/${own}`, ['GET', 'HEAD']],
         [`${SUBMIT}/${own}/cancel`, ['POST']],
         [`${SUBMIT}/${own}/events`, ['GET', 'HEAD']],
@@ -983,6 +983,7 @@ const STACK_TRACE = [
 const CODE_FOR_STATUS: Record<number, string> = {
   401: 'unauthorized',
   404: 'not_found',
+  405: 'method_not_allowed',
   413: 'payload_too_large',
   415: 'unsupported_media_type',
 };
@@ -1288,8 +1289,9 @@ describe('malformed HTTP over raw TCP', () => {
       417,
       true,
     ],
-    // Well-formed HTTP that fetch cannot send: the API's own 404.
-    ['TRACE', () => 'TRACE /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', 404, true],
+    // Well-formed HTTP that fetch cannot send: the API's own 405 (a known path) or 404.
+    ['TRACE', () => 'TRACE /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', 405, true],
+    ['TRACE elsewhere', () => 'TRACE /nowhere HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', 404, true],
   ];
 
   it.each(cases)('%s → a 4xx', async (_name, payload, status, shaped) => {
@@ -1299,7 +1301,7 @@ describe('malformed HTTP over raw TCP', () => {
       const body = JSON.parse(a.body) as { success: boolean; error: { code: string }; request_id: string };
       expect(body).toMatchObject({
         success: false,
-        error: { code: status === 404 ? 'not_found' : 'invalid_request' },
+        error: { code: CODE_FOR_STATUS[status] ?? 'invalid_request' },
       });
       expect(body.request_id).toMatch(REQUEST_ID);
       expect(a.head).toMatch(/\r\nX-Content-Type-Options: nosniff\r\n/i);

@@ -3,14 +3,16 @@ import express from 'express';
 import type { ApiKeyRepository, RateLimiter } from '@imagegen/access';
 import type { GenerationQueue, JobEvents, JobRepository, Presigner } from '@imagegen/jobs';
 import type { Logger, Metrics } from '@imagegen/observability';
-import type { PromptModerator } from '@imagegen/prompt';
+import type { ModelDomain, PromptModerator } from '@imagegen/prompt';
 
 import { errorHandler } from './http/errors.js';
+import { knownPaths, methodNotAllowed } from './http/method-not-allowed.js';
 import { authenticate, jsonBody, rateLimit, requestContext } from './http/middleware.js';
 import { adminRouter } from './routes/admin.js';
 import { eventRoutes } from './routes/events.js';
 import { generationRoutes } from './routes/generations.js';
 import { opsRoutes } from './routes/ops.js';
+import { promptRoutes } from './routes/prompts.js';
 import { notFound } from './services/errors.js';
 
 /** The settings the HTTP layer reads (a subset of ApiConfig, so tests pass only these). */
@@ -34,6 +36,8 @@ export interface ApiDeps {
   rateLimiter: RateLimiter;
   storage: Presigner & { ping(): Promise<boolean> };
   moderator: PromptModerator;
+  /** The models the workers run, as they registered them (for `outside_model_domain`). */
+  modelDomains: () => Promise<readonly ModelDomain[]>;
   /** Why a webhook URL is refused (SSRF policy and allow-list), or null. */
   webhookRefusal: (url: string) => Promise<string | null>;
   newObjectKey: (format: 'jpeg' | 'png') => string;
@@ -80,7 +84,9 @@ export function createApp(deps: ApiDeps): express.Express {
     }),
   );
   app.use(eventRoutes(routeDeps));
+  app.use(promptRoutes({ ...routeDeps, json }));
 
+  app.use(methodNotAllowed(knownPaths(s.ADMIN_API_KEY !== undefined)));
   app.use(() => {
     throw notFound('no such endpoint; see /openapi.json');
   });

@@ -2,9 +2,11 @@ import { setMaxListeners } from 'node:events';
 import type { Server } from 'node:http';
 
 import { RedisApiKeyRepository, RedisRateLimiter, type ApiKeyRepository } from '@imagegen/access';
+import type { ModelInfo } from '@imagegen/contracts';
 import {
   BullGenerationQueue,
   connectRedis,
+  ModelRegistry,
   RedisJobEvents,
   RedisJobRepository,
   waitReady,
@@ -54,6 +56,15 @@ export async function startApi(config: ApiConfig): Promise<RunningApi> {
   // Every open wait and event stream listens for shutdown: no listener limit.
   setMaxListeners(0, shutdown.signal);
   const allowlist = parseAllowlist(config.IMAGEGEN_WEBHOOK_ALLOWLIST);
+  // The models the workers run change rarely: read the registry at most every 10 s.
+  const registry = new ModelRegistry(redis, prefix);
+  let models: { at: number; list: Promise<ModelInfo[]> } | null = null;
+  const modelDomains = () => {
+    if (!models || Date.now() - models.at > 10_000) {
+      models = { at: Date.now(), list: registry.list().catch(() => []) };
+    }
+    return models.list;
+  };
   const app = createApp({
     settings: config,
     jobs,
@@ -63,6 +74,7 @@ export async function startApi(config: ApiConfig): Promise<RunningApi> {
     rateLimiter: new RedisRateLimiter(redis, prefix),
     storage,
     moderator: createModerator(config.moderation),
+    modelDomains,
     webhookRefusal: (url) => webhookUrlRefusal(url, allowlist),
     newObjectKey,
     metrics,

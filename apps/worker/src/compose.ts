@@ -1,8 +1,16 @@
 import { hostname } from 'node:os';
+import { basename } from 'node:path';
 
 import { JOB_CATALOG } from '@imagegen/contracts';
-import { Engine, type EngineOptions } from '@imagegen/engine';
-import { connectRedis, createConsumer, Keys, RedisJobRepository, type Redis } from '@imagegen/jobs';
+import { Engine, readModelDomain, type EngineOptions } from '@imagegen/engine';
+import {
+  connectRedis,
+  createConsumer,
+  Keys,
+  ModelRegistry,
+  RedisJobRepository,
+  type Redis,
+} from '@imagegen/jobs';
 import { createLogger, createMetrics, startOpsServer, type Logger } from '@imagegen/observability';
 import { createModerator, createUpsampler } from '@imagegen/prompt';
 import { storageFromEnv } from '@imagegen/storage';
@@ -95,6 +103,15 @@ export async function startWorker(
     onError: (err) => logger.error({ err }, 'worker error'),
   });
   await consumer.waitUntilReady();
+  // Tell the API what this model can draw (prompt checks warn when a prompt is outside it); renewed so
+  // that a model no worker runs any more drops out.
+  const models = new ModelRegistry(redis, prefix);
+  const model = { name: basename(config.MODEL_DIR), ...readModelDomain(config.MODEL_DIR) };
+  const register = () =>
+    models.register(model).catch((err: unknown) => logger.warn({ err }, 'model registration failed'));
+  await register();
+  const renew = setInterval(() => void register(), 60_000);
+  renew.unref();
   consuming = true;
   logger.info(
     { concurrency: config.WORKER_CONCURRENCY, port: health.port, attempts: JOB_CATALOG.generate.attempts },
@@ -105,6 +122,7 @@ export async function startWorker(
   const close = () => {
     closing ??= (async () => {
       consuming = false;
+      clearInterval(renew);
       const graceful = consumer.close();
       const bounded = await Promise.race([
         graceful.then(() => true),

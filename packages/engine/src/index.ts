@@ -20,6 +20,7 @@ export { DeadlineExceededError, EngineLostError } from '@imagegen/contracts';
 export { ASPECT_RATIOS, ASPECT_RATIO_NAMES, isAspectRatio, planResolution } from './plan.js';
 export type { AspectRatio, ResolutionPlan, Size } from './plan.js';
 export { decodeToRgb, readPngText, type ImageFormat } from './image/sharp-ops.js';
+export { readModelDomain } from './model/domain.js';
 export { readModelManifest, type ModelManifest } from './model/manifest.js';
 export { ClipTokenizer, type ClipTokenizerSpec } from './tokenizer/clip.js';
 export { createScheduler, parseSchedulerConfig } from './scheduler/index.js';

@@ -31,9 +31,19 @@ const int = z.coerce.number().int();
 
 export const COMMANDS = {
   submit: spec(
-    'submit-8',
-    ['job', 'events', 'waiting', 'seq', 'unfinished', 'idempotency', 'outbox', 'intents'],
-    ['id', 'fields', 'concurrency', 'idempotencyValue', 'idempotencyTtlS', 'queueBound', 'now', 'channel'],
+    'submit-9',
+    ['job', 'events', 'waiting', 'seq', 'unfinished', 'idempotency', 'outbox', 'intents', 'keyJobs'],
+    [
+      'id',
+      'fields',
+      'concurrency',
+      'idempotencyValue',
+      'idempotencyTtlS',
+      'queueBound',
+      'now',
+      'channel',
+      'keyJobsMax',
+    ],
     z.union([
       z.tuple([z.literal('created'), int, str]),
       z.tuple([z.literal('idempotent'), str]),

@@ -18,7 +18,9 @@ export {
   EXPIRED_ERROR,
   type FinishOutcome,
   type IdempotencyClaim,
+  type JobPage,
   type JobRepository,
+  type ListOptions,
   type StartOutcome,
   type SubmitLimits,
   type SubmitOutcome,
@@ -27,6 +29,7 @@ export {
 } from './job-repository.js';
 export { jobView, type Presigner } from './job-view.js';
 export { Keys, keySlot, taggedPrefix } from './keys.js';
+export { MODEL_REGISTRATION_TTL_MS, ModelRegistry } from './model-registry.js';
 export { OutboxReader, type OutboxItem } from './outbox.js';
 export { RedisJobRepository } from './redis-job-repository.js';
 export {

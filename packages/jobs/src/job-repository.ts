@@ -21,6 +21,26 @@ export type SubmitOutcome =
   | { kind: 'queue_full' }
   | { kind: 'concurrency'; unfinished: number };
 
+/** One page of a key's jobs, newest first. */
+export interface JobPage {
+  records: JobRecord[];
+  /** Where the next page starts (below this submit sequence number), or null after the last page. */
+  nextBeforeSeq: number | null;
+}
+
+export interface ListOptions {
+  limit: number;
+  /** Only jobs in one of these statuses. */
+  statuses?: readonly JobStatus[] | undefined;
+  /** Only jobs submitted before this sequence number (from the previous page). */
+  beforeSeq?: number | undefined;
+}
+
+/** How many of a key's newest jobs its index keeps (older entries' records are long purged anyway). */
+export const KEY_JOBS_INDEX_MAX = 100_000;
+/** How many index entries one list call may read before it returns a shorter page with a cursor. */
+export const LIST_SCAN_MAX = 1000;
+
 export type StartOutcome =
   | { kind: 'started' }
   | { kind: 'missing' }
@@ -55,6 +75,11 @@ export interface JobRepository {
     idempotency: IdempotencyClaim | null,
   ): Promise<SubmitOutcome>;
   get(id: string): Promise<JobRecord | null>;
+  /**
+   * A key's retained jobs, newest first, from its index (no scan of other keys' jobs). A page may hold
+   * fewer than `limit` jobs when a status filter skips many; follow `nextBeforeSeq` until it is null.
+   */
+  listForKey(keyId: string, options: ListOptions): Promise<JobPage>;
   /** 0-based position among waiting jobs, or null when the job is not waiting. */
   queuePosition(id: string): Promise<number | null>;
   waitingCount(): Promise<number>;

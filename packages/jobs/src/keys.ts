@@ -34,6 +34,8 @@ export class Keys {
   seq = () => `${this.prefix}:seq`;
   /** Set of one API key's unfinished jobs (its concurrency slots). */
   unfinished = (keyId: string) => `${this.prefix}:key:${keyId}:active`;
+  /** Sorted set of one API key's job ids by submit order (seq), for listing. */
+  keyJobs = (keyId: string) => `${this.prefix}:key:${keyId}:jobs`;
   idempotency = (keyId: string, digest: string) => `${this.prefix}:idem:${keyId}:${digest}`;
   /** A key that never holds data, passed where a command takes an optional key. */
   none = () => `${this.prefix}:none`;
@@ -48,6 +50,8 @@ export class Keys {
    * process that died left behind.
    */
   enqueueIntents = () => `${this.prefix}:enqueue`;
+  /** Hash of the models the workers run (model name → ModelInfo JSON). */
+  models = () => `${this.prefix}:models`;
   /** BullMQ's own prefix: its keys become `<prefix>:bull:<queue>:…`, inside the same hash tag. */
   bullPrefix = () => `${this.prefix}:bull`;
 }

@@ -39,7 +39,13 @@ afterAll(async () => {
 });
 
 describe('RedisJobRepository', () => {
-  jobRepositoryContract(() => ({ jobs: store, events }));
+  jobRepositoryContract(() => ({
+    jobs: store,
+    events,
+    purge: async (id: string) => {
+      await redis.del(store.keys.job(id), store.keys.events(id));
+    },
+  }));
 });
 
 const newJob = (keyId = 'k1', webhookEvents: WebhookEventKind[] | null = null): NewJobRecord => ({
@@ -72,6 +78,7 @@ describe('keys and commands (Redis Cluster readiness)', () => {
     const k = new Keys('imagegen');
     const slot = keySlot(k.job('gen_a'));
     for (const key of [
+      k.keyJobs('key'),
       k.events('gen_b'),
       k.waiting(),
       k.unfinished('key'),

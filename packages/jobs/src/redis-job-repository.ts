@@ -16,7 +16,11 @@ import type { Cluster, Redis } from 'ioredis';
 import { Commands, type CommandObserver } from './commands.js';
 import {
   EXPIRED_ERROR,
+  KEY_JOBS_INDEX_MAX,
+  LIST_SCAN_MAX,
   type FinishOutcome,
+  type JobPage,
+  type ListOptions,
   type IdempotencyClaim,
   type JobRepository,
   type StartOutcome,
@@ -71,9 +75,11 @@ export class RedisJobRepository implements JobRepository {
         idempotency: idempotency ? k.idempotency(job.keyId, idempotency.keyDigest) : k.none(),
         outbox: k.webhookOutbox(),
         intents: k.enqueueIntents(),
+        keyJobs: k.keyJobs(job.keyId),
       },
       {
         id: job.id,
+        keyJobsMax: KEY_JOBS_INDEX_MAX,
         fields: JSON.stringify(encodeNewJob(job)),
         concurrency: limits.concurrency,
         idempotencyValue: idempotency ? `${idempotency.bodyDigest}|${job.id}` : '',
@@ -99,6 +105,49 @@ export class RedisJobRepository implements JobRepository {
 
   async get(id: string): Promise<JobRecord | null> {
     return decodeJobRecord(await redisCall(() => this.redis.hgetall(this.keys.job(id))));
+  }
+
+  async listForKey(keyId: string, options: ListOptions): Promise<JobPage> {
+    const index = this.keys.keyJobs(keyId);
+    const batch = Math.max(options.limit * 2, 50);
+    const records: JobRecord[] = [];
+    const purged: string[] = [];
+    let before = options.beforeSeq ?? Number.POSITIVE_INFINITY;
+    let scanned = 0;
+    let next: number | null = null;
+    for (;;) {
+      const upper = Number.isFinite(before) ? `(${before}` : '+inf';
+      const flat = await redisCall(() =>
+        this.redis.zrevrangebyscore(index, upper, '-inf', 'WITHSCORES', 'LIMIT', 0, batch),
+      );
+      const ids: [string, number][] = [];
+      for (let i = 0; i + 1 < flat.length; i += 2) ids.push([flat[i]!, Number(flat[i + 1])]);
+      const hashes = await redisCall(async () => {
+        const pipeline = this.redis.pipeline();
+        for (const [id] of ids) pipeline.hgetall(this.keys.job(id));
+        return (await pipeline.exec()) ?? [];
+      });
+      let full = false;
+      for (const [i, [id, seq]] of ids.entries()) {
+        before = seq;
+        scanned++;
+        const record = decodeJobRecord((hashes[i]?.[1] ?? {}) as Record<string, string>);
+        if (!record) purged.push(id);
+        else if (!options.statuses || options.statuses.includes(record.status)) records.push(record);
+        if (records.length === options.limit) {
+          full = true;
+          break;
+        }
+      }
+      if (full || scanned >= LIST_SCAN_MAX) {
+        next = before;
+        break;
+      }
+      if (ids.length < batch) break;
+    }
+    // Records past their retention are gone: drop their index entries as we meet them.
+    if (purged.length > 0) await redisCall(() => this.redis.zrem(index, ...purged));
+    return { records, nextBeforeSeq: next };
   }
 
   queuePosition(id: string): Promise<number | null> {

@@ -11,6 +11,7 @@ export {
   type LintCode,
   type PromptWarning,
 } from './lint.js';
+export { domainWarning, type ModelDomain } from './domain.js';
 export { MAX_PROMPT_CHARS, upsamplePrompt } from './upsample.js';
 export {
   createUpsampler,

@@ -28,6 +28,8 @@ export function errorBody(e: AppError, requestId: string): string {
       message: e.message,
       ...(e.param === undefined ? {} : { param: e.param }),
       ...e.extra,
+      // Every problem found in the request (validation), each with its field.
+      ...(e.details === undefined ? {} : { details: e.details }),
     },
     request_id: requestId,
   });

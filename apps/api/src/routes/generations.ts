@@ -6,13 +6,14 @@ import { jobView, type JobEvents, type JobRepository, type Presigner } from '@im
 import { ctx } from '../http/middleware.js';
 import { cancelGeneration, type CancelDeps } from '../services/cancel.js';
 import { invalidRequest } from '../services/errors.js';
+import { listGenerations } from '../services/list.js';
 import { readOwnedJob } from '../services/read.js';
 import { submitGeneration, type SubmitDeps } from '../services/submit.js';
 import { parseWaitSeconds, waitForTerminal } from '../services/wait.js';
 
 export interface GenerationRoutesDeps
   extends Omit<SubmitDeps, 'jobs' | 'queue'>, Omit<CancelDeps, 'jobs' | 'queue'> {
-  jobs: SubmitDeps['jobs'] & CancelDeps['jobs'] & Pick<JobRepository, 'queuePosition'>;
+  jobs: SubmitDeps['jobs'] & CancelDeps['jobs'] & Pick<JobRepository, 'queuePosition' | 'listForKey'>;
   queue: SubmitDeps['queue'] & CancelDeps['queue'];
   events: Pick<JobEvents, 'listen'>;
   storage: Presigner;
@@ -30,7 +31,7 @@ function waitParam(value: unknown, max: number, param: string): number {
   return n;
 }
 
-/** `POST /v1/images/generations`, `GET …/{id}` (optionally waiting), `POST …/{id}/cancel`. */
+/** `POST /v1/images/generations`, `GET` (the key's list), `GET …/{id}` (optionally waiting), `POST …/{id}/cancel`. */
 export function generationRoutes(deps: GenerationRoutesDeps): Router {
   const router = Router();
   const view = (r: JobRecord): Promise<Job> => jobView(r, deps.jobs, deps.storage);
@@ -53,6 +54,15 @@ export function generationRoutes(deps: GenerationRoutesDeps): Router {
     const final = await waitForTerminal(deps, record, wait);
     res.setHeader('Location', `/v1/images/generations/${final.id}`);
     res.status(TERMINAL_STATUSES.includes(final.status) && wait > 0 ? 200 : 202).json(await view(final));
+  });
+
+  router.get('/v1/images/generations', deps.auth, deps.readLimit, async (req, res) => {
+    const page = await listGenerations(deps, ctx(res).keyId!, req.query);
+    res.json({
+      object: 'list',
+      data: await Promise.all(page.records.map(view)),
+      next_cursor: page.nextCursor,
+    });
   });
 
   router.get('/v1/images/generations/:id', deps.auth, deps.readLimit, async (req, res) => {

@@ -18,6 +18,7 @@ function world(over: Partial<SubmitDeps> = {}) {
     jobs,
     queue,
     moderator: createModerator(null),
+    modelDomains: () => Promise.resolve([]),
     webhookRefusal: () => Promise.resolve(null),
     limits: { concurrency: 3, queueBound: 0, queueDeadlineMs: 60_000 },
     metrics: createMetrics('api'),

@@ -8,8 +8,9 @@ import {
 } from '@imagegen/contracts';
 import type { GenerationQueue, JobRepository } from '@imagegen/jobs';
 import type { Logger, Metrics } from '@imagegen/observability';
-import { analyzePrompt, lintPrompt, refusalMessage, type PromptModerator } from '@imagegen/prompt';
+import { analyzePrompt, refusalMessage, type ModelDomain, type PromptModerator } from '@imagegen/prompt';
 
+import { promptWarnings } from './analyze.js';
 import { concurrencyLimited, idempotencyConflict, invalidRequest, queueFull } from './errors.js';
 import { validationError } from './validation.js';
 
@@ -17,6 +18,8 @@ export interface SubmitDeps {
   jobs: Pick<JobRepository, 'submit' | 'get' | 'clearEnqueueIntent'>;
   queue: Pick<GenerationQueue, 'enqueue'>;
   moderator: PromptModerator;
+  /** The models the workers run (for the `outside_model_domain` warning). */
+  modelDomains: () => Promise<readonly ModelDomain[]>;
   /** Why a webhook URL is refused (SSRF policy), or null when it may be called. */
   webhookRefusal: (url: string) => Promise<string | null>;
   limits: { concurrency: number; queueBound: number; queueDeadlineMs: number };
@@ -115,7 +118,7 @@ export async function submitGeneration(
       deadlineAt: now + deps.limits.queueDeadlineMs,
       webhook,
       analysis: { ...analysis },
-      warnings: lintPrompt(body.prompt, analysis),
+      warnings: await promptWarnings(deps, body.prompt, analysis),
     },
     { concurrency: deps.limits.concurrency, queueBound: deps.limits.queueBound },
     idem,

@@ -6,11 +6,13 @@ import { invalidRequest } from './errors.js';
  * A zod failure as the API's 400: the first problem as `message`/`param` (an unknown field is named with
  * how to fix it), every problem in `details`.
  */
-export function validationError(error: z.ZodError) {
+export function validationError(error: z.ZodError, options: { topLevelParams?: boolean } = {}) {
+  // Query parameters are named as sent (`status`), not by their parsed element (`status.0`).
+  const name = (path: PropertyKey[]) => (options.topLevelParams ? String(path[0] ?? '') : path.join('.'));
   const details = error.issues.flatMap((issue) =>
     issue.code === 'unrecognized_keys'
       ? issue.keys.map((k) => ({ param: k, message: unknownField(k) }))
-      : [{ param: issue.path.join('.'), message: issue.message }],
+      : [{ param: name(issue.path), message: issue.message }],
   );
   const first = error.issues[0]!;
   if (first.path.length === 0 && first.code !== 'unrecognized_keys') {

@@ -11,7 +11,14 @@ import type { JobRepository } from '../job-repository.js';
  * The behaviour every JobRepository must have, run against Redis (the real one) and the in-memory fake
  * (the fast tier's stand-in), so the fake cannot drift from what it stands in for.
  */
-export function jobRepositoryContract(make: () => { jobs: JobRepository; events: JobEvents }): void {
+export function jobRepositoryContract(
+  make: () => {
+    jobs: JobRepository;
+    events: JobEvents;
+    /** Forgets a record as Redis does when its retention ends. */
+    purge: (id: string) => Promise<void>;
+  },
+): void {
   const input = {
     prompt: 'a cat',
     aspect_ratio: '1:1',
@@ -252,6 +259,41 @@ export function jobRepositoryContract(make: () => { jobs: JobRepository; events:
       deliveredAt: null,
     });
     expect(await jobs.get('gen_absent')).toBeNull();
+  });
+
+  it('lists a key’s jobs newest first, page by page, and only that key’s', async () => {
+    const { jobs } = make();
+    const first = newJob('list');
+    const mine = [first, sameKey(first), sameKey(first), sameKey(first), sameKey(first)];
+    for (const j of mine) await jobs.submit(j, { concurrency: 10, queueBound: 0 }, null);
+    await jobs.submit(newJob('other'), limits, null);
+    const seen: string[] = [];
+    const pages: number[] = [];
+    let before: number | undefined;
+    for (;;) {
+      const page = await jobs.listForKey(first.keyId, { limit: 2, beforeSeq: before });
+      pages.push(page.records.length);
+      seen.push(...page.records.map((r) => r.id));
+      if (page.nextBeforeSeq === null) break;
+      before = page.nextBeforeSeq;
+    }
+    expect(seen).toEqual(mine.map((j) => j.id).reverse());
+    expect(pages.slice(0, 2)).toEqual([2, 2]);
+    expect(await jobs.listForKey('nobody', { limit: 5 })).toEqual({ records: [], nextBeforeSeq: null });
+  });
+
+  it('filters the list by status, and drops jobs whose records were purged', async () => {
+    const { jobs, purge } = make();
+    const a = newJob('filter');
+    const [b, c] = [sameKey(a), sameKey(a)];
+    for (const j of [a, b, c]) await jobs.submit(j, { concurrency: 10, queueBound: 0 }, null);
+    await jobs.finish(b.id, b.keyId, 'canceled', {});
+    const canceled = await jobs.listForKey(a.keyId, { limit: 10, statuses: ['canceled'] });
+    expect(canceled.records.map((r) => r.id)).toEqual([b.id]);
+    const open = await jobs.listForKey(a.keyId, { limit: 10, statuses: ['queued', 'processing'] });
+    expect(open.records.map((r) => r.id)).toEqual([c.id, a.id]);
+    await purge(c.id);
+    expect((await jobs.listForKey(a.keyId, { limit: 10 })).records.map((r) => r.id)).toEqual([b.id, a.id]);
   });
 
   it('hears each new event of a job it listens to', async () => {

@@ -6,6 +6,10 @@ import { MemoryJobRepository } from './memory-job-repository.js';
 describe('MemoryJobRepository (the fast tier’s fake)', () => {
   jobRepositoryContract(() => {
     const repo = new MemoryJobRepository();
-    return { jobs: repo, events: repo };
+    return {
+      jobs: repo,
+      events: repo,
+      purge: (id: string) => Promise.resolve(repo.purge(id)),
+    };
   });
 });

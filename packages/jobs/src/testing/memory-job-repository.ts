@@ -14,7 +14,11 @@ import {
 import type { JobEvents, JobStreamEntry } from '../job-events.js';
 import {
   EXPIRED_ERROR,
+  KEY_JOBS_INDEX_MAX,
+  LIST_SCAN_MAX,
   type FinishOutcome,
+  type JobPage,
+  type ListOptions,
   type IdempotencyClaim,
   type JobRepository,
   type StartOutcome,
@@ -35,6 +39,8 @@ export class MemoryJobRepository implements JobRepository, JobEvents {
   readonly unfinished = new Map<string, Set<string>>();
   readonly idempotency = new Map<string, string>();
   readonly intents = new Map<string, number>();
+  /** Each key's job ids by seq (its index). */
+  readonly keyJobs = new Map<string, Map<string, number>>();
   /** Job ids announced on the cancel channel, in order. */
   readonly cancelRequests: string[] = [];
   readonly webhookAttempts: { id: string; attempt: WebhookAttempt }[] = [];
@@ -66,6 +72,11 @@ export class MemoryJobRepository implements JobRepository, JobEvents {
     slots.add(job.id);
     this.unfinished.set(job.keyId, slots);
     this.intents.set(job.id, job.createdAt);
+    const index = this.keyJobs.get(job.keyId) ?? new Map<string, number>();
+    index.set(job.id, seq);
+    this.keyJobs.set(job.keyId, index);
+    for (const [id] of [...index.entries()].sort((a, b) => a[1] - b[1]).slice(0, -KEY_JOBS_INDEX_MAX))
+      index.delete(id);
     if (idemKey && idem) this.idempotency.set(idemKey, `${idem.bodyDigest}|${job.id}`);
     this.append(job.id, { type: 'queued' });
     return { kind: 'created', seq };
@@ -75,6 +86,32 @@ export class MemoryJobRepository implements JobRepository, JobEvents {
     await Promise.resolve();
     const h = this.hashes.get(id);
     return h ? decodeJobRecord({ ...h }) : null;
+  }
+
+  async listForKey(keyId: string, options: ListOptions): Promise<JobPage> {
+    await Promise.resolve();
+    const index = this.keyJobs.get(keyId) ?? new Map<string, number>();
+    const before = options.beforeSeq ?? Number.POSITIVE_INFINITY;
+    const entries = [...index.entries()].filter(([, seq]) => seq < before).sort((a, b) => b[1] - a[1]);
+    const records: JobRecord[] = [];
+    let scanned = 0;
+    for (const [id, seq] of entries) {
+      scanned++;
+      const h = this.hashes.get(id);
+      const record = h ? decodeJobRecord({ ...h }) : null;
+      if (!record) index.delete(id);
+      else if (!options.statuses || options.statuses.includes(record.status)) records.push(record);
+      if (records.length === options.limit || scanned >= LIST_SCAN_MAX) {
+        return { records, nextBeforeSeq: seq };
+      }
+    }
+    return { records, nextBeforeSeq: null };
+  }
+
+  /** Forgets a record as Redis does when its retention ends (tests). */
+  purge(id: string): void {
+    this.hashes.delete(id);
+    this.streams.delete(id);
   }
 
   async queuePosition(id: string): Promise<number | null> {
