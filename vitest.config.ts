@@ -8,6 +8,7 @@ export default defineConfig({
   resolve: {
     alias: {
       '@imagegen/engine': src('./packages/engine/src/index.ts'),
+      '@imagegen/networks': src('./packages/networks/src/index.ts'),
       '@imagegen/contracts': src('./packages/contracts/src/index.ts'),
       '@imagegen/storage': src('./packages/storage/src/index.ts'),
       '@imagegen/jobs/testing': src('./packages/jobs/src/testing/index.ts'),
@@ -20,6 +21,8 @@ export default defineConfig({
       '@imagegen/s3-lite': src('./packages/s3-lite/src/index.ts'),
       '@imagegen/prompt': src('./packages/prompt/src/index.ts'),
       '@imagegen/webhooks': src('./packages/webhooks/src/index.ts'),
+      // Tests run in Node: the client's Node entry (its browser entry is the same minus file downloads).
+      '@imagegen/client': src('./packages/client/src/node.ts'),
     },
   },
   test: {
