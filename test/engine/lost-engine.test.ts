@@ -161,3 +161,29 @@ describe('an engine thread that crashes or freezes', () => {
     await engine.close();
   });
 });
+
+describe('requests that wait their turn in the engine thread', () => {
+  it('a canceled or overdue request behind a running one is answered at once, without costing the engine', async () => {
+    // A grace far shorter than the running generation: were the waiting request's abort to count against
+    // the thread, it would be given up under the running job.
+    const engine = await Engine.load({ modelDir: TINY_RANDOM, abortGraceMs: 20 });
+    try {
+      const running = engine.generate({ ...INPUT, steps: 150 });
+      const controller = new AbortController();
+      const waiting = engine.generate({ ...INPUT, seed: 6 }, { signal: controller.signal });
+      const overdue = engine.generate({ ...INPUT, seed: 7 }, { deadlineAt: Date.now() + 20 });
+      controller.abort(new Error('client canceled'));
+      const canceled = await failure(waiting);
+      expect(canceled).toBeInstanceOf(EngineError);
+      expect((canceled as EngineError).code).toBe('canceled');
+      expect(await failure(overdue)).toBeInstanceOf(DeadlineExceededError);
+      const done = await running;
+      expect(done.steps).toBe(150);
+      expect(engine.alive).toBe(true);
+      // And the engine goes on serving.
+      expect((await engine.generate({ ...INPUT, seed: 8 })).image.length).toBeGreaterThan(0);
+    } finally {
+      await engine.close();
+    }
+  });
+});

@@ -134,8 +134,19 @@ export class ThreadClient {
         signal?.removeEventListener('abort', onAbort);
         this.pending.delete(id);
       };
+      // The thread runs requests one at a time in arrival order: one with an older request still pending
+      // is waiting behind it. The oldest pending request is the thread's own work (or the thread is stuck
+      // before it), so only its abort or deadline can cost the thread; a waiting one is answered at once
+      // (a generate marked canceled stops at its first step when its turn comes), so one job's cancel or
+      // deadline never costs the engine under another job.
+      const waiting = () => [...this.pending.keys()].some((other) => other < id);
       const onAbort = () => {
         hooks.onAbort?.();
+        if (waiting()) {
+          settle();
+          reject(canceledError(signal?.reason));
+          return;
+        }
         graceTimer = setTimeout(() => {
           settle();
           reject(canceledError(signal?.reason));
@@ -148,12 +159,19 @@ export class ThreadClient {
       };
       if (budgetMs !== null) {
         deadlineTimer = setTimeout(
-          () =>
+          () => {
+            if (waiting()) {
+              hooks.onAbort?.();
+              settle();
+              reject(new DeadlineExceededError(what, budgetMs));
+              return;
+            }
             this.giveUp(
               new EngineLostError(`engine thread terminated after missing its deadline (${what})`, {
                 cause: new DeadlineExceededError(what, budgetMs),
               }),
-            ),
+            );
+          },
           Math.min(budgetMs, MAX_TIMER_MS),
         );
       }
