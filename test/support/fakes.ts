@@ -245,6 +245,7 @@ export class FakeEngine {
         checked: true,
         flagged: mode.flagged !== undefined,
         label: mode.flagged ?? null,
+        category: mode.flagged === undefined ? null : 'adult',
         scores: mode.flagged === undefined ? {} : { [mode.flagged]: 0.99 },
       },
       timings: {

@@ -53,7 +53,10 @@ export async function startWorker(
         deviceId: config.ORT_DEVICE_ID,
         intraOpThreads: config.ORT_INTRA_OP_THREADS,
       },
-      ...(config.SAFETY_MODEL_DIR ? { safetyModelDir: config.SAFETY_MODEL_DIR } : {}),
+      safetyModelDir: config.safetyModelDir,
+      defaultSafetyModelDir: config.defaultSafetyModelDir,
+      upscalerDir: config.upscalerDir,
+      defaultUpscalerDir: config.defaultUpscalerDir,
       abortGraceMs: config.ENGINE_ABORT_GRACE_MS,
       ...overrides.engineOptions,
     });
@@ -69,6 +72,10 @@ export async function startWorker(
     healthy: () => !engine.stuck,
   });
   await engine.start();
+  if (config.safetyModelDir === false) {
+    // SAFETY_MODEL_DIR=none: generated images reach users unchecked (only prompts are moderated).
+    logger.warn({ SAFETY_MODEL_DIR: 'none' }, 'image safety check is off');
+  }
 
   const redis: Redis = connectRedis(config.REDIS_URL, 'worker');
   const subscriber: Redis = connectRedis(config.REDIS_URL, 'subscriber');

@@ -13,6 +13,7 @@ import {
   type Env,
   type EnvConfig,
 } from '@imagegen/contracts';
+import { isUpscalerNetwork, networkDir, SAFETY_NETWORK, UPSCALER_NETWORKS } from '@imagegen/networks';
 import type { ClassifierConfig, UpsamplerConfig } from '@imagegen/prompt';
 
 /** The bundled model (packages/tiny-model/model), when this checkout has it. */
@@ -20,18 +21,81 @@ export const BUNDLED_MODEL_DIR = fileURLToPath(
   new URL('../../../packages/tiny-model/model', import.meta.url),
 );
 
+/** A shipped network's directory, or the reason this installation lacks it. */
+function shipped(name: string): { dir: string } | { error: string } {
+  try {
+    return { dir: networkDir(name) };
+  } catch (e) {
+    return { error: (e as Error).message };
+  }
+}
+
 const EngineEnv = z
   .object({
     MODEL_DIR: z.string().min(1).optional(),
+    /**
+     * Image safety classifier directory; `none` turns the check off. Unset: the model's own
+     * `safety_checker/`, else the shipped nsfwjs MobileNetV2 (`@imagegen/networks`).
+     */
     SAFETY_MODEL_DIR: z.string().min(1).optional(),
+    /**
+     * `esrgan-slim`, `esrgan-medium`, `esrgan-thick`, `lanczos` (exact resize only) or a network directory.
+     * Unset: the model's own `upscaler/`, else esrgan-slim.
+     */
+    UPSCALER: z.string().min(1).optional(),
     ORT_PROVIDER: z.enum(['cpu', 'cuda']).default('cpu'),
     ORT_DEVICE_ID: int(0, 0, 64),
     ORT_INTRA_OP_THREADS: int(0, 0, 1024),
   })
-  .transform((c) => ({ ...c, MODEL_DIR: c.MODEL_DIR ?? BUNDLED_MODEL_DIR }))
-  .refine((c) => existsSync(c.MODEL_DIR), {
-    message: 'MODEL_DIR does not exist (set it to an ONNX model directory)',
-    path: ['MODEL_DIR'],
+  .transform((c, ctx) => {
+    const modelDir = c.MODEL_DIR ?? BUNDLED_MODEL_DIR;
+    if (!existsSync(modelDir)) {
+      ctx.addIssue({
+        code: 'custom',
+        message: 'MODEL_DIR does not exist (set it to an ONNX model directory)',
+        path: ['MODEL_DIR'],
+      });
+    }
+    const safety = c.SAFETY_MODEL_DIR;
+    if (safety !== undefined && safety !== 'none' && !existsSync(safety)) {
+      ctx.addIssue({
+        code: 'custom',
+        message: 'SAFETY_MODEL_DIR does not exist (a classifier directory, or none)',
+        path: ['SAFETY_MODEL_DIR'],
+      });
+    }
+    const defaultSafety = shipped(SAFETY_NETWORK);
+    if (safety === undefined && 'error' in defaultSafety) {
+      ctx.addIssue({ code: 'custom', message: defaultSafety.error, path: ['SAFETY_MODEL_DIR'] });
+    }
+    const up = c.UPSCALER;
+    let upscalerDir = null as string | false | null;
+    if (up === 'lanczos') upscalerDir = false;
+    else if (up !== undefined && isUpscalerNetwork(up)) {
+      const net = shipped(up);
+      if ('error' in net) ctx.addIssue({ code: 'custom', message: net.error, path: ['UPSCALER'] });
+      else upscalerDir = net.dir;
+    } else if (up !== undefined) {
+      if (existsSync(up)) upscalerDir = up;
+      else {
+        ctx.addIssue({
+          code: 'custom',
+          message: `UPSCALER must be ${UPSCALER_NETWORKS.join(', ')}, lanczos or an existing network directory`,
+          path: ['UPSCALER'],
+        });
+      }
+    }
+    const defaultUpscaler = shipped('esrgan-slim');
+    const safetyModelDir: string | false | null = safety === 'none' ? false : (safety ?? null);
+    return {
+      ...c,
+      MODEL_DIR: modelDir,
+      /** Engine options: false = off, null = the model's own, else this directory. */
+      safetyModelDir,
+      defaultSafetyModelDir: 'dir' in defaultSafety ? defaultSafety.dir : null,
+      upscalerDir,
+      defaultUpscalerDir: 'dir' in defaultUpscaler ? defaultUpscaler.dir : null,
+    };
   });
 
 const WorkerJobsEnv = z.object({

@@ -136,7 +136,7 @@ describe('GenerationProcessor', () => {
     expect(engine.calls).toEqual([]);
   });
 
-  it('ends a job whose image fails the safety check as moderated, storing nothing', async () => {
+  it('ends a job whose image fails the safety check as moderated in its policy category, storing nothing', async () => {
     const { jobs, engine, storage, processor } = world();
     engine.mode = { kind: 'ok', flagged: 'nsfw' };
     const job = await seedJob(jobs);
@@ -145,7 +145,7 @@ describe('GenerationProcessor', () => {
       status: 'moderated',
       image: null,
       error: { code: 'content_moderated', retryable: false },
-      moderation: { stage: 'output', category: 'nsfw' },
+      moderation: { stage: 'output', category: 'adult' },
     });
     expect(storage.objects.size).toBe(0);
   });

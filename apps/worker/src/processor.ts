@@ -172,7 +172,7 @@ export class GenerationProcessor {
             'the generated image did not pass the image safety check; change the prompt, or raise safety_tolerance where that is appropriate',
           retryable: false,
         },
-        moderation: { stage: 'output', category: result.safety.label },
+        moderation: { stage: 'output', category: result.safety.category ?? 'adult' },
       });
       return;
     }

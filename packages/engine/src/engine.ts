@@ -2,9 +2,10 @@ import { performance } from 'node:perf_hooks';
 
 import { beforeDeadline } from './deadline.js';
 import { canceledError, EngineError } from './errors.js';
+import { resizeBilinearAlignCorners } from './image/bilinear.js';
 import { encodeImage, MIME_TYPES, resizeRgb, type ImageFormat } from './image/sharp-ops.js';
 import type { ModelManifest } from './model/manifest.js';
-import { planResolution, type AspectRatio, type ResolutionPlan } from './plan.js';
+import { pickScale, planResolution, type AspectRatio, type ResolutionPlan } from './plan.js';
 import { DEFAULT_RUNTIME, type RuntimeOptions } from './runtime/options.js';
 import type { LoadedInfo } from './runtime/protocol.js';
 import type { SafetyVerdict } from './runtime/safety.js';
@@ -14,8 +15,20 @@ export interface EngineOptions {
   /** A model directory in the diffusers/Optimum ONNX layout. */
   modelDir: string;
   runtime?: Partial<RuntimeOptions>;
-  /** An image safety model directory; default: the model's own `safety_checker/`, if it has one. */
-  safetyModelDir?: string | null;
+  /**
+   * An image safety model directory, or false for no image safety check. Default (null): the model's own
+   * `safety_checker/`, else `defaultSafetyModelDir`.
+   */
+  safetyModelDir?: string | false | null;
+  /** The classifier used when the model has no `safety_checker/` (the worker: `@imagegen/networks`'s). */
+  defaultSafetyModelDir?: string | null;
+  /**
+   * A super-resolution network directory (`model.onnx`, or `x2/`, `x4/`, `x8/` …), or false for the exact
+   * lanczos resize only. Default (null): the model's own `upscaler/`, else `defaultUpscalerDir`.
+   */
+  upscalerDir?: string | false | null;
+  /** The upscaler used when the model has no `upscaler/` (the worker: ESRGAN slim). */
+  defaultUpscalerDir?: string | null;
   /**
    * How long an aborted call may go on before its thread is given up (ENGINE_ABORT_GRACE_MS). A thread stuck
    * inside one native onnxruntime run never reaches the next step check. Default 2000.
@@ -108,11 +121,16 @@ export interface EngineInfo {
   scheduler: string;
   defaults: { steps: number; guidance: number };
   provider: RuntimeOptions['provider'];
+  /** The largest super-resolution factor, or null when the engine only resizes. */
   upscaleFactor: number | null;
+  /** Every factor available, ascending; a generation uses the smallest that reaches its target. */
+  upscaleFactors: number[];
+  /** 'model' (the model's `upscaler/`) or the network directory; null: exact resize only. */
+  upscaler: string | null;
   safety: LoadedInfo['safety'];
 }
 
-const UNCHECKED: SafetyVerdict = { checked: false, flagged: false, label: null, scores: {} };
+const UNCHECKED: SafetyVerdict = { checked: false, flagged: false, label: null, category: null, scores: {} };
 
 /**
  * A loaded text-to-image model. ONNX sessions live in a worker thread; this object plans, orchestrates the
@@ -130,7 +148,14 @@ export class Engine {
   static async load(options: EngineOptions): Promise<Engine> {
     const runtime: RuntimeOptions = { ...DEFAULT_RUNTIME, ...options.runtime };
     const { client, info } = await ThreadClient.start(
-      { modelDir: options.modelDir, runtime, safetyModelDir: options.safetyModelDir ?? null },
+      {
+        modelDir: options.modelDir,
+        runtime,
+        safetyModelDir: options.safetyModelDir ?? null,
+        defaultSafetyModelDir: options.defaultSafetyModelDir ?? null,
+        upscalerDir: options.upscalerDir ?? null,
+        defaultUpscalerDir: options.defaultUpscalerDir ?? null,
+      },
       {
         entry: options.threadEntry,
         abortGraceMs: options.abortGraceMs ?? DEFAULT_ABORT_GRACE_MS,
@@ -163,7 +188,9 @@ export class Engine {
       scheduler: this.manifest.scheduler.className,
       defaults: this.manifest.defaults,
       provider: this.runtime.provider,
-      upscaleFactor: this.loaded.upscaleFactor,
+      upscaleFactor: this.loaded.upscaleFactors.at(-1) ?? null,
+      upscaleFactors: this.loaded.upscaleFactors,
+      upscaler: this.loaded.upscaler,
       safety: this.loaded.safety,
     };
   }
@@ -220,10 +247,11 @@ export class Engine {
     const u0 = performance.now();
     let rgb = gen.rgb;
     let size = { width: gen.width, height: gen.height };
-    const factor = this.loaded.upscaleFactor;
-    // Super-resolve only while it brings the image closer to the target; sharp does the exact resize.
-    if (factor && size.width < plan.target.width && size.height < plan.target.height) {
-      rgb = await this.thread.upscale(rgb, size.width, size.height, limits);
+    // Super-resolve by the smallest factor that reaches the target (else the largest); sharp does the exact
+    // resize.
+    const factor = pickScale(this.loaded.upscaleFactors, size, plan.target);
+    if (factor) {
+      rgb = await this.thread.upscale(rgb, size.width, size.height, factor, limits);
       size = { width: size.width * factor, height: size.height * factor };
       checkpoint();
     }
@@ -237,7 +265,10 @@ export class Engine {
     if (this.loaded.safety) {
       hooks.onStage?.('safety_check');
       const spec = this.loaded.safety.input;
-      const small = await beforeDeadline(resizeRgb(rgb, plan.target, spec, spec.fit), 'resize', deadlineAt);
+      const small =
+        spec.resize === 'bilinear_align_corners'
+          ? resizeBilinearAlignCorners(rgb, plan.target, spec)
+          : await beforeDeadline(resizeRgb(rgb, plan.target, spec, spec.fit), 'resize', deadlineAt);
       safety = await this.thread.classify(small, tolerance, limits);
       checkpoint();
     }

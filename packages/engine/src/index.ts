@@ -28,4 +28,5 @@ export type { Scheduler, SchedulerConfig } from './scheduler/index.js';
 export { gaussian, philox4x32 } from './prng.js';
 export type { ExecutionProvider, RuntimeOptions } from './runtime/options.js';
 export type { SafetyVerdict } from './runtime/safety.js';
+export { ImageSafetyClassifier, ImageUpscaler, type SafetyReport } from './networks.js';
 export { cudaProviderInstalled } from './runtime/session.js';

@@ -57,3 +57,14 @@ export function planResolution(
   }
   return { aspectRatio, native: best, target: { width: target.width, height: target.height } };
 }
+
+/**
+ * The factor to super-resolve `from` by on the way to `to`: the smallest available one that reaches the
+ * target in both dimensions (the exact resize then only shrinks), else the largest; null when none enlarges
+ * the image towards the target.
+ */
+export function pickScale(scales: readonly number[], from: Size, to: Size): number | null {
+  if (scales.length === 0 || from.width >= to.width || from.height >= to.height) return null;
+  const sorted = [...scales].sort((a, b) => a - b);
+  return sorted.find((s) => from.width * s >= to.width && from.height * s >= to.height) ?? sorted.at(-1)!;
+}

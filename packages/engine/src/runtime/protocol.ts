@@ -21,8 +21,14 @@ export const ABANDONED_EXIT_CODE = 3;
 export interface WorkerInit {
   modelDir: string;
   runtime: RuntimeOptions;
-  /** Directory of an image safety model, or null for the model's own `safety_checker/` (if any). */
-  safetyModelDir: string | null;
+  /** Image safety model: a directory, false for none, null for the model's own `safety_checker/` (if any). */
+  safetyModelDir: string | false | null;
+  /** Used when `safetyModelDir` is null and the model has no `safety_checker/`. */
+  defaultSafetyModelDir: string | null;
+  /** Upscaler network directory, false for none (exact resize only), null for the model's own `upscaler/`. */
+  upscalerDir: string | false | null;
+  /** Used when `upscalerDir` is null and the model has no `upscaler/`. */
+  defaultUpscalerDir: string | null;
   /** One Int32 control word: THREAD_IDLE, THREAD_BUSY or THREAD_ABANDONED. */
   control: SharedArrayBuffer;
   /**
@@ -34,14 +40,17 @@ export interface WorkerInit {
 
 export interface LoadedInfo {
   manifest: ModelManifest;
-  upscaleFactor: number | null;
-  safety: { kind: 'classifier' | 'sd_safety_checker'; input: SafetyInputSpec } | null;
+  /** Super-resolution factors available, ascending (empty: exact resize only). */
+  upscaleFactors: number[];
+  /** Where the upscaler networks come from: 'model' (its `upscaler/`) or a directory; null when none. */
+  upscaler: string | null;
+  safety: { kind: 'classifier' | 'sd_safety_checker'; dir: string; input: SafetyInputSpec } | null;
 }
 
 export type WorkerRequest =
   | { id: number; kind: 'generate'; request: DenoiseRequest; cancel: SharedArrayBuffer }
-  | { id: number; kind: 'upscale'; rgb: Uint8Array; width: number; height: number }
-  | { id: number; kind: 'classify'; rgb: Uint8Array; tolerance: number }
+  | { id: number; kind: 'upscale'; rgb: Uint8Array; width: number; height: number; scale: number }
+  | { id: number; kind: 'classify'; rgb: Uint8Array | Float32Array; tolerance: number }
   | { id: number; kind: 'close' };
 
 export type WorkerReply =

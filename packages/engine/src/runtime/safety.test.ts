@@ -25,12 +25,12 @@ describe('generic image classifier (fixture: "nsfw" grows with red − green)', 
   });
 
   it('reads its input size from config.json', () => {
-    expect(checker.input).toEqual({ width: 32, height: 32, fit: 'fill' });
+    expect(checker.input).toEqual({ width: 32, height: 32, fit: 'fill', resize: 'lanczos' });
   });
 
   it('flags a red image and passes a green one, with softmax scores', async () => {
     const red = await checker.check(solid(32, 32, [255, 0, 0]), 2);
-    expect(red).toMatchObject({ checked: true, flagged: true, label: 'nsfw' });
+    expect(red).toMatchObject({ checked: true, flagged: true, label: 'nsfw', category: 'adult' });
     expect(red.scores['nsfw']).toBeGreaterThan(0.99);
     const green = await checker.check(solid(32, 32, [0, 255, 0]), 2);
     expect(green).toMatchObject({ flagged: false, label: null });
@@ -50,7 +50,7 @@ describe('Stable Diffusion safety_checker layout', () => {
   it('uses has_nsfw_concepts on a CLIP-normalised 224×224 input', async () => {
     const checker = await SafetyChecker.open(join(FIXTURES, 'safety-sd'), DEFAULT_RUNTIME);
     try {
-      expect(checker.input).toEqual({ width: 224, height: 224, fit: 'cover' });
+      expect(checker.input).toEqual({ width: 224, height: 224, fit: 'cover', resize: 'lanczos' });
       expect((await checker.check(solid(224, 224, [255, 0, 0]), 2)).flagged).toBe(true);
       expect((await checker.check(solid(224, 224, [128, 128, 128]), 2)).flagged).toBe(false);
     } finally {

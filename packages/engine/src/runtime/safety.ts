@@ -15,6 +15,11 @@ export interface SafetyInputSpec {
   height: number;
   /** 'fill' resizes to the exact size; 'cover' resizes the short side then centre-crops (CLIP). */
   fit: 'fill' | 'cover';
+  /**
+   * 'lanczos' (sharp; 'cover' uses bicubic) gives 8-bit pixels; 'bilinear_align_corners' is TensorFlow's
+   * `resizeBilinear(…, alignCorners = true)` in float, as nsfwjs prepares its input, so scores equal its own.
+   */
+  resize: 'lanczos' | 'bilinear_align_corners';
 }
 
 export interface SafetyVerdict {
@@ -23,6 +28,8 @@ export interface SafetyVerdict {
   flagged: boolean;
   /** The label that decided, when flagged. */
   label: string | null;
+  /** The policy category of that label (`adult`, …) from the classifier's `categories`, when flagged. */
+  category: string | null;
   /** Per-label probabilities (generic classifiers). */
   scores: Record<string, number>;
 }
@@ -36,6 +43,9 @@ interface ClassifierConfig {
   activation: 'softmax' | 'sigmoid' | 'none';
   /** label → threshold per tolerance 0..6; a score at or above it flags the image. */
   thresholds: Map<string, number[]>;
+  /** label → policy category reported when that label flags the image (default `adult`). */
+  categories: Map<string, string>;
+  resize: SafetyInputSpec['resize'];
 }
 
 const CLIP_MEAN: [number, number, number] = [0.48145466, 0.4578275, 0.40821073];
@@ -92,6 +102,19 @@ function parseClassifierConfig(raw: Record<string, unknown>, file: string): Clas
   if (thresholds.size === 0) {
     throw new EngineError('model_invalid', `${file}: "thresholds" names no label to block`, { file });
   }
+  const categories = new Map<string, string>();
+  for (const [label, v] of Object.entries(asObject(raw['categories'] ?? {}, `${file} "categories"`))) {
+    if (!labels.includes(label) || typeof v !== 'string') {
+      throw new EngineError('model_invalid', `${file}: "categories" maps labels to category names`, { file });
+    }
+    categories.set(label, v);
+  }
+  const resize = raw['resize'] ?? 'lanczos';
+  if (resize !== 'lanczos' && resize !== 'bilinear_align_corners') {
+    throw new EngineError('model_invalid', `${file}: "resize" must be lanczos or bilinear_align_corners`, {
+      file,
+    });
+  }
   return {
     kind: 'classifier',
     size: { height: size[0] as number, width: size[1] as number },
@@ -100,6 +123,8 @@ function parseClassifierConfig(raw: Record<string, unknown>, file: string): Clas
     labels: labels,
     activation,
     thresholds,
+    categories,
+    resize,
   };
 }
 
@@ -143,12 +168,20 @@ export class SafetyChecker {
 
   get input(): SafetyInputSpec {
     return this.classifier
-      ? { width: this.classifier.size.width, height: this.classifier.size.height, fit: 'fill' }
-      : { width: 224, height: 224, fit: 'cover' };
+      ? {
+          width: this.classifier.size.width,
+          height: this.classifier.size.height,
+          fit: 'fill',
+          resize: this.classifier.resize,
+        }
+      : { width: 224, height: 224, fit: 'cover', resize: 'lanczos' };
   }
 
-  /** Classifies an RGB8 image already resized to `input`; `tolerance` 0..6 picks the thresholds. */
-  async check(rgb: Uint8Array, tolerance: number): Promise<SafetyVerdict> {
+  /**
+   * Classifies an interleaved RGB image (0–255; 8-bit, or float from the bilinear resize) already resized to
+   * `input`; `tolerance` 0..6 picks the thresholds.
+   */
+  async check(rgb: Uint8Array | Float32Array, tolerance: number): Promise<SafetyVerdict> {
     const { width, height } = this.input;
     const plane = width * height;
     const mean = this.classifier?.mean ?? CLIP_MEAN;
@@ -166,7 +199,13 @@ export class SafetyChecker {
       });
       const flag = out['has_nsfw_concepts'];
       const flagged = flag instanceof ort.Tensor && Boolean((flag.data as ArrayLike<unknown>)[0]);
-      return { checked: true, flagged, label: flagged ? 'nsfw' : null, scores: {} };
+      return {
+        checked: true,
+        flagged,
+        label: flagged ? 'nsfw' : null,
+        category: flagged ? 'adult' : null,
+        scores: {},
+      };
     }
     const out = await this.session.run({ [inputName]: floatTensor(chw, 'float32', [1, 3, height, width]) });
     const outName = this.session.outputNames[0]!;
@@ -187,7 +226,13 @@ export class SafetyChecker {
       const margin = scores[label]! - list[tolerance]!;
       if (margin >= 0 && (!worst || margin > worst.margin)) worst = { label, margin };
     }
-    return { checked: true, flagged: worst !== null, label: worst?.label ?? null, scores };
+    return {
+      checked: true,
+      flagged: worst !== null,
+      label: worst?.label ?? null,
+      category: worst ? (cfg.categories.get(worst.label) ?? 'adult') : null,
+      scores,
+    };
   }
 
   async release(): Promise<void> {

@@ -208,15 +208,25 @@ export class ThreadClient {
     return reply.result;
   }
 
-  async upscale(rgb: Uint8Array, width: number, height: number, limits: CallLimits): Promise<Uint8Array> {
-    const reply = await this.call('upscale', { kind: 'upscale', rgb, width, height }, limits, [
+  async upscale(
+    rgb: Uint8Array,
+    width: number,
+    height: number,
+    scale: number,
+    limits: CallLimits,
+  ): Promise<Uint8Array> {
+    const reply = await this.call('upscale', { kind: 'upscale', rgb, width, height, scale }, limits, [
       rgb.buffer as ArrayBuffer,
     ]);
     if (reply.kind !== 'upscaled') throw new EngineError('runtime_failure', `unexpected reply ${reply.kind}`);
     return reply.rgb;
   }
 
-  async classify(rgb: Uint8Array, tolerance: number, limits: CallLimits): Promise<SafetyVerdict> {
+  async classify(
+    rgb: Uint8Array | Float32Array,
+    tolerance: number,
+    limits: CallLimits,
+  ): Promise<SafetyVerdict> {
     const reply = await this.call('classify', { kind: 'classify', rgb, tolerance }, limits);
     if (reply.kind !== 'classified')
       throw new EngineError('runtime_failure', `unexpected reply ${reply.kind}`);

@@ -1,7 +1,11 @@
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+
 import * as ort from 'onnxruntime-node';
 
 import { EngineError } from '../errors.js';
 import { planTiles } from '../image/tiles.js';
+import { asObject, fileExists, readOptionalJson, requireFile } from '../model/files.js';
 import type { ModelManifest } from '../model/manifest.js';
 import type { RuntimeOptions } from './options.js';
 import { openSession } from './session.js';
@@ -23,11 +27,39 @@ export class Upscaler {
     private readonly fixed: { w: number; h: number } | null,
   ) {}
 
+  /** The model directory's own `upscaler/`, or null when it has none. */
   static async open(manifest: ModelManifest, runtime: RuntimeOptions): Promise<Upscaler | null> {
     const file = manifest.files.upscaler;
     const cfg = manifest.upscaler;
     if (!file || !cfg) return null;
-    const session = await openSession(manifest.dir, file, runtime);
+    return Upscaler.create(manifest.dir, file, cfg, runtime);
+  }
+
+  /** A standalone network directory: `model.onnx` and an optional `config.json` (`scale`, `tile`, `tile_pad`). */
+  static async openDir(dir: string, runtime: RuntimeOptions): Promise<Upscaler> {
+    requireFile(dir, 'model.onnx', 'upscaler network');
+    const raw = asObject(readOptionalJson(dir, 'config.json', 'upscaler config') ?? {}, `${dir}/config.json`);
+    const num = (k: string): number | undefined => {
+      const v = raw[k];
+      if (v === undefined) return undefined;
+      if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) {
+        throw new EngineError('model_invalid', `${dir}/config.json: "${k}" must be a non-negative integer`, {
+          file: 'config.json',
+        });
+      }
+      return v;
+    };
+    const cfg = { scale: num('scale') ?? null, tile: num('tile') ?? 192, tilePad: num('tile_pad') ?? 10 };
+    return Upscaler.create(dir, 'model.onnx', cfg, runtime);
+  }
+
+  private static async create(
+    dir: string,
+    file: string,
+    cfg: { scale: number | null; tile: number; tilePad: number },
+    runtime: RuntimeOptions,
+  ): Promise<Upscaler> {
+    const session = await openSession(dir, file, runtime);
     const inMeta = session.inputMetadata.find((m) => m.isTensor);
     const outMeta = session.outputMetadata.find((m) => m.isTensor);
     if (!inMeta?.isTensor || !outMeta?.isTensor || (inMeta.type !== 'float32' && inMeta.type !== 'float16')) {
@@ -137,5 +169,59 @@ export class Upscaler {
 
   async release(): Promise<void> {
     await this.session.release();
+  }
+}
+
+/**
+ * The super-resolution networks an engine has: the model's own `upscaler/`, or a network directory — one
+ * network (`model.onnx`), or one per scale (`x2/`, `x4/`, `x8/` …, as `@imagegen/networks` ships ESRGAN).
+ */
+export class UpscalerSet {
+  private constructor(readonly networks: readonly Upscaler[]) {}
+
+  static async open(
+    source: { dir: string } | { model: ModelManifest } | 'none',
+    runtime: RuntimeOptions,
+  ): Promise<UpscalerSet> {
+    if (source === 'none') return new UpscalerSet([]);
+    if ('model' in source) {
+      const own = await Upscaler.open(source.model, runtime);
+      return new UpscalerSet(own ? [own] : []);
+    }
+    const { dir } = source;
+    if (fileExists(dir, 'model.onnx')) return new UpscalerSet([await Upscaler.openDir(dir, runtime)]);
+    const scales = existsSync(dir)
+      ? readdirSync(dir)
+          .filter((d) => /^x\d+$/.test(d) && fileExists(dir, `${d}/model.onnx`))
+          .sort((a, b) => Number(a.slice(1)) - Number(b.slice(1)))
+      : [];
+    if (scales.length === 0) {
+      throw new EngineError(
+        'model_not_found',
+        `${dir}: no upscaler network (model.onnx, or x2/model.onnx, x4/model.onnx …)`,
+        { file: 'model.onnx' },
+      );
+    }
+    const opened: Upscaler[] = [];
+    try {
+      for (const s of scales) opened.push(await Upscaler.openDir(join(dir, s), runtime));
+    } catch (e) {
+      await Promise.allSettled(opened.map((u) => u.release()));
+      throw e;
+    }
+    return new UpscalerSet(opened.sort((a, b) => a.scale - b.scale));
+  }
+
+  /** Available factors, ascending. */
+  get scales(): number[] {
+    return this.networks.map((n) => n.scale);
+  }
+
+  get(scale: number): Upscaler | undefined {
+    return this.networks.find((n) => n.scale === scale);
+  }
+
+  async release(): Promise<void> {
+    await Promise.allSettled(this.networks.map((n) => n.release()));
   }
 }

@@ -24,7 +24,7 @@ import {
   type WorkerRequest,
 } from './protocol.js';
 import { SafetyChecker } from './safety.js';
-import { Upscaler } from './upscaler.js';
+import { UpscalerSet } from './upscaler.js';
 
 const port = parentPort;
 if (!port) throw new Error('worker-main must run in a worker thread');
@@ -46,25 +46,46 @@ function transition(control: Int32Array, from: number, to: number): void {
 async function main(init: WorkerInit): Promise<void> {
   const control = new Int32Array(init.control);
   let pipeline: DiffusionPipeline;
-  let upscaler: Upscaler | null;
+  let upscalers: UpscalerSet;
   let safety: SafetyChecker | null = null;
   try {
     const manifest = readModelManifest(init.modelDir);
     pipeline = await DiffusionPipeline.open(manifest, init.runtime);
-    upscaler = await Upscaler.open(manifest, init.runtime);
+    // An explicit choice wins; otherwise the model's own network, otherwise the default one.
+    const upscalerSource: { dir: string } | { model: typeof manifest } | 'none' =
+      init.upscalerDir === false
+        ? 'none'
+        : init.upscalerDir !== null
+          ? { dir: init.upscalerDir }
+          : manifest.files.upscaler
+            ? { model: manifest }
+            : init.defaultUpscalerDir !== null
+              ? { dir: init.defaultUpscalerDir }
+              : 'none';
+    upscalers = await UpscalerSet.open(upscalerSource, init.runtime);
+    const ownSafety = existsSync(join(manifest.dir, 'safety_checker', 'model.onnx'))
+      ? join(manifest.dir, 'safety_checker')
+      : null;
     const safetyDir =
-      init.safetyModelDir ??
-      (existsSync(join(manifest.dir, 'safety_checker', 'model.onnx'))
-        ? join(manifest.dir, 'safety_checker')
-        : null);
+      init.safetyModelDir === false ? null : (init.safetyModelDir ?? ownSafety ?? init.defaultSafetyModelDir);
     if (safetyDir) safety = await SafetyChecker.open(safetyDir, init.runtime);
     send({
       kind: 'ready',
       info: {
         manifest,
-        upscaleFactor: upscaler?.scale ?? null,
+        upscaleFactors: upscalers.scales,
+        upscaler:
+          upscalers.scales.length === 0 || upscalerSource === 'none'
+            ? null
+            : 'dir' in upscalerSource
+              ? upscalerSource.dir
+              : 'model',
         safety: safety
-          ? { kind: safety.input.fit === 'cover' ? 'sd_safety_checker' : 'classifier', input: safety.input }
+          ? {
+              kind: safety.input.fit === 'cover' ? 'sd_safety_checker' : 'classifier',
+              dir: safetyDir!,
+              input: safety.input,
+            }
           : null,
       },
     });
@@ -98,7 +119,8 @@ async function main(init: WorkerInit): Promise<void> {
           return;
         }
         case 'upscale': {
-          if (!upscaler) throw new EngineError('invalid_argument', 'this model has no upscaler');
+          const upscaler = upscalers.get(msg.scale);
+          if (!upscaler) throw new EngineError('invalid_argument', `no ×${msg.scale} upscaler is loaded`);
           const rgb = await upscaler.upscale(msg.rgb, msg.width, msg.height);
           send({ id: msg.id, kind: 'upscaled', rgb }, [rgb.buffer as ArrayBuffer]);
           return;
@@ -109,7 +131,7 @@ async function main(init: WorkerInit): Promise<void> {
           return;
         }
         case 'close': {
-          await Promise.allSettled([pipeline.release(), upscaler?.release(), safety?.release()]);
+          await Promise.allSettled([pipeline.release(), upscalers.release(), safety?.release()]);
           send({ id: msg.id, kind: 'closed' });
           port!.close();
           return;
