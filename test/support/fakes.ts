@@ -118,6 +118,13 @@ export class FakeGenerationQueue implements GenerationQueue {
     return Promise.resolve();
   }
 
+  /** BullMQ's state of each job, as a test sets it ('unknown' when unset). */
+  readonly states = new Map<string, string>();
+
+  state(jobId: string): Promise<string> {
+    return Promise.resolve(this.states.get(jobId) ?? 'unknown');
+  }
+
   counts(): Promise<Record<string, number>> {
     return Promise.resolve({ waiting: this.enqueued.length - this.removed.length });
   }

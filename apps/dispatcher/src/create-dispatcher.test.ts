@@ -55,6 +55,7 @@ describe('createDispatcher', () => {
   it('wires the janitor to the generation queue: a job a dead submit left behind is queued', async () => {
     const { jobs, generations, dispatcher } = world();
     const job = await seedJob(jobs, { createdAt: Date.now() - 1000 });
+    jobs.intents.set(job.id, Date.now() - 1000);
     expect(await dispatcher.janitor.enqueueLeftBehind()).toBe(1);
     expect(generations.enqueued).toEqual([{ id: job.id, keyId: job.keyId, objectKey: job.objectKey }]);
   });

@@ -17,7 +17,7 @@ import { deliverWebhook, type DeliveryDeps } from './webhook-delivery.js';
 export interface DispatcherDeps {
   jobs: JobRepository;
   reader: Pick<OutboxReader, 'claimAbandoned' | 'readNew' | 'ack'>;
-  generations: Pick<GenerationQueue, 'enqueue' | 'remove'>;
+  generations: Pick<GenerationQueue, 'enqueue' | 'remove' | 'state'>;
   deliveries: Pick<WebhookQueue, 'add'>;
   apiKeys: Pick<ApiKeyRepository, 'webhookSecrets'>;
   storage: Presigner & { sweep(): Promise<number> };

@@ -115,6 +115,7 @@ export async function startDispatcher(
     setInterval(() => void sweepOnce(), config.SWEEP_INTERVAL_MS),
     setInterval(() => {
       void janitor.expireOverdue().catch(warnOnFailure('expire'));
+      void janitor.reapOrphans().catch(warnOnFailure('orphans'));
       void enqueueLeftBehindOnce();
     }, config.EXPIRE_INTERVAL_MS),
   ];

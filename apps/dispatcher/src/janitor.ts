@@ -1,15 +1,23 @@
-import type { GenerationQueue, JobRepository } from '@imagegen/jobs';
+import { WORKER_LOST_ERROR, type GenerationQueue, type JobRepository } from '@imagegen/jobs';
 import type { Logger, Metrics } from '@imagegen/observability';
 
 export interface JanitorDeps {
-  jobs: Pick<JobRepository, 'get' | 'expireOverdue' | 'enqueueIntents' | 'clearEnqueueIntent'>;
-  queue: Pick<GenerationQueue, 'enqueue' | 'remove'>;
+  jobs: Pick<
+    JobRepository,
+    'get' | 'expireOverdue' | 'enqueueIntents' | 'clearEnqueueIntent' | 'runningSince' | 'finish'
+  >;
+  queue: Pick<GenerationQueue, 'enqueue' | 'remove' | 'state'>;
   storage: { sweep(): Promise<number> };
   metrics: Pick<Metrics, 'jobsFinished' | 'jobsEnqueuedLate'>;
   logger: Logger;
   /** An enqueue intent older than this was left behind by a submit that died (the API clears its own at once). */
   intentGraceMs: number;
+  /** A job processing for longer than this is checked against BullMQ (default 60 s). */
+  orphanAfterMs?: number;
 }
+
+/** BullMQ states in which no worker will run the job again. */
+const SETTLED_IN_BULLMQ = new Set(['completed', 'failed', 'unknown']);
 
 /** One run of a duty at a time: a call while one runs joins it. */
 function singleFlight<T>(fn: () => Promise<T>): () => Promise<T> {
@@ -27,7 +35,10 @@ function singleFlight<T>(fn: () => Promise<T>): () => Promise<T> {
  * - `enqueueLeftBehind`: jobs whose submit wrote the record and its enqueue intent but died before handing
  *   the job to BullMQ are handed over (idempotent: the BullMQ job id is the job id);
  * - `expireOverdue`: queued jobs past their deadline end as `expired`, even with no worker running;
- * - `sweep`: stored images older than IMAGE_TTL_MS are deleted (S3 lifecycle rules count whole days).
+ * - `sweep`: stored images older than IMAGE_TTL_MS are deleted (S3 lifecycle rules count whole days);
+ * - `reapOrphans`: a job still `processing` that BullMQ no longer runs (finished, failed or gone: its
+ *   last attempt ended where the worker could not settle it) ends `failed` (worker_lost), so its client,
+ *   stream and webhook hear a terminal state and its key's slot is freed.
  */
 export class Janitor {
   constructor(private readonly deps: JanitorDeps) {}
@@ -35,7 +46,7 @@ export class Janitor {
   readonly enqueueLeftBehind = singleFlight(async (): Promise<number> => {
     const { jobs, queue } = this.deps;
     let handed = 0;
-    for (const id of await jobs.enqueueIntents(Date.now() - this.deps.intentGraceMs)) {
+    for (const id of await jobs.enqueueIntents(this.deps.intentGraceMs)) {
       const record = await jobs.get(id);
       if (record?.status === 'queued') {
         await queue.enqueue({ id, keyId: record.keyId, objectKey: record.objectKey });
@@ -58,6 +69,27 @@ export class Janitor {
       this.deps.logger.info({ expired: ended.length }, 'queued jobs past their deadline expired');
     }
     return ended.length;
+  });
+
+  readonly reapOrphans = singleFlight(async (): Promise<number> => {
+    let ended = 0;
+    for (const { id, keyId } of await this.deps.jobs.runningSince(this.deps.orphanAfterMs ?? 60_000)) {
+      const state = await this.deps.queue.state(id);
+      if (!SETTLED_IN_BULLMQ.has(state)) continue;
+      const r = await this.deps.jobs.finish(
+        id,
+        keyId,
+        'failed',
+        { error: WORKER_LOST_ERROR },
+        { onlyFrom: 'processing' },
+      );
+      if (r.kind === 'done') ended++;
+    }
+    if (ended > 0) {
+      this.deps.metrics.jobsFinished.inc({ outcome: 'failed' }, ended);
+      this.deps.logger.warn({ jobs: ended }, 'jobs no worker will settle ended as worker_lost');
+    }
+    return ended;
   });
 
   readonly sweep = singleFlight(async (): Promise<number> => {

@@ -92,6 +92,7 @@ export async function startWorker(
     upsampler: createUpsampler(config.upsampler),
     moderator: createModerator(config.moderation),
     jobTimeoutMs: config.JOB_TIMEOUT_MS,
+    deadlineSlackMs: config.ENGINE_ABORT_GRACE_MS + 1000,
     maxCrashes: config.WORKER_MAX_CRASHES,
     workerName: `${hostname()}:${process.pid}`,
   });
@@ -135,8 +136,12 @@ export async function startWorker(
         graceful.then(() => true),
         new Promise<boolean>((r) => setTimeout(() => r(false), config.WORKER_SHUTDOWN_MS).unref()),
       ]);
-      // Past the bound, running jobs are left to stall and be taken up by another worker.
-      if (!bounded) await consumer.close(true).catch(() => undefined);
+      // Past the bound, running jobs are left to stall and be taken up by another worker; their stall is
+      // recorded as this shutdown's, so it does not count against them as a crash.
+      if (!bounded) {
+        await processor.abandonRunning();
+        await consumer.close(true).catch(() => undefined);
+      }
       await Promise.allSettled([engine.close(), subscriber.quit(), redis.quit()]);
       await health.close();
       logger.info({ graceful: bounded }, 'worker stopped');

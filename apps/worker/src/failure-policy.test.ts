@@ -56,10 +56,11 @@ describe('decideFailure', () => {
     expect(d.action === 'fail' && d.error.message).toContain('3 attempts');
   });
 
-  it('fails as worker_crashed an engine loss on the last attempt', () => {
+  it('fails an engine loss on the last attempt as engine_lost (resubmittable), not as a poison job', () => {
+    // Earlier attempts ended on transient errors: one engine loss does not make the job a poison job.
     expect(decideFailure(new EngineLostError('exit 134'), ctx(LAST))).toMatchObject({
       action: 'fail',
-      error: { code: 'worker_crashed', retryable: false },
+      error: { code: 'engine_lost', retryable: true },
     });
   });
 

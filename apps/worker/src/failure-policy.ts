@@ -38,7 +38,8 @@ const failure = (e: AppError): JobFailure => ({
  * 1. the client canceled → `canceled`;
  * 2. the job timeout fired → `failed` (timeout), even when the engine was given up meanwhile;
  * 3. the engine was lost (crash, missed deadline) → retried, until the job has caused more than
- *    `maxCrashes` crashes → `failed` (worker_crashed): a poison job must not take workers down forever;
+ *    `maxCrashes` crashes → `failed` (worker_crashed): a poison job must not take workers down forever
+ *    (on the last attempt with fewer crashes it fails as `engine_lost`, which a client may resubmit);
  * 4. an error that retrying cannot fix (`retryable` false) → `failed` with its code;
  * 5. anything else is transient → retried, and `failed` on the last attempt.
  */
@@ -47,9 +48,11 @@ export function decideFailure(err: unknown, c: FailureContext): FailureDecision 
   if (c.abortReason instanceof JobTimeoutError) return { action: 'fail', error: failure(c.abortReason) };
   const lastAttempt = c.attemptsMade + 1 >= c.maxAttempts;
   if (err instanceof EngineLostError) {
-    if (c.crashes + 1 > c.maxCrashes || lastAttempt) {
+    if (c.crashes + 1 > c.maxCrashes) {
       return { action: 'fail', error: failure(new WorkerCrashedError(c.crashes + 1)) };
     }
+    // Out of attempts for other reasons (earlier transient failures): the engine loss is what it is.
+    if (lastAttempt) return { action: 'fail', error: failure(err) };
     return { action: 'retry', engineCrash: true };
   }
   if (err instanceof AppError && !err.retryable) return { action: 'fail', error: failure(err) };

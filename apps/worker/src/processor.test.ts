@@ -35,6 +35,7 @@ function world(over: Partial<ProcessorDeps> = {}) {
     upsampler: createUpsampler({ kind: 'rules' }),
     moderator: createModerator(null),
     jobTimeoutMs: JOB_TIMEOUT_MS,
+    deadlineSlackMs: 3000,
     maxCrashes: 2,
     workerName: 'host:1',
     ...over,
@@ -213,6 +214,29 @@ describe('GenerationProcessor', () => {
     expect(engine.calls).toEqual([]);
   });
 
+  it('does not count stalls that a shutting-down worker caused as the job’s crashes', async () => {
+    const { jobs, engine, processor } = world();
+    const job = await seedJob(jobs);
+    // Three stalls, two of them from deployments that gave the job up past WORKER_SHUTDOWN_MS.
+    await jobs.countShutdownAbandon(job.id);
+    await jobs.countShutdownAbandon(job.id);
+    expect(await processor.process(consumed(job, { stalledCounter: 3 }))).toBe('done');
+    expect((await jobs.get(job.id))!.status).toBe('succeeded');
+    expect(engine.calls).toHaveLength(1);
+  });
+
+  it('marks the jobs it runs as given up when its worker shuts down', async () => {
+    const { jobs, engine, processor } = world();
+    engine.mode = { kind: 'hang' };
+    const job = await seedJob(jobs);
+    const running = processor.process(consumed(job));
+    await engine.generating();
+    await processor.abandonRunning();
+    expect((await jobs.get(job.id))!.shutdownAbandons).toBe(1);
+    processor.cancel(job.id);
+    await running;
+  });
+
   it('fails at once on an engine error that retrying cannot fix', async () => {
     const { jobs, engine, processor } = world();
     engine.mode = {
@@ -279,6 +303,7 @@ describe('createWorker (the handler BullMQ calls)', () => {
     upsampler: createUpsampler({ kind: 'rules' }),
     moderator: createModerator(null),
     jobTimeoutMs: JOB_TIMEOUT_MS,
+    deadlineSlackMs: 3000,
     maxCrashes: 2,
     workerName: 'host:1',
   });

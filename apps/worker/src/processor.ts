@@ -29,6 +29,11 @@ export interface ProcessorDeps {
   upsampler: Upsampler;
   moderator: PromptModerator;
   jobTimeoutMs: number;
+  /**
+   * How long past the job timeout a generation may still run before its calls fail outright (the engine's
+   * abort grace plus a margin): bounds what an abort cannot stop, such as a hung sharp resize or encode.
+   */
+  deadlineSlackMs: number;
   /** Worker and engine deaths a job may cause before it ends `failed` (worker_crashed). */
   maxCrashes: number;
   /** host:pid, recorded on the job. */
@@ -68,6 +73,14 @@ export class GenerationProcessor {
     return this.running.size;
   }
 
+  /**
+   * Records, for every job still running here, that this worker is giving it up at shutdown (its coming
+   * stall then does not count against the job as a crash). Called before a forced close.
+   */
+  async abandonRunning(): Promise<void> {
+    await Promise.allSettled([...this.running.keys()].map((id) => this.deps.jobs.countShutdownAbandon(id)));
+  }
+
   async process(job: ConsumedJob<'generate'>): Promise<AttemptOutcome> {
     const { jobs, metrics } = this.deps;
     const { id, keyId } = job.data;
@@ -82,8 +95,9 @@ export class GenerationProcessor {
       if (r.kind === 'done') metrics.jobsFinished.inc({ outcome: 'expired' });
       return 'done';
     }
-    // A job whose worker died under it too often (native crash, OOM kill) is not run again.
-    const crashes = job.stalledCounter + before.engineCrashes;
+    // A job whose worker died under it too often (native crash, OOM kill) is not run again. Stalls a
+    // shutting-down worker caused by giving its jobs up are the deployment's, not the job's.
+    const crashes = Math.max(0, job.stalledCounter - before.shutdownAbandons) + before.engineCrashes;
     if (crashes > this.deps.maxCrashes) {
       return this.settle(before, 'failed', { error: toFailure(new WorkerCrashedError(crashes)) });
     }
@@ -134,6 +148,7 @@ export class GenerationProcessor {
       stageStart.stage = STAGE[s];
       void jobs.progress(id, STAGE[s], null, null, s === 'generating' ? 0 : 0.9).catch(() => undefined);
     };
+    const deadlineAt = Date.now() + this.deps.jobTimeoutMs + this.deps.deadlineSlackMs;
     const result = await this.deps.engine.generate(
       {
         prompt,
@@ -144,6 +159,7 @@ export class GenerationProcessor {
       },
       {
         signal,
+        deadlineAt,
         onStage,
         onStep: (step, total) => {
           const now = performance.now();

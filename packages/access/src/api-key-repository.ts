@@ -86,16 +86,18 @@ export class RedisApiKeyRepository implements ApiKeyRepository {
   }
 
   private async store(id: string, name: string, secret: string, webhookSecret: string, now: number) {
-    await this.redis
-      .multi()
-      .hset(this.keys.apiKey(id), {
-        name,
-        hash: sha256(secret).toString('hex'),
-        created_at: String(now),
-        wh_secret: webhookSecret,
-      })
-      .sadd(this.keys.apiKeys(), id)
-      .exec();
+    await redisCall(() =>
+      this.redis
+        .multi()
+        .hset(this.keys.apiKey(id), {
+          name,
+          hash: sha256(secret).toString('hex'),
+          created_at: String(now),
+          wh_secret: webhookSecret,
+        })
+        .sadd(this.keys.apiKeys(), id)
+        .exec(),
+    );
   }
 
   /**

@@ -6,8 +6,9 @@ import { JOB_STAGES, JOB_STATUSES, JobInput, WEBHOOK_EVENTS, type JobStatus } fr
  * The job record: what Redis keeps about one generation (a hash under `…:job:<id>`), shared by the api,
  * the worker and the dispatcher. The schema below is the one definition of its fields; `decodeJobRecord`
  * and `encodeJobFields` are the only code that knows how each field is spelled and encoded in the hash.
- * The Lua commands in packages/jobs/lua read and write a few fields by name (status, stage, progress,
- * attempt, seq, timestamps, wh_* delivery log); those names are the `field` entries below.
+ * The Lua commands in packages/jobs/lua also read and write a few fields by name (status, stage,
+ * progress, attempt, seq, started_at/completed_at, cancel_requested, worker, wh_* delivery log): the same
+ * names `decodeJobRecord` reads.
  */
 
 /** The image the worker stored, once uploaded. */
@@ -79,6 +80,11 @@ export interface JobRecord {
   deadlineAt: number;
   /** Times an engine thread died under this job (a process death is counted by BullMQ's stall count). */
   engineCrashes: number;
+  /**
+   * Times a worker shutting down gave the job up past WORKER_SHUTDOWN_MS: those stalls are the
+   * deployment's doing, not the job's, and do not count as crashes.
+   */
+  shutdownAbandons: number;
   webhook: JobWebhookTarget | null;
   webhookState: WebhookDeliveryState | null;
   analysis: Record<string, unknown> | null;
@@ -163,6 +169,7 @@ export function decodeJobRecord(h: Record<string, string>): JobRecord | null {
     worker: h['worker'] ?? null,
     deadlineAt: numberOr(0)(h['deadline_at']),
     engineCrashes: numberOr(0)(h['engine_crashes']),
+    shutdownAbandons: numberOr(0)(h['shutdown_abandons']),
     webhook: codecs.webhook.decode(h['webhook']),
     webhookState: h['wh_status']
       ? {
@@ -221,3 +228,5 @@ export function encodeOutcome(data: JobOutcomeFields): Record<string, string> {
 export const REVISED_PROMPT_FIELD = 'revised_prompt';
 /** The hash field counting engine-thread deaths under the job. */
 export const ENGINE_CRASHES_FIELD = 'engine_crashes';
+/** The hash field counting shutdowns that gave the job up. */
+export const SHUTDOWN_ABANDONS_FIELD = 'shutdown_abandons';

@@ -9,8 +9,8 @@ local jobKey, eventsKey, waitingKey, seqKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local unfinishedKey, idemKey, outboxKey, intentsKey = KEYS[5], KEYS[6], KEYS[7], KEYS[8]
 local keyJobsKey = KEYS[9]
 local id, fieldsJson, concurrency, idemValue = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
-local idemTtlS, queueBound, now, channel = ARGV[5], tonumber(ARGV[6]), ARGV[7], ARGV[8]
-local keyJobsMax = tonumber(ARGV[9])
+local idemTtlS, queueBound, channel = ARGV[5], tonumber(ARGV[6]), ARGV[7]
+local keyJobsMax = tonumber(ARGV[8])
 
 if idemValue ~= '' then
   local existing = redis.call('GET', idemKey)
@@ -26,7 +26,9 @@ for k, v in pairs(fields) do redis.call('HSET', jobKey, k, v) end
 redis.call('HSET', jobKey, 'seq', seq, 'status', 'queued')
 redis.call('ZADD', waitingKey, seq, id)
 redis.call('SADD', unfinishedKey, id)
-redis.call('ZADD', intentsKey, now, id)
+-- The intent is timed by Redis's clock, as the dispatcher reads it: API and dispatcher hosts may disagree.
+local time = redis.call('TIME')
+redis.call('ZADD', intentsKey, tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000), id)
 -- The key's job index (newest first by seq), for listing without a scan; bounded to its newest entries.
 redis.call('ZADD', keyJobsKey, seq, id)
 redis.call('ZREMRANGEBYRANK', keyJobsKey, 0, -(keyJobsMax + 1))

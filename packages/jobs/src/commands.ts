@@ -40,7 +40,6 @@ export const COMMANDS = {
       'idempotencyValue',
       'idempotencyTtlS',
       'queueBound',
-      'now',
       'channel',
       'keyJobsMax',
     ],
@@ -52,8 +51,8 @@ export const COMMANDS = {
     ]),
   ),
   start: spec(
-    'start-5',
-    ['job', 'events', 'waiting', 'outbox', 'intents'],
+    'start-6',
+    ['job', 'events', 'waiting', 'outbox', 'intents', 'running'],
     ['id', 'attempt', 'now', 'worker', 'channel'],
     z.union([
       z.tuple([z.literal('started'), str]),
@@ -69,8 +68,8 @@ export const COMMANDS = {
     str,
   ),
   finish: spec(
-    'finish-6',
-    ['job', 'events', 'waiting', 'unfinished', 'outbox', 'intents'],
+    'finish-7',
+    ['job', 'events', 'waiting', 'unfinished', 'outbox', 'intents', 'running'],
     ['id', 'status', 'fields', 'retentionS', 'now', 'onlyFrom', 'channel'],
     z.union([
       z.tuple([z.literal('done'), str]),

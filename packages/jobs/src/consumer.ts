@@ -36,7 +36,7 @@ export interface ConsumerOptions {
   stalledIntervalMs?: number;
   /** Stalls (worker deaths) after which BullMQ itself fails a job. */
   maxStalledCount?: number;
-  /** Backoff strategies by name, for catalog entries whose backoff type is custom. */
+  /** The delay before each retry of a catalog entry whose backoff type is custom (BullMQ backoffStrategy). */
   backoff?: (attemptsMade: number, type: string | undefined, err: Error | undefined) => number;
   onError?: (err: Error) => void;
   autorun?: boolean;

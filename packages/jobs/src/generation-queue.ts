@@ -14,6 +14,11 @@ export interface GenerationQueue {
   enqueue(payload: GenerationPayload): Promise<void>;
   /** Removes a job that will never run (canceled or expired while waiting). */
   remove(jobId: string): Promise<void>;
+  /**
+   * Where BullMQ has the job: 'waiting', 'active', 'delayed', 'prioritized', 'completed', 'failed', … or
+   * 'unknown' when it holds no such job.
+   */
+  state(jobId: string): Promise<string>;
   /** BullMQ's counts by state, for the queue-depth metric. */
   counts(): Promise<Record<string, number>>;
   close(): Promise<void>;
@@ -44,6 +49,10 @@ export class BullGenerationQueue implements GenerationQueue {
 
   async remove(jobId: string): Promise<void> {
     await redisCall(() => this.queue.remove(jobId));
+  }
+
+  state(jobId: string): Promise<string> {
+    return redisCall(() => this.queue.getJobState(jobId));
   }
 
   counts(): Promise<Record<string, number>> {

@@ -16,6 +16,7 @@ export { BullGenerationQueue, type GenerationQueue } from './generation-queue.js
 export { RedisJobEvents, type JobEvents, type JobStreamEntry } from './job-events.js';
 export {
   EXPIRED_ERROR,
+  WORKER_LOST_ERROR,
   type FinishOutcome,
   type IdempotencyClaim,
   type JobPage,

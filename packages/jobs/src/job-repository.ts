@@ -104,6 +104,8 @@ export interface JobRepository {
   setRevisedPrompt(id: string, prompt: string): Promise<void>;
   /** Counts an engine-thread death under the job (poison-job detection). */
   countEngineCrash(id: string): Promise<void>;
+  /** Counts a worker shutdown that gave the job up (its stall is not the job's fault). */
+  countShutdownAbandon(id: string): Promise<void>;
   /** Flags a running job for cancellation and tells every worker; returns the status it had. */
   requestCancel(id: string): Promise<JobStatus | 'missing'>;
   /** Logs one webhook delivery attempt on the job (a no-op once the record is purged). */
@@ -113,8 +115,10 @@ export interface JobRepository {
    * call; returns them.
    */
   expireOverdue(now?: number, limit?: number): Promise<{ id: string; keyId: string }[]>;
-  /** Ids of enqueue intents written before `before` (epoch ms), oldest first. */
-  enqueueIntents(before: number, limit?: number): Promise<string[]>;
+  /** Ids of enqueue intents older than `olderThanMs` (by Redis's clock), oldest first. */
+  enqueueIntents(olderThanMs: number, limit?: number): Promise<string[]>;
+  /** Processing jobs that started more than `olderThanMs` ago (by Redis's clock), oldest first. */
+  runningSince(olderThanMs: number, limit?: number): Promise<{ id: string; keyId: string }[]>;
   /** Drops an enqueue intent once its job is in BullMQ (or will never run). */
   clearEnqueueIntent(id: string): Promise<void>;
 }
@@ -123,5 +127,15 @@ export interface JobRepository {
 export const EXPIRED_ERROR = {
   code: 'expired',
   message: 'the job waited longer than the queue deadline; submit it again',
+  retryable: true,
+} as const;
+
+/**
+ * The error of a job left `processing` that BullMQ no longer runs (its last attempt ended outside the
+ * worker's failure handling: Redis lost mid-settle, a process killed at the wrong moment).
+ */
+export const WORKER_LOST_ERROR = {
+  code: 'worker_lost',
+  message: 'the job’s worker stopped without finishing it and it will not be retried; submit it again',
   retryable: true,
 } as const;

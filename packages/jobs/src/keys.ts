@@ -31,6 +31,8 @@ export class Keys {
   cancelChannel = () => `${this.prefix}:cancel`;
   /** Sorted set of queued job ids by submit order (queue positions). */
   waiting = () => `${this.prefix}:waiting`;
+  /** Sorted set of processing job ids by start time (Redis's clock), to find ones no worker settles. */
+  running = () => `${this.prefix}:running`;
   seq = () => `${this.prefix}:seq`;
   /** Set of one API key's unfinished jobs (its concurrency slots). */
   unfinished = (keyId: string) => `${this.prefix}:key:${keyId}:active`;

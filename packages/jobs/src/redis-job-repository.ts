@@ -5,6 +5,7 @@ import {
   ENGINE_CRASHES_FIELD,
   JOB_STATUSES,
   REVISED_PROMPT_FIELD,
+  SHUTDOWN_ABANDONS_FIELD,
   type JobOutcomeFields,
   type JobRecord,
   type JobStage,
@@ -85,7 +86,6 @@ export class RedisJobRepository implements JobRepository {
         idempotencyValue: idempotency ? `${idempotency.bodyDigest}|${job.id}` : '',
         idempotencyTtlS: idempotency?.ttlSeconds ?? 0,
         queueBound: limits.queueBound,
-        now: job.createdAt,
         channel: k.eventsChannel(),
       },
     );
@@ -168,6 +168,7 @@ export class RedisJobRepository implements JobRepository {
         waiting: k.waiting(),
         outbox: k.webhookOutbox(),
         intents: k.enqueueIntents(),
+        running: k.running(),
       },
       { id, attempt, now, worker, channel: k.eventsChannel() },
     );
@@ -223,6 +224,7 @@ export class RedisJobRepository implements JobRepository {
         unfinished: k.unfinished(keyId),
         outbox: k.webhookOutbox(),
         intents: k.enqueueIntents(),
+        running: k.running(),
       },
       {
         id,
@@ -257,6 +259,14 @@ export class RedisJobRepository implements JobRepository {
       'setFields',
       { job: this.keys.job(id) },
       { fields: '{}', counters: JSON.stringify({ [ENGINE_CRASHES_FIELD]: 1 }) },
+    );
+  }
+
+  async countShutdownAbandon(id: string): Promise<void> {
+    await this.commands.run(
+      'setFields',
+      { job: this.keys.job(id) },
+      { fields: '{}', counters: JSON.stringify({ [SHUTDOWN_ABANDONS_FIELD]: 1 }) },
     );
   }
 
@@ -307,10 +317,29 @@ export class RedisJobRepository implements JobRepository {
     return expired;
   }
 
-  enqueueIntents(before: number, limit = 500): Promise<string[]> {
+  async enqueueIntents(olderThanMs: number, limit = 500): Promise<string[]> {
+    // Intents are timed by Redis's clock (see submit-9.lua), so the age is measured on it too.
+    const [seconds, micros] = await redisCall(() => this.redis.time());
+    const before = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000) - olderThanMs;
     return redisCall(() =>
       this.redis.zrangebyscore(this.keys.enqueueIntents(), '-inf', `(${before}`, 'LIMIT', 0, limit),
     );
+  }
+
+  async runningSince(olderThanMs: number, limit = 500): Promise<{ id: string; keyId: string }[]> {
+    const [seconds, micros] = await redisCall(() => this.redis.time());
+    const before = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000) - olderThanMs;
+    const ids = await redisCall(() =>
+      this.redis.zrangebyscore(this.keys.running(), '-inf', `(${before}`, 'LIMIT', 0, limit),
+    );
+    const out: { id: string; keyId: string }[] = [];
+    for (const id of ids) {
+      const [status, keyId] = await redisCall(() => this.redis.hmget(this.keys.job(id), 'status', 'key_id'));
+      if (status === 'processing' && keyId) out.push({ id, keyId });
+      // Purged or settled without the index noticing (it never should): forget it.
+      else if (status !== 'processing') await redisCall(() => this.redis.zrem(this.keys.running(), id));
+    }
+    return out;
   }
 
   async clearEnqueueIntent(id: string): Promise<void> {

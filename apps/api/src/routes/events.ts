@@ -26,7 +26,7 @@ export interface EventRoutesDeps {
 
 const num = (v: string | undefined) => (v ? Number(v) : null);
 
-/** The public `data` of one stored event (contracts' JobEventData); the terminal one is the whole job. */
+/** The public `data` of one stored event (its shapes are contracts' JobEventData, which /openapi.json documents); the terminal one is the whole job. */
 async function eventData(deps: EventRoutesDeps, record: JobRecord, ev: JobStreamEntry): Promise<unknown> {
   switch (ev.type) {
     case 'queued': {

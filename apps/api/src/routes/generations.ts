@@ -38,16 +38,17 @@ export function generationRoutes(deps: GenerationRoutesDeps): Router {
 
   router.post('/v1/images/generations', deps.auth, deps.writeLimit, ...deps.json, async (req, res) => {
     const c = ctx(res);
-    const wait = waitParam(
-      /(?:^|[,;\s])wait=(\d+)/.exec(req.header('prefer') ?? '')?.[1],
-      deps.maxWaitS,
-      'Prefer',
-    );
-    const { record, replayed } = await submitGeneration(deps, {
+    const {
+      record,
+      replayed,
+      waitS: wait,
+    } = await submitGeneration(deps, {
       keyId: c.keyId!,
       requestId: c.requestId,
       body: req.body,
       idempotencyKey: req.header('idempotency-key'),
+      prefer: req.header('prefer'),
+      maxWaitS: deps.maxWaitS,
     });
     if (replayed) res.setHeader('Idempotent-Replayed', 'true');
     if (wait > 0) res.setHeader('Preference-Applied', `wait=${wait}`);

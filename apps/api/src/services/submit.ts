@@ -13,6 +13,7 @@ import { analyzePrompt, refusalMessage, type ModelDomain, type PromptModerator }
 import { promptWarnings } from './analyze.js';
 import { concurrencyLimited, idempotencyConflict, invalidRequest, queueFull } from './errors.js';
 import { validationError } from './validation.js';
+import { parseWaitSeconds } from './wait.js';
 
 export interface SubmitDeps {
   jobs: Pick<JobRepository, 'submit' | 'get' | 'clearEnqueueIntent'>;
@@ -38,6 +39,10 @@ export interface SubmitRequest {
   body: unknown;
   /** The Idempotency-Key header, if sent. */
   idempotencyKey?: string | undefined;
+  /** The Prefer header (RFC 7240), if sent: `wait=N` asks to block until the job ends or N seconds pass. */
+  prefer?: string | undefined;
+  /** The longest wait granted (MAX_WAIT_S). */
+  maxWaitS?: number;
 }
 
 const ID_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
@@ -73,7 +78,7 @@ export function canonicalJson(value: unknown): string {
 export async function submitGeneration(
   deps: SubmitDeps,
   req: SubmitRequest,
-): Promise<{ record: JobRecord; replayed: boolean }> {
+): Promise<{ record: JobRecord; replayed: boolean; waitS: number }> {
   const parsed = CreateGenerationRequest.safeParse(req.body);
   if (!parsed.success) throw validationError(parsed.error);
   const body = parsed.data;
@@ -90,6 +95,11 @@ export async function submitGeneration(
   const idemKey = req.idempotencyKey;
   if (idemKey !== undefined && (idemKey.length < 1 || idemKey.length > 255)) {
     throw invalidRequest('Idempotency-Key must be 1 to 255 characters', 'Idempotency-Key');
+  }
+  const maxWaitS = req.maxWaitS ?? 0;
+  const waitS = parseWaitSeconds(/(?:^|[,;\s])wait=(\d+)/.exec(req.prefer ?? '')?.[1], maxWaitS);
+  if (waitS === null) {
+    throw invalidRequest(`Prefer must be a whole number of seconds between 0 and ${maxWaitS}`, 'Prefer');
   }
   const now = deps.now?.() ?? Date.now();
   const id = (deps.newJobId ?? newJobId)();
@@ -139,7 +149,7 @@ export async function submitGeneration(
       const record = await deps.jobs.get(outcome.jobId);
       if (!record)
         throw idempotencyConflict('the job of this Idempotency-Key no longer exists; use a new key');
-      return { record, replayed: true };
+      return { record, replayed: true, waitS };
     }
     case 'created':
       break;
@@ -155,7 +165,7 @@ export async function submitGeneration(
   deps.logger.info({ jobId: id, keyId: req.keyId, requestId: req.requestId }, 'job submitted');
   const record = await deps.jobs.get(id);
   if (!record) throw new Error(`job ${id} vanished after it was created`);
-  return { record, replayed: false };
+  return { record, replayed: false, waitS };
 }
 
 async function webhookTarget(

@@ -72,10 +72,10 @@ export function jobRepositoryContract(
     const pa = await jobs.queuePosition(a.id);
     expect(await jobs.queuePosition(b.id)).toBe(pa! + 1);
     expect((await events.read(a.id)).map((e) => e.type)).toEqual(['queued']);
-    expect(await jobs.enqueueIntents(Date.now() + 1)).toEqual(expect.arrayContaining([a.id, b.id]));
-    expect(await jobs.enqueueIntents(a.createdAt)).not.toContain(a.id);
+    expect(await jobs.enqueueIntents(-60_000)).toEqual(expect.arrayContaining([a.id, b.id]));
+    expect(await jobs.enqueueIntents(60_000)).not.toContain(a.id);
     await jobs.clearEnqueueIntent(a.id);
-    expect(await jobs.enqueueIntents(Date.now() + 1)).not.toContain(a.id);
+    expect(await jobs.enqueueIntents(-60_000)).not.toContain(a.id);
     expect(await jobs.get('gen_absent')).toBeNull();
   });
 
@@ -119,7 +119,7 @@ export function jobRepositoryContract(
     await jobs.submit(j, limits, null);
     expect(await jobs.start(j.id, 1, 'w1')).toEqual({ kind: 'started' });
     expect(await jobs.queuePosition(j.id)).toBeNull();
-    expect(await jobs.enqueueIntents(Date.now() + 1)).not.toContain(j.id);
+    expect(await jobs.enqueueIntents(-60_000)).not.toContain(j.id);
     await jobs.progress(j.id, 'generating', 2, 4, 0.5);
     expect(await jobs.get(j.id)).toMatchObject({
       status: 'processing',
@@ -195,7 +195,12 @@ export function jobRepositoryContract(
     await jobs.setRevisedPrompt(j.id, 'a majestic cat');
     await jobs.countEngineCrash(j.id);
     await jobs.countEngineCrash(j.id);
-    expect(await jobs.get(j.id)).toMatchObject({ revisedPrompt: 'a majestic cat', engineCrashes: 2 });
+    await jobs.countShutdownAbandon(j.id);
+    expect(await jobs.get(j.id)).toMatchObject({
+      revisedPrompt: 'a majestic cat',
+      engineCrashes: 2,
+      shutdownAbandons: 1,
+    });
     await jobs.finish(j.id, j.keyId, 'failed', {});
     await jobs.countEngineCrash(j.id);
     await jobs.setRevisedPrompt('gen_absent', 'x');
@@ -213,7 +218,7 @@ export function jobRepositoryContract(
     expect(ended).toContainEqual({ id: late.id, keyId: late.keyId });
     expect(ended.map((e) => e.id)).not.toContain(fresh.id);
     expect(await jobs.get(late.id)).toMatchObject({ status: 'expired', error: { code: 'expired' } });
-    expect(await jobs.enqueueIntents(Date.now() + 1)).not.toContain(late.id);
+    expect(await jobs.enqueueIntents(-60_000)).not.toContain(late.id);
   });
 
   it('logs delivery attempts on the job, the terminal event’s outcome winning, never on a purged job', async () => {
@@ -294,6 +299,18 @@ export function jobRepositoryContract(
     expect(open.records.map((r) => r.id)).toEqual([c.id, a.id]);
     await purge(c.id);
     expect((await jobs.listForKey(a.keyId, { limit: 10 })).records.map((r) => r.id)).toEqual([b.id, a.id]);
+  });
+
+  it('knows which jobs are processing and since when, until they end', async () => {
+    const { jobs } = make();
+    const j = newJob('running');
+    await jobs.submit(j, limits, null);
+    expect((await jobs.runningSince(-60_000)).map((r) => r.id)).not.toContain(j.id);
+    await jobs.start(j.id, 1, 'w');
+    expect(await jobs.runningSince(-60_000)).toContainEqual({ id: j.id, keyId: j.keyId });
+    expect((await jobs.runningSince(60_000)).map((r) => r.id)).not.toContain(j.id);
+    await jobs.finish(j.id, j.keyId, 'succeeded', { image });
+    expect((await jobs.runningSince(-60_000)).map((r) => r.id)).not.toContain(j.id);
   });
 
   it('hears each new event of a job it listens to', async () => {

@@ -4,6 +4,7 @@ import {
   encodeOutcome,
   ENGINE_CRASHES_FIELD,
   REVISED_PROMPT_FIELD,
+  SHUTDOWN_ABANDONS_FIELD,
   type JobOutcomeFields,
   type JobRecord,
   type JobStage,
@@ -39,6 +40,8 @@ export class MemoryJobRepository implements JobRepository, JobEvents {
   readonly unfinished = new Map<string, Set<string>>();
   readonly idempotency = new Map<string, string>();
   readonly intents = new Map<string, number>();
+  /** Processing job ids by start time. */
+  readonly running = new Map<string, number>();
   /** Each key's job ids by seq (its index). */
   readonly keyJobs = new Map<string, Map<string, number>>();
   /** Job ids announced on the cancel channel, in order. */
@@ -71,7 +74,7 @@ export class MemoryJobRepository implements JobRepository, JobEvents {
     this.waiting.set(job.id, seq);
     slots.add(job.id);
     this.unfinished.set(job.keyId, slots);
-    this.intents.set(job.id, job.createdAt);
+    this.intents.set(job.id, Date.now());
     const index = this.keyJobs.get(job.keyId) ?? new Map<string, number>();
     index.set(job.id, seq);
     this.keyJobs.set(job.keyId, index);
@@ -143,6 +146,7 @@ export class MemoryJobRepository implements JobRepository, JobEvents {
     });
     this.waiting.delete(id);
     this.intents.delete(id);
+    this.running.set(id, Date.now());
     this.append(id, { type: 'started', attempt: String(attempt) });
     return { kind: 'started' };
   }
@@ -179,6 +183,7 @@ export class MemoryJobRepository implements JobRepository, JobEvents {
     if (status === 'succeeded') h['progress'] = '1';
     this.waiting.delete(id);
     this.intents.delete(id);
+    this.running.delete(id);
     this.unfinished.get(keyId)?.delete(id);
     this.append(id, { type: 'completed', status });
     return { kind: 'done' };
@@ -194,6 +199,12 @@ export class MemoryJobRepository implements JobRepository, JobEvents {
     await Promise.resolve();
     const h = this.unfinishedHash(id);
     if (h) h[ENGINE_CRASHES_FIELD] = String(Number(h[ENGINE_CRASHES_FIELD] ?? 0) + 1);
+  }
+
+  async countShutdownAbandon(id: string): Promise<void> {
+    await Promise.resolve();
+    const h = this.unfinishedHash(id);
+    if (h) h[SHUTDOWN_ABANDONS_FIELD] = String(Number(h[SHUTDOWN_ABANDONS_FIELD] ?? 0) + 1);
   }
 
   async requestCancel(id: string): Promise<JobStatus | 'missing'> {
@@ -243,13 +254,29 @@ export class MemoryJobRepository implements JobRepository, JobEvents {
     return expired;
   }
 
-  async enqueueIntents(before: number, limit = 500): Promise<string[]> {
+  async enqueueIntents(olderThanMs: number, limit = 500): Promise<string[]> {
     await Promise.resolve();
+    const before = Date.now() - olderThanMs;
     return [...this.intents.entries()]
       .filter(([, at]) => at < before)
       .sort((a, b) => a[1] - b[1])
       .slice(0, limit)
       .map(([id]) => id);
+  }
+
+  async runningSince(olderThanMs: number, limit = 500): Promise<{ id: string; keyId: string }[]> {
+    await Promise.resolve();
+    const before = Date.now() - olderThanMs;
+    const out: { id: string; keyId: string }[] = [];
+    for (const [id] of [...this.running.entries()]
+      .filter(([, at]) => at < before)
+      .sort((a, b) => a[1] - b[1])) {
+      const h = this.hashes.get(id);
+      if (h?.['status'] === 'processing' && h['key_id']) out.push({ id, keyId: h['key_id'] });
+      else this.running.delete(id);
+      if (out.length === limit) break;
+    }
+    return out;
   }
 
   async clearEnqueueIntent(id: string): Promise<void> {
@@ -260,9 +287,13 @@ export class MemoryJobRepository implements JobRepository, JobEvents {
   async read(jobId: string, afterId = '0'): Promise<JobStreamEntry[]> {
     await Promise.resolve();
     const all = this.streams.get(jobId) ?? [];
-    if (afterId === '0') return [...all];
-    const i = all.findIndex((e) => e.id === afterId);
-    return all.slice(i + 1);
+    // As XRANGE with an exclusive start: the entries whose id sorts after `afterId`.
+    const key = (id: string) => id.split('-').map(Number) as [number, number];
+    const [ms, n] = key(afterId === '0' ? '0-0' : afterId);
+    return all.filter((e) => {
+      const [ems, en] = key(e.id);
+      return ems > ms || (ems === ms && en > n);
+    });
   }
 
   listen(jobId: string, listener: (eventId: string) => void): () => void {

@@ -3,6 +3,7 @@
 -- Returns {'done', eventId} | {'settled', status} | {'missing'}.
 --@include outbox
 local jobKey, eventsKey, waitingKey, unfinishedKey, outboxKey, intentsKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local runningKey = KEYS[7]
 local id, status, fieldsJson, retentionS, now, onlyFrom, channel = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
 
 local current = redis.call('HGET', jobKey, 'status')
@@ -16,6 +17,7 @@ redis.call('HDEL', jobKey, 'stage')
 if status == 'succeeded' then redis.call('HSET', jobKey, 'progress', 1) end
 redis.call('ZREM', waitingKey, id)
 redis.call('ZREM', intentsKey, id)
+redis.call('ZREM', runningKey, id)
 redis.call('SREM', unfinishedKey, id)
 local eventId = appendEvent(eventsKey, channel, id, 'type', 'completed', 'status', status)
 redis.call('EXPIRE', jobKey, retentionS)
