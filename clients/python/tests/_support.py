@@ -65,6 +65,7 @@ class FaultProxy:
 
     - ``drop_response``: the request reaches the server, which answers; the answer is withheld (kept in
       ``dropped``) and the client's connection is closed: the client cannot know whether it was done.
+    - ``truncate_response``: the answer is forwarded but for its last bytes, then the connection closed.
     - ``cut_after_first_event``: an event stream is forwarded up to the end of its first event, then both
       sides are closed.
     """
@@ -132,6 +133,11 @@ class FaultProxy:
                     buffered += data
                     if _response_complete(buffered):
                         self.dropped.append(buffered)
+                        break
+                elif fault == "truncate_response":
+                    buffered += data
+                    if _response_complete(buffered):
+                        client.sendall(buffered[:-10])
                         break
                 elif fault == "cut_after_first_event":
                     buffered += data

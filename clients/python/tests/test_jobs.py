@@ -138,7 +138,8 @@ class ListAndAnalyze(unittest.TestCase):
             if cursor is None:
                 break
         self.assertEqual(sum(pages, []), ids[::-1])
-        self.assertEqual(len(pages[0]), 4)
+        self.assertGreaterEqual(len(pages), 2)  # five jobs, at most four a page
+        self.assertTrue(all(len(p) <= 4 for p in pages))
         self.assertEqual([j.id for j in client.list(status="queued")], [queued.id])
         self.assertEqual(len(list(client.list(status=["queued", "canceled"], limit=100))), 6)
         self.assertEqual(list(client.list(status="succeeded")), [])

@@ -111,6 +111,17 @@ class NetworkFailures(unittest.TestCase):
         self.assertEqual([j.id for j in tagged], [job.id])
         main_client().wait(job)
 
+    def test_an_answer_that_breaks_off_is_fetched_again(self):
+        job = main_client().submit("a short answer", aspect_ratio="1:1")
+        proxy = FaultProxy(env("IMAGEGEN_TEST_BASE_URL"), ["truncate_response"])
+        self.addCleanup(proxy.close)
+        log = RetryLog()
+        client = ImageGen(api_key=env("IMAGEGEN_TEST_API_KEY"), base_url=proxy.url, on_retry=log, initial_retry_delay=0.05)
+        self.assertEqual(client.get(job).id, job.id)
+        self.assertEqual(len(proxy.requests), 2)
+        self.assertEqual([type(e.error).__name__ for e in log.events], ["IncompleteRead"])
+        main_client().wait(job)
+
     def test_an_unreachable_service_fails_after_a_bounded_backoff(self):
         with socket.socket() as s:  # a port nobody listens on
             s.bind(("127.0.0.1", 0))

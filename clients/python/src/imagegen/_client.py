@@ -272,7 +272,9 @@ class ImageGen:
             headers = {"Accept": "text/event-stream", "Cache-Control": "no-cache"}
             if last:
                 headers["Last-Event-ID"] = last
-            res = self._t.request("GET", path, query={"previews": "1" if previews else None}, headers=headers)
+            res = self._t.request(
+                "GET", path, query={"previews": "1" if previews else None}, headers=headers, stream=True
+            )
             progressed = False
             cause: Optional[BaseException] = None
             try:
@@ -359,7 +361,7 @@ class ImageGen:
         while True:
             try:
                 res = self._t.request(
-                    "GET", url, absolute_url=url, authenticated=False, headers={"Accept": "*/*"}
+                    "GET", url, absolute_url=url, authenticated=False, headers={"Accept": "*/*"}, stream=True
                 )
                 with open(tmp, "wb") as f:
                     for chunk in iter_chunks(res):

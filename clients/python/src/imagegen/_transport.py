@@ -169,9 +169,11 @@ class Transport:
         authenticated: bool = True,
         absolute_url: Optional[str] = None,
         max_retries: Optional[int] = None,
+        stream: bool = False,
     ) -> Response:
         """Sends a request, retrying network failures and 429/502/503/504 answers up to ``max_retries``
-        times (Retry-After honoured, else exponential backoff). Returns the 2xx response unread; raises the
+        times (Retry-After honoured, else exponential backoff). Returns the 2xx response, its body read
+        (an answer that breaks off is retried like a failed connection) unless ``stream``; raises the
         typed APIError of any other answer, or APIConnectionError when the network kept failing."""
         url = self._url(path, query, absolute_url)
         all_headers = {"User-Agent": self.user_agent, "Accept": "application/json"}
@@ -187,6 +189,8 @@ class Transport:
         while True:
             try:
                 res = self._send_once(method, url, body, all_headers, timeout or self.timeout)
+                if not stream or not 200 <= res.status < 300:
+                    res.read()
             except NETWORK_ERRORS as e:
                 if attempt >= retries:
                     raise APIConnectionError(
@@ -197,10 +201,7 @@ class Transport:
                 continue
             if 200 <= res.status < 300:
                 return res
-            try:
-                payload = res.json()
-            except NETWORK_ERRORS:
-                payload = None
+            payload = res.json()
             error = error_from_response(
                 res.status, payload, res.headers, parse_retry_after(res.headers.get("retry-after"))
             )
