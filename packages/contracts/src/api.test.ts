@@ -1,3 +1,4 @@
+import SwaggerParser from '@apidevtools/swagger-parser';
 import { describe, expect, it } from 'vitest';
 
 import { CreateGenerationRequest } from './api.js';
@@ -72,6 +73,33 @@ describe('CreateGenerationRequest', () => {
 });
 
 describe('OpenAPI document', () => {
+  it('is a valid OpenAPI 3 document, with an operationId on every operation', async () => {
+    const doc = openApiDocument('http://localhost:8080');
+    // A real validator: the OpenAPI 3.0 schema, $refs resolved, operationIds unique.
+    await SwaggerParser.validate(structuredClone(doc) as never);
+    const paths = doc['paths'] as Record<string, Record<string, { operationId?: string }>>;
+    const ops = Object.values(paths).flatMap((p) => Object.values(p));
+    expect(ops.every((o) => typeof o.operationId === 'string')).toBe(true);
+    expect(Object.keys(paths)).toEqual(
+      expect.arrayContaining([
+        '/v1/images/generations',
+        '/v1/prompts/analyze',
+        '/v1/images/generations/{id}/events',
+        '/admin/v1/keys',
+      ]),
+    );
+    const schemas = (doc['components'] as { schemas: Record<string, unknown> }).schemas;
+    expect(Object.keys(schemas)).toEqual(
+      expect.arrayContaining([
+        'EventQueued',
+        'EventStarted',
+        'EventProgress',
+        'EventCompleted',
+        'PromptAnalysis',
+      ]),
+    );
+  });
+
   it('is generated from the schemas', () => {
     const doc = openApiDocument('http://localhost:8080') as {
       components: { schemas: Record<string, { properties?: Record<string, unknown>; required?: string[] }> };
