@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,10 +12,11 @@ import { loadDispatcherConfig, startDispatcher, type RunningDispatcher } from '@
 import { startStack, type TestStack } from '../support/stack.js';
 
 // The Python client (clients/python) against the live service: it is installed with pip, offline, into a
-// temporary directory, and its unittest suite runs from there with /usr/bin/python3.
+// temporary directory, and its unittest suite runs from there with /usr/bin/python3 (Debian's; the python3
+// on PATH where there is none).
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const PACKAGE = join(ROOT, 'clients', 'python');
-const PYTHON = '/usr/bin/python3';
+const PYTHON = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
 
 /** Runs a command to its end (asynchronously: the API and worker under test live in this process). */
 function run(command: string, args: string[], env: NodeJS.ProcessEnv = process.env) {
