@@ -2,6 +2,7 @@ import { z } from 'zod';
 
 import {
   int,
+  JOB_CATALOG,
   listenEnv,
   parseEnv,
   SharedEnv,
@@ -16,7 +17,7 @@ const DispatcherDutiesEnv = z.object({
   EXPIRE_INTERVAL_MS: int(5000, 100),
   /** A job whose enqueue intent is older than this was left behind by a submit that died; handed over. */
   ENQUEUE_GRACE_MS: int(5000, 100, 600_000),
-  WEBHOOK_TIMEOUT_MS: int(15_000, 100, 60_000),
+  WEBHOOK_TIMEOUT_MS: int(JOB_CATALOG.deliverWebhook.timeoutMs, 100, 60_000),
   /** Delays before each retry: `500ms`, `5s`, `5m`, `2h` or plain milliseconds, comma-separated. */
   WEBHOOK_RETRY_SCHEDULE: z
     .string()

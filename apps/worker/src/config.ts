@@ -5,6 +5,7 @@ import { z } from 'zod';
 
 import {
   int,
+  JOB_CATALOG,
   listenEnv,
   ModerationEnv,
   parseEnv,
@@ -100,7 +101,7 @@ const EngineEnv = z
 
 const WorkerJobsEnv = z.object({
   WORKER_CONCURRENCY: int(1, 1, 64),
-  JOB_TIMEOUT_MS: int(300_000, 100),
+  JOB_TIMEOUT_MS: int(JOB_CATALOG.generate.timeoutMs, 100),
   WORKER_LOCK_MS: int(30_000, 1000),
   WORKER_STALLED_INTERVAL_MS: int(30_000, 500),
   WORKER_SHUTDOWN_MS: int(30_000, 0),

@@ -33,6 +33,11 @@ interface CatalogEntry<P extends z.ZodType> {
   /** BullMQ attempts (transient failures are retried until then). */
   attempts: number;
   backoff: { type: string; delay?: number; jitter?: number };
+  /**
+   * How long one attempt may run by default (the worker's JOB_TIMEOUT_MS, the dispatcher's
+   * WEBHOOK_TIMEOUT_MS override it); past it the attempt is aborted and its deadline enforced.
+   */
+  timeoutMs: number;
   removeOnComplete: { age: number; count: number };
   removeOnFail: { age: number; count: number };
 }
@@ -51,6 +56,7 @@ export const JOB_CATALOG = {
     payload: GenerationPayload,
     attempts: 5,
     backoff: { type: 'exponential', delay: 1000, jitter: 0.5 },
+    timeoutMs: 300_000,
     removeOnComplete: { age: 3600, count: 1000 },
     removeOnFail: { age: 86_400, count: 5000 },
   },
@@ -64,6 +70,7 @@ export const JOB_CATALOG = {
     payload: WebhookDelivery,
     attempts: 3,
     backoff: { type: 'webhook' },
+    timeoutMs: 15_000,
     removeOnComplete: { age: 86_400, count: 10_000 },
     removeOnFail: { age: 7 * 86_400, count: 10_000 },
   },
