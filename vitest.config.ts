@@ -9,7 +9,6 @@ export default defineConfig({
     alias: {
       '@imagegen/engine': src('./packages/engine/src/index.ts'),
       '@imagegen/networks': src('./packages/networks/src/index.ts'),
-      '@imagegen/networks': src('./packages/networks/src/index.ts'),
       '@imagegen/contracts': src('./packages/contracts/src/index.ts'),
       '@imagegen/storage': src('./packages/storage/src/index.ts'),
       '@imagegen/jobs/testing': src('./packages/jobs/src/testing/index.ts'),
