@@ -274,7 +274,7 @@ describe('image safety stage', () => {
         image_url: null,
         output: null,
         error: { code: 'content_moderated' },
-        moderation: { stage: 'output', category: 'nsfw' },
+        moderation: { stage: 'output', category: 'adult' },
       });
       expect((await storage.list()).length).toBe(before);
       const green = await generate({ prompt: 'a green circle on a blue background', seed: 1 });

@@ -2,7 +2,6 @@ import * as tf from '@tensorflow/tfjs';
 import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 
-import { ConversionError } from '../errors.js';
 import type { LayersModelJson, WeightSpec } from '../tfjs/artifacts.js';
 import { convertLayersModel } from './convert.js';
 
@@ -19,9 +18,9 @@ interface Artifacts {
 async function artifactsOf(model: tf.LayersModel): Promise<Artifacts> {
   let saved: tf.io.ModelArtifacts | undefined;
   await model.save(
-    tf.io.withSaveHandler(async (a) => {
+    tf.io.withSaveHandler((a) => {
       saved = a;
-      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+      return Promise.resolve({ modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } });
     }),
   );
   const weights = saved!.weightSpecs as WeightSpec[];
@@ -238,7 +237,7 @@ describe('TensorFlow.js layers → ONNX, layer by layer', () => {
       at += n;
       const min = Math.min(...v);
       const max = Math.max(...v);
-      const kind = (['uint8', 'uint16', 'float16', 'uint8'] as const)[i % 4];
+      const kind = (['uint8', 'uint16', 'float16', 'uint8'] as const)[i % 4]!;
       if (kind === 'float16') {
         spec.quantization = { dtype: 'float16' };
         parts.push(new Uint8Array(Uint16Array.from(v, (f) => toHalf(f)).buffer));
