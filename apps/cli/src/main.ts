@@ -3,6 +3,8 @@ import { EngineError } from '@imagegen/engine';
 
 import { keys, KEYS_USAGE } from './keys.js';
 import { render, RENDER_USAGE } from './render.js';
+import { safety, SAFETY_USAGE } from './safety.js';
+import { upscale, UPSCALE_USAGE } from './upscale.js';
 import { UsageError } from './usage.js';
 
 const USAGE = `usage: imagegen <command> [options]
@@ -10,10 +12,16 @@ const USAGE = `usage: imagegen <command> [options]
 commands:
   render PROMPT   generate one image locally with the ONNX engine
   keys …          manage API keys of the service
+  safety IMAGE…   image safety classifier scores and the verdict at each tolerance
+  upscale IN      an image through an upscaler network at ×N
 
 ${RENDER_USAGE}
 
-${KEYS_USAGE}`;
+${KEYS_USAGE}
+
+${SAFETY_USAGE}
+
+${UPSCALE_USAGE}`;
 
 /** Runs the command line; resolves to the process exit status. */
 export async function main(argv: string[]): Promise<number> {
@@ -25,6 +33,12 @@ export async function main(argv: string[]): Promise<number> {
         return 0;
       case 'keys':
         await keys(rest);
+        return 0;
+      case 'safety':
+        await safety(rest);
+        return 0;
+      case 'upscale':
+        await upscale(rest);
         return 0;
       case undefined:
       case 'help':
