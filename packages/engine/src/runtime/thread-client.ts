@@ -253,12 +253,20 @@ export class ThreadClient {
       () => true,
       () => false,
     );
-    const terminated = this.release();
     const closed = new EngineLostError('the engine is closed');
     this.fail(closed);
     this.lost = closed;
-    // A thread that answered ends at once; one stuck in a native call is left to end when the call returns.
-    if (answered || terminated || this.exitCode !== null) await this.exited;
+    // A thread that answered ends by itself at once (its port is closed): wait for it with the thread
+    // still referenced. Releasing it here could unref a thread that has not yet left its request, and a
+    // process with nothing else to do would then exit before the thread does (a top-level await left
+    // unsettled: exit code 13).
+    if (answered) {
+      await this.exited;
+      return;
+    }
+    // One stuck in a native call is left to end when the call returns.
+    const terminated = this.release();
+    if (terminated || this.exitCode !== null) await this.exited;
   }
 
   /** Gives the thread up: everything pending rejects with `lost`, and the thread is ended or abandoned. */
