@@ -47,10 +47,10 @@ export class FakeApiKeys implements ApiKeyRepository {
     return Promise.resolve({ id, secret, webhookSecret });
   }
 
-  ensure(secret: string): Promise<{ id: string }> {
+  ensure(secret: string): Promise<{ id: string; revokedAt: number | null }> {
     const id = this.secrets.get(secret) ?? `key${++this.n}`;
     this.secrets.set(secret, id);
-    return Promise.resolve({ id });
+    return Promise.resolve({ id, revokedAt: this.revoked.has(id) ? 0 : null });
   }
 
   webhookSecrets(id: string): Promise<string[]> {

@@ -150,8 +150,19 @@ async function main(): Promise<void> {
   const keys = new RedisApiKeyRepository(redis, config.REDIS_PREFIX);
   const webhookSecret = config.IMAGEGEN_BOOTSTRAP_WEBHOOK_SECRET;
   let secret = config.IMAGEGEN_BOOTSTRAP_API_KEY;
-  if (secret) await keys.ensure(secret, 'bootstrap', Date.now(), webhookSecret);
-  else {
+  if (secret) {
+    const { revokedAt } = await keys.ensure(secret, 'bootstrap', Date.now(), webhookSecret);
+    if (revokedAt !== null) {
+      // The variable creates the key once; a revocation outlives restarts (issue 17, finding 4).
+      redis.disconnect();
+      say(
+        `IMAGEGEN_BOOTSTRAP_API_KEY was revoked at ${new Date(revokedAt).toISOString()} and stays revoked; ` +
+          'create a key with `npx imagegen keys create --name NAME`',
+      );
+      say(`imagegen is running at ${base} with no bootstrap key  (Ctrl-C stops everything)`);
+      return;
+    }
+  } else {
     const file = join(dataDir, 'api-key');
     secret = existsSync(file) ? readFileSync(file, 'utf8').trim() : '';
     if (!secret || !(await keys.verify(secret))) {

@@ -20,7 +20,12 @@ const SECRET = /^ig_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$/;
 /** API keys and their webhook signing secrets. */
 export interface ApiKeyRepository {
   create(name: string, now?: number): Promise<{ id: string; secret: string; webhookSecret: string }>;
-  ensure(secret: string, name: string, now?: number, webhookSecret?: string): Promise<{ id: string }>;
+  ensure(
+    secret: string,
+    name: string,
+    now?: number,
+    webhookSecret?: string,
+  ): Promise<{ id: string; revokedAt: number | null }>;
   webhookSecrets(id: string, now?: number): Promise<string[]>;
   rotateWebhookSecret(
     id: string,
@@ -59,15 +64,17 @@ export class RedisApiKeyRepository implements ApiKeyRepository {
   }
 
   /**
-   * Makes a given secret valid (the all-in-one stack's IMAGEGEN_BOOTSTRAP_API_KEY), with a given webhook
-   * signing secret (IMAGEGEN_BOOTSTRAP_WEBHOOK_SECRET) or, when none is given, the one it has or a new one.
+   * Creates a key with a given secret unless it exists (the all-in-one stack's IMAGEGEN_BOOTSTRAP_API_KEY,
+   * run on every start), with a given webhook signing secret (IMAGEGEN_BOOTSTRAP_WEBHOOK_SECRET) or, when
+   * none is given, the one it has or a new one. A revoked key stays revoked: the variable creates a key
+   * once and never resurrects one (`revokedAt` says so).
    */
   async ensure(
     secret: string,
     name: string,
     now = Date.now(),
     webhookSecret?: string,
-  ): Promise<{ id: string }> {
+  ): Promise<{ id: string; revokedAt: number | null }> {
     const m = SECRET.exec(secret);
     if (!m) throw new Error('an API key must look like ig_<12 hex digits>_<43 base64url characters>');
     if (webhookSecret !== undefined && !isWebhookSecret(webhookSecret)) {
@@ -81,8 +88,8 @@ export class RedisApiKeyRepository implements ApiKeyRepository {
     } else if (webhookSecret !== undefined) {
       await redisCall(() => this.redis.hset(this.keys.apiKey(id), 'wh_secret', webhookSecret));
     }
-    await redisCall(() => this.redis.hdel(this.keys.apiKey(id), 'revoked_at'));
-    return { id };
+    const revokedAt = await redisCall(() => this.redis.hget(this.keys.apiKey(id), 'revoked_at'));
+    return { id, revokedAt: revokedAt ? Number(revokedAt) : null };
   }
 
   private async store(id: string, name: string, secret: string, webhookSecret: string, now: number) {
