@@ -1,115 +1,23 @@
-import { createServer, type RequestListener, type Server } from 'node:http';
+import { describe, expect, it } from 'vitest';
 
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-
-import type { Job } from '@imagegen/contracts';
 import type { JobEvents } from '@imagegen/jobs';
 import { MemoryJobRepository } from '@imagegen/jobs/testing';
-import { createMetrics } from '@imagegen/observability';
-import { createModerator } from '@imagegen/prompt';
 
+import { deferred } from '../../../test/support/fakes.js';
 import {
-  deferred,
-  FakeApiKeys,
-  FakeGenerationQueue,
-  FakeRateLimiter,
-  FakeStorage,
-  silentLogger,
-} from '../../../test/support/fakes.js';
-import { createApp, type ApiDeps, type ApiSettings } from './app.js';
+  KEY_A,
+  KEY_B,
+  baseUrl,
+  call,
+  error,
+  job,
+  submit,
+  useApiServer,
+  world,
+} from '../../../test/support/api-harness.js';
 
-const KEY_A = 'ig_secret_a';
-const KEY_B = 'ig_secret_b';
-
-const SETTINGS: ApiSettings = {
-  RATE_LIMIT_PER_MINUTE: 100,
-  READ_RATE_LIMIT_PER_MINUTE: 100,
-  CONCURRENCY_LIMIT: 5,
-  QUEUE_MAX_WAITING: 0,
-  QUEUE_DEADLINE_MS: 60_000,
-  BODY_LIMIT_BYTES: 16_384,
-  MAX_WAIT_S: 30,
-};
-
-// One loopback server for the file; each test gets a fresh application (and fresh fakes) behind it.
-let current: RequestListener = (_req, res) => res.end();
-let server: Server;
-let base = '';
-beforeAll(async () => {
-  server = createServer((req, res) => current(req, res));
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
-});
-afterAll(async () => {
-  server.closeAllConnections();
-  await new Promise((resolve) => server.close(resolve));
-});
-
-/** A closed-vocabulary model, as a worker running the bundled shapes model registers it. */
-const SHAPES_MODEL = {
-  name: 'model',
-  description: 'simple shapes on plain backgrounds',
-  vocabulary: ['red', 'blue', 'circle', 'square', 'star', 'small', 'large', 'two', 'background', 'white'],
-};
-
-function world(settings: Partial<ApiSettings> = {}, over: Partial<ApiDeps> = {}) {
-  const jobs = new MemoryJobRepository();
-  const queue = new FakeGenerationQueue();
-  const storage = new FakeStorage();
-  let n = 0;
-  const deps: ApiDeps = {
-    settings: { ...SETTINGS, ...settings },
-    jobs,
-    events: jobs,
-    queue,
-    apiKeys: new FakeApiKeys({ [KEY_A]: 'keya', [KEY_B]: 'keyb' }),
-    rateLimiter: new FakeRateLimiter(),
-    modelDomains: () => Promise.resolve([SHAPES_MODEL]),
-    storage,
-    moderator: createModerator(null),
-    webhookRefusal: () => Promise.resolve(null),
-    newObjectKey: (f) => `images/obj${++n}.${f === 'jpeg' ? 'jpg' : 'png'}`,
-    metrics: createMetrics('api'),
-    logger: silentLogger(),
-    pingRedis: () => Promise.resolve(true),
-    ...over,
-  };
-  current = createApp(deps);
-  return { jobs, queue, storage, deps };
-}
-
-interface Answer {
-  status: number;
-  headers: Headers;
-  body: Record<string, unknown>;
-}
-
-async function call(
-  method: string,
-  path: string,
-  options: { key?: string | null; body?: unknown; headers?: Record<string, string> } = {},
-): Promise<Answer> {
-  const headers: Record<string, string> = { ...options.headers };
-  const key = options.key === undefined ? KEY_A : options.key;
-  if (key !== null) headers['authorization'] = `Bearer ${key}`;
-  if (options.body !== undefined) headers['content-type'] = 'application/json';
-  const res = await fetch(`${base}${path}`, {
-    method,
-    headers,
-    ...(options.body === undefined ? {} : { body: JSON.stringify(options.body) }),
-  });
-  const text = await res.text();
-  return {
-    status: res.status,
-    headers: res.headers,
-    body: text ? (JSON.parse(text) as Record<string, unknown>) : {},
-  };
-}
-
-const submit = (body: unknown, options: { key?: string; headers?: Record<string, string> } = {}) =>
-  call('POST', '/v1/images/generations', { ...options, body });
-const job = (a: Answer) => a.body as unknown as Job;
-const error = (a: Answer) => a.body['error'] as Record<string, unknown>;
+/** The API in memory (fakes behind createApp): submit, read, cancel and the ops routes. */
+useApiServer();
 
 describe('POST /v1/images/generations', () => {
   it('accepts a generation: 202, its Location, and the queued job object', async () => {
@@ -159,14 +67,14 @@ describe('POST /v1/images/generations', () => {
 
   it('refuses a body that is not JSON, and one that is not labelled as JSON', async () => {
     world();
-    const bad = await fetch(`${base}/v1/images/generations`, {
+    const bad = await fetch(`${baseUrl()}/v1/images/generations`, {
       method: 'POST',
       headers: { authorization: `Bearer ${KEY_A}`, 'content-type': 'application/json' },
       body: '{"prompt":',
     });
     expect(bad.status).toBe(400);
     expect(((await bad.json()) as { error: { code: string } }).error.code).toBe('invalid_request');
-    const text = await fetch(`${base}/v1/images/generations`, {
+    const text = await fetch(`${baseUrl()}/v1/images/generations`, {
       method: 'POST',
       headers: { authorization: `Bearer ${KEY_A}`, 'content-type': 'text/plain' },
       body: '{"prompt":"a cat"}',
@@ -368,118 +276,5 @@ describe('operations', () => {
     const a = await call('GET', '/v2/nothing');
     expect(a.status).toBe(404);
     expect(error(a)['code']).toBe('not_found');
-  });
-});
-
-describe('GET /v1/images/generations (the key’s list)', () => {
-  it('lists the key’s own jobs newest first, page by page with an opaque cursor', async () => {
-    world();
-    const ids: string[] = [];
-    for (const prompt of ['a red circle', 'a blue square', 'two small stars']) {
-      ids.push(job(await submit({ prompt })).id);
-    }
-    await submit({ prompt: 'another key’s job' }, { key: KEY_B });
-    const first = await call('GET', '/v1/images/generations?limit=2');
-    expect(first.status).toBe(200);
-    expect(first.body['object']).toBe('list');
-    const data = first.body['data'] as Job[];
-    expect(data.map((j) => j.id)).toEqual([ids[2], ids[1]]);
-    expect(data[0]).toMatchObject({ object: 'image.generation', status: 'queued', queue_position: 3 });
-    const cursor = String(first.body['next_cursor']);
-    const second = await call('GET', `/v1/images/generations?limit=2&cursor=${cursor}`);
-    expect((second.body['data'] as Job[]).map((j) => j.id)).toEqual([ids[0]]);
-    expect(second.body['next_cursor']).toBeNull();
-  });
-
-  it('filters by status, and refuses a bad limit, status or cursor naming the parameter', async () => {
-    const { jobs } = world();
-    const a = job(await submit({ prompt: 'a red circle' }));
-    const b = job(await submit({ prompt: 'a blue square' }));
-    await jobs.finish(a.id, 'keya', 'canceled', {});
-    const canceled = await call('GET', '/v1/images/generations?status=canceled,failed');
-    expect((canceled.body['data'] as Job[]).map((j) => j.id)).toEqual([a.id]);
-    const queued = await call('GET', '/v1/images/generations?status=queued');
-    expect((queued.body['data'] as Job[]).map((j) => j.id)).toEqual([b.id]);
-    expect(error(await call('GET', '/v1/images/generations?limit=0'))).toMatchObject({
-      code: 'invalid_request',
-      param: 'limit',
-    });
-    expect(error(await call('GET', '/v1/images/generations?status=done'))).toMatchObject({
-      code: 'invalid_request',
-      param: 'status',
-    });
-    expect(error(await call('GET', '/v1/images/generations?cursor=bm9wZQ'))).toMatchObject({
-      code: 'invalid_request',
-      param: 'cursor',
-    });
-    expect(error(await call('GET', '/v1/images/generations?page=2'))).toMatchObject({
-      code: 'invalid_request',
-      param: 'page',
-    });
-  });
-});
-
-describe('POST /v1/prompts/analyze', () => {
-  it('analyses, lints and moderates a prompt without queueing anything', async () => {
-    const { jobs } = world();
-    const a = await call('POST', '/v1/prompts/analyze', {
-      body: { prompt: 'two small blue stars on a white background' },
-    });
-    expect(a.status).toBe(200);
-    expect(a.body).toMatchObject({
-      object: 'prompt.analysis',
-      moderation: { allowed: true, category: null, safety_tolerance: 2 },
-    });
-    expect((a.body['analysis'] as Record<string, unknown>)['subject']).toBeTruthy();
-    expect(a.body['warnings']).toEqual([]);
-    expect(jobs.hashes.size).toBe(0);
-  });
-
-  it('warns outside_model_domain when the model cannot draw the prompt, on the check and on the job', async () => {
-    world();
-    const prompt = 'A golden retriever puppy playing in a sunny meadow';
-    const a = await call('POST', '/v1/prompts/analyze', { body: { prompt } });
-    const w = (a.body['warnings'] as { code: string; message: string }[]).find(
-      (x) => x.code === 'outside_model_domain',
-    );
-    expect(w?.message).toContain('simple shapes on plain backgrounds');
-    expect(w?.message).toContain('MODEL_DIR');
-    const submitted = job(await submit({ prompt }));
-    expect(submitted.warnings.map((x) => x.code)).toContain('outside_model_domain');
-  });
-
-  it('gives the verdict at the asked tolerance, and refuses bad input naming every bad field', async () => {
-    world();
-    const refused = await call('POST', '/v1/prompts/analyze', {
-      body: { prompt: 'a graphic beheading with blood everywhere', safety_tolerance: 0 },
-    });
-    expect(refused.status).toBe(200);
-    expect(refused.body['moderation']).toMatchObject({
-      allowed: false,
-      category: 'violence',
-      safety_tolerance: 0,
-    });
-    const bad = await call('POST', '/v1/prompts/analyze', { body: { prompt: '', safety_tolerance: 9 } });
-    expect(bad.status).toBe(400);
-    expect(error(bad)['details']).toEqual([
-      { param: 'prompt', message: 'prompt must not be empty' },
-      { param: 'safety_tolerance', message: 'safety_tolerance must be an integer between 0 and 6' },
-    ]);
-  });
-});
-
-describe('methods', () => {
-  it('answers a known path asked with another method 405 with Allow', async () => {
-    world();
-    const a = await call('DELETE', '/v1/images/generations');
-    expect(a.status).toBe(405);
-    expect(a.headers.get('allow')).toBe('GET, HEAD, POST');
-    expect(error(a)).toMatchObject({ code: 'method_not_allowed' });
-    const b = await call('GET', '/v1/prompts/analyze');
-    expect(b.status).toBe(405);
-    expect(b.headers.get('allow')).toBe('POST');
-    const c = await call('PUT', '/v1/images/generations/gen_x/cancel');
-    expect(c.headers.get('allow')).toBe('POST');
-    expect((await call('GET', '/v1/nothing')).status).toBe(404);
   });
 });
