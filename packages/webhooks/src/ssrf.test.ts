@@ -1,6 +1,14 @@
 import { describe, expect, it } from 'vitest';
 
-import { addressRefusal, parseAllowlist, urlRefusal, webhookUrlRefusal, type LookupFn } from './ssrf.js';
+import { deliver } from './deliver.js';
+import {
+  addressRefusal,
+  EMPTY_ALLOWLIST,
+  parseAllowlist,
+  urlRefusal,
+  webhookUrlRefusal,
+  type LookupFn,
+} from './ssrf.js';
 
 const resolvesTo =
   (...addresses: string[]): LookupFn =>
@@ -38,6 +46,17 @@ describe('SSRF address policy', () => {
     '64:ff9b::7f00:1',
     '2001::1',
     '2001:db8::1',
+    // IPv4-compatible IPv6 (::/96, deprecated by RFC 4291 §2.5.5.1), in every spelling.
+    '::7f00:1',
+    '::127.0.0.1',
+    '0:0:0:0:0:0:127.0.0.1',
+    '::a9fe:a9fe',
+    '::10.0.0.1',
+    '::8.8.8.8',
+    '::ffff:0:7f00:1',
+    '64:ff9b:1::7f00:1',
+    '2001:0:4136:e378:8000:63bf:80ff:fffe',
+    '100::1',
   ])('refuses %s', (address) => {
     expect(addressRefusal(address)).not.toBeNull();
   });
@@ -82,6 +101,54 @@ describe('webhook URL checks', () => {
     ['https://100.64.1.1/', /carrier-grade NAT/],
   ])('refuses %s', (url, why) => {
     expect(urlRefusal(url)).toMatch(why);
+  });
+
+  // Every spelling of loopback and the metadata address, at submit (with name resolution) and at delivery.
+  it.each([
+    'https://127.0.0.1/',
+    'https://127.000.000.001/',
+    'https://2130706433/',
+    'https://017700000001/',
+    'https://0x7f000001/',
+    'https://0x7f.1/',
+    'https://0177.0.0.1/',
+    'https://127.1/',
+    'https://[::1]/',
+    'https://[0:0:0:0:0:0:0:1]/',
+    'https://[::ffff:127.0.0.1]/',
+    'https://[::ffff:7f00:1]/',
+    'https://[0:0:0:0:0:ffff:7f00:1]/',
+    'https://[::127.0.0.1]/',
+    'https://[::7f00:1]/',
+    'https://[0:0:0:0:0:0:127.0.0.1]/',
+    'https://[::169.254.169.254]/',
+    'https://[::a9fe:a9fe]/',
+    'https://[::ffff:0:7f00:1]/',
+    'https://[64:ff9b::7f00:1]/',
+    'https://[64:ff9b:1::7f00:1]/',
+    'https://[2002:7f00:1::]/',
+    'https://169.254.169.254/',
+    'https://[::ffff:a9fe:a9fe]/',
+    'https://[fd00:ec2::254]/',
+  ])('refuses %s at submit and at delivery', async (url) => {
+    expect(urlRefusal(url)).toMatch(/which webhooks may not reach/);
+    await expect(webhookUrlRefusal(url, undefined, resolvesTo('8.8.8.8'))).resolves.not.toBeNull();
+    const result = await deliver({ url, body: '{}', headers: {}, allowlist: EMPTY_ALLOWLIST });
+    expect(result).toMatchObject({ ok: false, permanent: true });
+  });
+
+  it('refuses a name resolving to an IPv4-compatible address, at submit and at connect', async () => {
+    await expect(
+      webhookUrlRefusal('https://compat.example/', undefined, resolvesTo('::7f00:1')),
+    ).resolves.toMatch(/IPv4-compatible/);
+    const result = await deliver({
+      url: 'https://compat.example/',
+      body: '{}',
+      headers: {},
+      allowlist: EMPTY_ALLOWLIST,
+      lookup: resolvesTo('::127.0.0.1'),
+    });
+    expect(result).toMatchObject({ ok: false, permanent: true });
   });
 
   it('allows https to public hosts and http only to allow-listed ones', () => {

@@ -32,8 +32,8 @@ export function parseAllowlist(text: string | undefined): Allowlist {
       } catch {
         throw new Error(`IMAGEGEN_WEBHOOK_ALLOWLIST: "${raw.trim()}" is not a valid CIDR range`);
       }
-    } else if (ipaddr.isValid(entry) && isIP(entry) !== 0) {
-      const ip = unmap(ipaddr.parse(entry));
+    } else if (parseIp(entry)) {
+      const ip = unmap(parseIp(entry)!);
       cidrs.push([ip, ip.kind() === 'ipv4' ? 32 : 128]);
     } else if (/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/.test(entry)) {
       hosts.add(entry);
@@ -44,10 +44,36 @@ export function parseAllowlist(text: string | undefined): Allowlist {
   return { hosts, cidrs };
 }
 
+/**
+ * Parses an IP address. ipaddr.js 2.x reads an IPv6 address with a dotted IPv4 tail after `::` as
+ * IPv4-mapped (`::127.0.0.1` → `::ffff:127.0.0.1`), though it is IPv4-compatible (`::7f00:1`), so IPv6
+ * text goes through the WHATWG URL parser's serialization first, as a URL host does. Null when it is
+ * not an address (a zone id such as `fe80::1%eth0` included).
+ */
+function parseIp(address: string): ipaddr.IPv4 | ipaddr.IPv6 | null {
+  try {
+    if (isIP(address) === 4) return ipaddr.parse(address);
+    if (isIP(address) === 6) return ipaddr.parse(new URL(`http://[${address}]/`).hostname.slice(1, -1));
+  } catch {
+    // not an address
+  }
+  return null;
+}
+
 function unmap(ip: ipaddr.IPv4 | ipaddr.IPv6): ipaddr.IPv4 | ipaddr.IPv6 {
   return ip.kind() === 'ipv6' && (ip as ipaddr.IPv6).isIPv4MappedAddress()
     ? (ip as ipaddr.IPv6).toIPv4Address()
     : ip;
+}
+
+/**
+ * IPv4-compatible IPv6, `::a.b.c.d` (::/96 less `::` and `::1`, deprecated by RFC 4291 §2.5.5.1):
+ * ipaddr.js calls it unicast, but a host may route it to the IPv4 address it embeds.
+ */
+function isIPv4Compatible(ip: ipaddr.IPv4 | ipaddr.IPv6): boolean {
+  if (ip.kind() !== 'ipv6') return false;
+  const parts = (ip as ipaddr.IPv6).parts;
+  return parts.slice(0, 6).every((p) => p === 0) && (parts[6] !== 0 || (parts[7] ?? 0) > 1);
 }
 
 function normalizeRange([ip, bits]: [ipaddr.IPv4 | ipaddr.IPv6, number]): [
@@ -68,12 +94,15 @@ function inAllowedRange(ip: ipaddr.IPv4 | ipaddr.IPv6, allow: Allowlist): boolea
  * Why an address may not be dialled, or null when it may. Anything but public unicast is refused:
  * private, loopback, link-local (169.254.169.254, the cloud metadata address, included), CGNAT,
  * multicast, broadcast, unspecified, reserved and documentation ranges, unique-local IPv6 (fd00:ec2::254),
- * IPv4-mapped forms of all of these, and IPv6 prefixes that embed an IPv4 address (6to4, Teredo, NAT64).
+ * IPv4-mapped forms of all of these, and IPv6 forms that embed an IPv4 address (IPv4-compatible, 6to4,
+ * Teredo, NAT64).
  */
 export function addressRefusal(address: string, allow: Allowlist = EMPTY_ALLOWLIST): string | null {
-  if (!ipaddr.isValid(address)) return `"${address}" is not an IP address`;
-  const ip = unmap(ipaddr.parse(address));
+  const parsed = parseIp(address);
+  if (!parsed) return `"${address}" is not an IP address`;
+  const ip = unmap(parsed);
   if (inAllowedRange(ip, allow)) return null;
+  if (isIPv4Compatible(ip)) return `${ip.toString()} is an IPv4-compatible (embedded IPv4) address`;
   const range = ip.range();
   if (range === 'unicast') return null;
   return `${ip.toString()} is a ${RANGE_NAMES[range] ?? range} address`;
@@ -110,7 +139,8 @@ export function urlHost(url: URL): string {
 
 function hostAllowlisted(host: string, allow: Allowlist): boolean {
   if (allow.hosts.has(host)) return true;
-  return isIP(host) !== 0 && inAllowedRange(unmap(ipaddr.parse(host)), allow);
+  const ip = parseIp(host);
+  return ip !== null && inAllowedRange(unmap(ip), allow);
 }
 
 /**
