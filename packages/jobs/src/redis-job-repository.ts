@@ -18,7 +18,6 @@ import { Commands, type CommandObserver } from './commands.js';
 import {
   EXPIRED_ERROR,
   KEY_JOBS_INDEX_MAX,
-  LIST_SCAN_MAX,
   type FinishOutcome,
   type JobPage,
   type ListOptions,
@@ -32,6 +31,7 @@ import {
 } from './job-repository.js';
 import { Keys } from './keys.js';
 import { redisCall } from './redis.js';
+import { listKeyJobs, olderThan } from './redis-indexes.js';
 
 const asStatus = (s: string): JobStatus => {
   if (!(JOB_STATUSES as readonly string[]).includes(s)) throw new Error(`unknown job status ${s}`);
@@ -107,47 +107,8 @@ export class RedisJobRepository implements JobRepository {
     return decodeJobRecord(await redisCall(() => this.redis.hgetall(this.keys.job(id))));
   }
 
-  async listForKey(keyId: string, options: ListOptions): Promise<JobPage> {
-    const index = this.keys.keyJobs(keyId);
-    const batch = Math.max(options.limit * 2, 50);
-    const records: JobRecord[] = [];
-    const purged: string[] = [];
-    let before = options.beforeSeq ?? Number.POSITIVE_INFINITY;
-    let scanned = 0;
-    let next: number | null = null;
-    for (;;) {
-      const upper = Number.isFinite(before) ? `(${before}` : '+inf';
-      const flat = await redisCall(() =>
-        this.redis.zrevrangebyscore(index, upper, '-inf', 'WITHSCORES', 'LIMIT', 0, batch),
-      );
-      const ids: [string, number][] = [];
-      for (let i = 0; i + 1 < flat.length; i += 2) ids.push([flat[i]!, Number(flat[i + 1])]);
-      const hashes = await redisCall(async () => {
-        const pipeline = this.redis.pipeline();
-        for (const [id] of ids) pipeline.hgetall(this.keys.job(id));
-        return (await pipeline.exec()) ?? [];
-      });
-      let full = false;
-      for (const [i, [id, seq]] of ids.entries()) {
-        before = seq;
-        scanned++;
-        const record = decodeJobRecord((hashes[i]?.[1] ?? {}) as Record<string, string>);
-        if (!record) purged.push(id);
-        else if (!options.statuses || options.statuses.includes(record.status)) records.push(record);
-        if (records.length === options.limit) {
-          full = true;
-          break;
-        }
-      }
-      if (full || scanned >= LIST_SCAN_MAX) {
-        next = before;
-        break;
-      }
-      if (ids.length < batch) break;
-    }
-    // Records past their retention are gone: drop their index entries as we meet them.
-    if (purged.length > 0) await redisCall(() => this.redis.zrem(index, ...purged));
-    return { records, nextBeforeSeq: next };
+  listForKey(keyId: string, options: ListOptions): Promise<JobPage> {
+    return listKeyJobs(this.redis, this.keys, keyId, options);
   }
 
   queuePosition(id: string): Promise<number | null> {
@@ -317,23 +278,13 @@ export class RedisJobRepository implements JobRepository {
     return expired;
   }
 
-  async enqueueIntents(olderThanMs: number, limit = 500): Promise<string[]> {
-    // Intents are timed by Redis's clock (see submit-9.lua), so the age is measured on it too.
-    const [seconds, micros] = await redisCall(() => this.redis.time());
-    const before = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000) - olderThanMs;
-    return redisCall(() =>
-      this.redis.zrangebyscore(this.keys.enqueueIntents(), '-inf', `(${before}`, 'LIMIT', 0, limit),
-    );
+  enqueueIntents(olderThanMs: number, limit = 500): Promise<string[]> {
+    return olderThan(this.redis, this.keys.enqueueIntents(), olderThanMs, limit);
   }
 
   async runningSince(olderThanMs: number, limit = 500): Promise<{ id: string; keyId: string }[]> {
-    const [seconds, micros] = await redisCall(() => this.redis.time());
-    const before = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000) - olderThanMs;
-    const ids = await redisCall(() =>
-      this.redis.zrangebyscore(this.keys.running(), '-inf', `(${before}`, 'LIMIT', 0, limit),
-    );
     const out: { id: string; keyId: string }[] = [];
-    for (const id of ids) {
+    for (const id of await olderThan(this.redis, this.keys.running(), olderThanMs, limit)) {
       const [status, keyId] = await redisCall(() => this.redis.hmget(this.keys.job(id), 'status', 'key_id'));
       if (status === 'processing' && keyId) out.push({ id, keyId });
       // Purged or settled without the index noticing (it never should): forget it.

@@ -1,55 +1,15 @@
-import { randomUUID } from 'node:crypto';
-
 import { expect, it } from 'vitest';
 
-import type { NewJobRecord } from '@imagegen/contracts';
-
-import type { JobEvents } from '../job-events.js';
-import type { JobRepository } from '../job-repository.js';
+import { contractFixtures, type ContractSubject } from './contract-fixtures.js';
+import { jobIndexesContract } from './job-indexes.contract.js';
 
 /**
  * The behaviour every JobRepository must have, run against Redis (the real one) and the in-memory fake
- * (the fast tier's stand-in), so the fake cannot drift from what it stands in for.
+ * (the fast tier's stand-in), so the fake cannot drift from what it stands in for. Records and their
+ * transitions here; the indexes (list, intents, running, expiry) and events in job-indexes.contract.ts.
  */
-export function jobRepositoryContract(
-  make: () => {
-    jobs: JobRepository;
-    events: JobEvents;
-    /** Forgets a record as Redis does when its retention ends. */
-    purge: (id: string) => Promise<void>;
-  },
-): void {
-  const input = {
-    prompt: 'a cat',
-    aspect_ratio: '1:1',
-    output_format: 'png',
-    seed: 1,
-    prompt_upsampling: false,
-    safety_tolerance: 2,
-  } as const;
-  const newJob = (keyId: string): NewJobRecord => ({
-    id: `gen_${randomUUID().replaceAll('-', '').slice(0, 24)}`,
-    keyId: `${keyId}-${randomUUID().slice(0, 6)}`,
-    input,
-    metadata: { order: 7 },
-    objectKey: 'images/x.png',
-    requestId: 'req_1',
-    createdAt: Date.now(),
-    deadlineAt: Date.now() + 60_000,
-    webhook: null,
-    analysis: { subject: 'cat' },
-    warnings: [{ code: 'too_short', message: 'add detail' }],
-  });
-  const sameKey = (job: NewJobRecord): NewJobRecord => ({ ...newJob('x'), keyId: job.keyId });
-  const limits = { concurrency: 3, queueBound: 0 };
-  const image = {
-    key: 'images/x.png',
-    bytes: 10,
-    width: 1024,
-    height: 1024,
-    format: 'png',
-    revised_prompt: null,
-  } as const;
+export function jobRepositoryContract(make: () => ContractSubject): void {
+  const { input, newJob, sameKey, limits, image } = contractFixtures();
 
   it('submits a queued job with its position, enqueue intent and event, and reads it back', async () => {
     const { jobs, events } = make();
@@ -208,128 +168,5 @@ export function jobRepositoryContract(
     expect(await jobs.get('gen_absent')).toBeNull();
   });
 
-  it('expires waiting jobs past their deadline, and only those', async () => {
-    const { jobs } = make();
-    const late = { ...newJob('exp'), deadlineAt: Date.now() - 1 };
-    const fresh = newJob('exp');
-    await jobs.submit(late, limits, null);
-    await jobs.submit(fresh, limits, null);
-    const ended = await jobs.expireOverdue();
-    expect(ended).toContainEqual({ id: late.id, keyId: late.keyId });
-    expect(ended.map((e) => e.id)).not.toContain(fresh.id);
-    expect(await jobs.get(late.id)).toMatchObject({ status: 'expired', error: { code: 'expired' } });
-    expect(await jobs.enqueueIntents(-60_000)).not.toContain(late.id);
-  });
-
-  it('logs delivery attempts on the job, the terminal event’s outcome winning, never on a purged job', async () => {
-    const { jobs } = make();
-    const job = {
-      ...newJob('hooks'),
-      webhook: { url: 'https://hooks.example/x', events: ['started', 'completed'] },
-    } as NewJobRecord;
-    await jobs.submit(job, limits, null);
-    expect((await jobs.get(job.id))!.webhookState).toEqual({
-      status: 'pending',
-      attempts: 0,
-      lastError: null,
-      lastAttemptAt: null,
-      deliveredAt: null,
-    });
-    await jobs.recordWebhookAttempt(job.id, {
-      terminal: true,
-      status: 'delivered',
-      error: null,
-      at: 5,
-      deliveredAt: 5,
-    });
-    await jobs.recordWebhookAttempt(job.id, {
-      terminal: false,
-      status: 'retrying',
-      error: 'the receiver answered 500',
-      at: 6,
-      deliveredAt: null,
-    });
-    expect((await jobs.get(job.id))!.webhookState).toEqual({
-      status: 'delivered',
-      attempts: 2,
-      lastError: null,
-      lastAttemptAt: 5,
-      deliveredAt: 5,
-    });
-    await jobs.recordWebhookAttempt('gen_absent', {
-      terminal: true,
-      status: 'failed',
-      error: 'x',
-      at: 7,
-      deliveredAt: null,
-    });
-    expect(await jobs.get('gen_absent')).toBeNull();
-  });
-
-  it('lists a key’s jobs newest first, page by page, and only that key’s', async () => {
-    const { jobs } = make();
-    const first = newJob('list');
-    const mine = [first, sameKey(first), sameKey(first), sameKey(first), sameKey(first)];
-    for (const j of mine) await jobs.submit(j, { concurrency: 10, queueBound: 0 }, null);
-    await jobs.submit(newJob('other'), limits, null);
-    const seen: string[] = [];
-    const pages: number[] = [];
-    let before: number | undefined;
-    for (;;) {
-      const page = await jobs.listForKey(first.keyId, { limit: 2, beforeSeq: before });
-      pages.push(page.records.length);
-      seen.push(...page.records.map((r) => r.id));
-      if (page.nextBeforeSeq === null) break;
-      before = page.nextBeforeSeq;
-    }
-    expect(seen).toEqual(mine.map((j) => j.id).reverse());
-    expect(pages.slice(0, 2)).toEqual([2, 2]);
-    expect(await jobs.listForKey('nobody', { limit: 5 })).toEqual({ records: [], nextBeforeSeq: null });
-  });
-
-  it('filters the list by status, and drops jobs whose records were purged', async () => {
-    const { jobs, purge } = make();
-    const a = newJob('filter');
-    const [b, c] = [sameKey(a), sameKey(a)];
-    for (const j of [a, b, c]) await jobs.submit(j, { concurrency: 10, queueBound: 0 }, null);
-    await jobs.finish(b.id, b.keyId, 'canceled', {});
-    const canceled = await jobs.listForKey(a.keyId, { limit: 10, statuses: ['canceled'] });
-    expect(canceled.records.map((r) => r.id)).toEqual([b.id]);
-    const open = await jobs.listForKey(a.keyId, { limit: 10, statuses: ['queued', 'processing'] });
-    expect(open.records.map((r) => r.id)).toEqual([c.id, a.id]);
-    await purge(c.id);
-    expect((await jobs.listForKey(a.keyId, { limit: 10 })).records.map((r) => r.id)).toEqual([b.id, a.id]);
-  });
-
-  it('knows which jobs are processing and since when, until they end', async () => {
-    const { jobs } = make();
-    const j = newJob('running');
-    await jobs.submit(j, limits, null);
-    expect((await jobs.runningSince(-60_000)).map((r) => r.id)).not.toContain(j.id);
-    await jobs.start(j.id, 1, 'w');
-    expect(await jobs.runningSince(-60_000)).toContainEqual({ id: j.id, keyId: j.keyId });
-    expect((await jobs.runningSince(60_000)).map((r) => r.id)).not.toContain(j.id);
-    await jobs.finish(j.id, j.keyId, 'succeeded', { image });
-    expect((await jobs.runningSince(-60_000)).map((r) => r.id)).not.toContain(j.id);
-  });
-
-  it('hears each new event of a job it listens to', async () => {
-    const { jobs, events } = make();
-    const j = newJob('listen');
-    const heard: string[] = [];
-    const done = new Promise<void>((resolve) => {
-      const stop = events.listen(j.id, (eventId) => {
-        heard.push(eventId);
-        if (heard.length === 3) {
-          stop();
-          resolve();
-        }
-      });
-    });
-    await jobs.submit(j, limits, null);
-    await jobs.start(j.id, 1, 'w');
-    await jobs.finish(j.id, j.keyId, 'succeeded', { image });
-    await done;
-    expect(heard).toEqual((await events.read(j.id)).map((e) => e.id));
-  });
+  jobIndexesContract(make);
 }

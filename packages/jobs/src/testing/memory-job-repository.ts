@@ -12,7 +12,7 @@ import {
   type NewJobRecord,
 } from '@imagegen/contracts';
 
-import type { JobEvents, JobStreamEntry } from '../job-events.js';
+import { MemoryJobEvents } from './memory-job-events.js';
 import {
   EXPIRED_ERROR,
   KEY_JOBS_INDEX_MAX,
@@ -33,9 +33,8 @@ import {
  * The job repository and its events in memory, for the fast test tier: the same transitions as the Lua
  * commands (held to the same contract tests), on the same record codec, with no Redis.
  */
-export class MemoryJobRepository implements JobRepository, JobEvents {
+export class MemoryJobRepository extends MemoryJobEvents implements JobRepository {
   readonly hashes = new Map<string, Record<string, string>>();
-  readonly streams = new Map<string, JobStreamEntry[]>();
   readonly waiting = new Map<string, number>();
   readonly unfinished = new Map<string, Set<string>>();
   readonly idempotency = new Map<string, string>();
@@ -47,10 +46,7 @@ export class MemoryJobRepository implements JobRepository, JobEvents {
   /** Job ids announced on the cancel channel, in order. */
   readonly cancelRequests: string[] = [];
   readonly webhookAttempts: { id: string; attempt: WebhookAttempt }[] = [];
-  private readonly listeners = new Map<string, Set<(eventId: string) => void>>();
   private seq = 0;
-  private lastEventMs = 0;
-  private eventSeq = 0;
 
   async submit(
     job: NewJobRecord,
@@ -284,39 +280,8 @@ export class MemoryJobRepository implements JobRepository, JobEvents {
     this.intents.delete(id);
   }
 
-  async read(jobId: string, afterId = '0'): Promise<JobStreamEntry[]> {
-    await Promise.resolve();
-    const all = this.streams.get(jobId) ?? [];
-    // As XRANGE with an exclusive start: the entries whose id sorts after `afterId`.
-    const key = (id: string) => id.split('-').map(Number) as [number, number];
-    const [ms, n] = key(afterId === '0' ? '0-0' : afterId);
-    return all.filter((e) => {
-      const [ems, en] = key(e.id);
-      return ems > ms || (ems === ms && en > n);
-    });
-  }
-
-  listen(jobId: string, listener: (eventId: string) => void): () => void {
-    const set = this.listeners.get(jobId) ?? new Set();
-    set.add(listener);
-    this.listeners.set(jobId, set);
-    return () => set.delete(listener);
-  }
-
   private unfinishedHash(id: string): Record<string, string> | null {
     const h = this.hashes.get(id);
     return h && (h['status'] === 'queued' || h['status'] === 'processing') ? h : null;
-  }
-
-  /** Stream ids like Redis's: `<ms>-<n>`, increasing. */
-  private append(jobId: string, fields: Record<string, string>): void {
-    const ms = Math.max(Date.now(), this.lastEventMs);
-    this.eventSeq = ms === this.lastEventMs ? this.eventSeq + 1 : 0;
-    this.lastEventMs = ms;
-    const id = `${ms}-${this.eventSeq}`;
-    const list = this.streams.get(jobId) ?? [];
-    list.push({ id, type: fields['type'] as JobStreamEntry['type'], fields });
-    this.streams.set(jobId, list);
-    for (const l of this.listeners.get(jobId) ?? []) l(id);
   }
 }
