@@ -4,6 +4,10 @@
  * in this run, as a ratio, with a numerical parity check between the two.
  *
  *   npm run bench:engine -- [--model DIR --torch-nets NETS.py] [--iterations N] [--format jpeg|png]
+ *                           [--safety DIR] [--upscaler esrgan-slim|esrgan-medium|DIR] [--upscaler-natives 512,1024]
+ *
+ * The safety stage uses the shipped classifier by default; a second table times the upscaler network (default
+ * ESRGAN slim) per aspect ratio on the generation sizes of 512² and 1024² models, one child process each.
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -15,6 +19,7 @@ import { parseArgs } from 'node:util';
 import * as ort from 'onnxruntime-node';
 
 import { ASPECT_RATIO_NAMES } from '@imagegen/engine';
+import { networkDir, SAFETY_NETWORK } from '@imagegen/networks';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const bundled = join(root, 'packages/tiny-model/model');
@@ -25,7 +30,9 @@ const { values } = parseArgs({
     'torch-nets': { type: 'string' },
     iterations: { type: 'string', default: '5' },
     format: { type: 'string', default: 'jpeg' },
-    safety: { type: 'string', default: join(root, 'packages/engine/fixtures/safety-generic') },
+    safety: { type: 'string', default: networkDir(SAFETY_NETWORK) },
+    upscaler: { type: 'string', default: 'esrgan-slim' },
+    'upscaler-natives': { type: 'string', default: '512,1024' },
     repeat: { type: 'string', default: '20' },
   },
 });
@@ -103,6 +110,36 @@ for (const r of rows) {
       f(r.peakRssMiB, 0),
     ].join('\t'),
   );
+}
+
+// The upscaler stage at real model sizes: the network at the factor the engine picks, then the exact resize.
+const upscalerDir = existsSync(values.upscaler) ? values.upscaler : networkDir(values.upscaler);
+console.log(`\nupscaler ${values.upscaler}: one timed run per row after a warm-up, ms`);
+console.log(
+  ['native', 'aspect', 'generated', 'target', 'factor', 'network', 'resize', 'peak RSS MiB'].join('\t'),
+);
+for (const n of values['upscaler-natives'].split(',')) {
+  for (const ar of ASPECT_RATIO_NAMES) {
+    const r = JSON.parse(
+      execFileSync(
+        process.execPath,
+        ['--import', 'tsx', join(root, 'test/bench/upscale-child.ts'), upscalerDir, n, ar],
+        { cwd: root, encoding: 'utf8' },
+      ),
+    ) as Record<string, number | string>;
+    console.log(
+      [
+        `${n}²`,
+        ar,
+        r['native'],
+        r['target'],
+        r['scale'] ? `×${r['scale']}` : '—',
+        f(r['networkMs'] as number, 0),
+        f(r['resizeMs'] as number, 0),
+        f(r['peakRssMiB'] as number, 0),
+      ].join('\t'),
+    );
+  }
 }
 
 // Same weights, same inputs: onnxruntime vs PyTorch, both on 2 intra-op threads, median of --repeat calls.

@@ -17,7 +17,7 @@ export { EngineError } from './errors.js';
 export type { EngineErrorCode } from './errors.js';
 /** Re-exported for callers of the engine: what a lost thread and a missed sharp deadline reject with. */
 export { DeadlineExceededError, EngineLostError } from '@imagegen/contracts';
-export { ASPECT_RATIOS, ASPECT_RATIO_NAMES, isAspectRatio, planResolution } from './plan.js';
+export { ASPECT_RATIOS, ASPECT_RATIO_NAMES, isAspectRatio, pickScale, planResolution } from './plan.js';
 export type { AspectRatio, ResolutionPlan, Size } from './plan.js';
 export { decodeToRgb, readPngText, type ImageFormat } from './image/sharp-ops.js';
 export { readModelDomain } from './model/domain.js';
