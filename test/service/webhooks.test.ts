@@ -116,7 +116,7 @@ describe('webhook deliveries', () => {
       const r = (await api(`/v1/images/generations/${gone}`)).json;
       return (r['webhook'] as { status: string }).status === 'failed' ? r : null;
     });
-    expect(j['webhook']).toMatchObject({ attempts: 1, last_error: 'the receiver answered 410' });
+    expect(j['webhook']).toMatchObject({ attempts: 1, last_error: 'http_status' });
 
     receiver.setResponder(() => ({ status: 302, headers: { Location: `${receiver.url}/elsewhere` } }));
     const moved = await submit({});
@@ -126,7 +126,7 @@ describe('webhook deliveries', () => {
     });
     expect(m['webhook']).toMatchObject({
       attempts: 5,
-      last_error: 'the receiver answered 302 (redirects are not followed)',
+      last_error: 'http_status',
     });
     expect(receiver.forJob(moved).every((d) => !d.body.includes('elsewhere'))).toBe(true);
     expect(
@@ -134,6 +134,27 @@ describe('webhook deliveries', () => {
         (d) => d.headers['webhook-id'] === receiver.forJob(moved)[0]!.headers['webhook-id'],
       ),
     ).toHaveLength(5);
+  });
+
+  it('records only a generic class of a failed delivery on the job, never what the server saw', async () => {
+    // A closed port and a receiver that never answers: the job says connect_failed and timeout, nothing
+    // about addresses, ports or error codes (issue 17: webhook errors mapped the server's network).
+    const closed = await startReceiver();
+    const closedUrl = closed.url;
+    await closed.close();
+    const refused = await submit({ webhook_url: closedUrl });
+    receiver.setResponder(() => 'hang');
+    const hung = await submit({});
+    const lastError = (id: string) =>
+      until(`a failed attempt of ${id}`, async () => {
+        const w = (await api(`/v1/images/generations/${id}`)).json['webhook'] as {
+          last_error: string | null;
+        };
+        return w.last_error;
+      });
+    expect(await lastError(refused)).toBe('connect_failed');
+    expect(await lastError(hung)).toBe('timeout');
+    receiver.setResponder(() => 200);
   });
 
   it('loses no event while the dispatcher is down: the outbox delivers it on restart', async () => {

@@ -74,7 +74,8 @@ const delivery = (
 const failed = (over: Partial<Extract<DeliveryResult, { ok: false }>> = {}): DeliveryResult => ({
   ok: false,
   status: 503,
-  error: 'HTTP 503',
+  error: 'http_status',
+  detail: 'HTTP 503',
   permanent: false,
   retryAfterMs: null,
   ...over,
@@ -130,18 +131,18 @@ describe('deliverWebhook', () => {
   });
 
   it('throws a retryable DeliveryFailure carrying Retry-After when attempts remain', async () => {
-    const { jobs, deps } = world(failed({ status: 429, error: 'HTTP 429', retryAfterMs: 7000 }));
+    const { jobs, deps } = world(failed({ status: 429, detail: 'HTTP 429', retryAfterMs: 7000 }));
     const job = await succeeded(jobs);
     const err: unknown = await deliverWebhook(deps, delivery(job.id)).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(DeliveryFailure);
-    expect(err).toMatchObject({ retryAfterMs: 7000, retryable: true, message: 'HTTP 429' });
+    expect(err).toMatchObject({ retryAfterMs: 7000, retryable: true, message: 'http_status: HTTP 429' });
     expect(jobs.webhookAttempts.map((a) => a.attempt)).toEqual([
-      { terminal: true, status: 'retrying', error: 'HTTP 429', at: NOW, deliveredAt: null },
+      { terminal: true, status: 'retrying', error: 'http_status', at: NOW, deliveredAt: null },
     ]);
   });
 
   it('gives up at once on a permanent refusal (410 Gone), recording the failure', async () => {
-    const { jobs, deps } = world(failed({ status: 410, error: 'HTTP 410', permanent: true }));
+    const { jobs, deps } = world(failed({ status: 410, detail: 'HTTP 410', permanent: true }));
     const job = await succeeded(jobs);
     await expect(deliverWebhook(deps, delivery(job.id))).resolves.toBeUndefined();
     expect(jobs.webhookAttempts.map((a) => a.attempt.status)).toEqual(['failed']);
@@ -154,7 +155,7 @@ describe('deliverWebhook', () => {
       deliverWebhook(deps, delivery(job.id, {}, { attemptsMade: 2, maxAttempts: 3 })),
     ).resolves.toBeUndefined();
     expect(jobs.webhookAttempts.map((a) => a.attempt)).toEqual([
-      { terminal: true, status: 'failed', error: 'HTTP 503', at: NOW, deliveredAt: null },
+      { terminal: true, status: 'failed', error: 'http_status', at: NOW, deliveredAt: null },
     ]);
   });
 

@@ -82,6 +82,8 @@ export async function deliverWebhook(deps: DeliveryDeps, job: ConsumedJob<'deliv
   }
   const giveUp = result.permanent || attemptNo >= job.maxAttempts;
   metrics.webhookDeliveries.inc({ outcome: giveUp ? 'failed' : 'retry' });
+  // The job (read by its owner) gets the class only; the detail stays in this log (issue 17: errors on
+  // the job mapped the server's network).
   await jobs.recordWebhookAttempt(d.jobId, {
     terminal,
     status: giveUp ? 'failed' : 'retrying',
@@ -90,8 +92,16 @@ export async function deliverWebhook(deps: DeliveryDeps, job: ConsumedJob<'deliv
     deliveredAt: null,
   });
   logger.warn(
-    { jobId: d.jobId, webhookId: id, attempt: attemptNo, status: result.status, giveUp, error: result.error },
+    {
+      jobId: d.jobId,
+      webhookId: id,
+      attempt: attemptNo,
+      status: result.status,
+      giveUp,
+      error: result.error,
+      detail: result.detail,
+    },
     'webhook delivery failed',
   );
-  if (!giveUp) throw new DeliveryFailure(result.error, result.retryAfterMs);
+  if (!giveUp) throw new DeliveryFailure(`${result.error}: ${result.detail}`, result.retryAfterMs);
 }

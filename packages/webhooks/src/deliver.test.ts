@@ -105,8 +105,7 @@ describe('deliver', () => {
       allowlist: loopback,
       timeoutMs: 200,
     });
-    expect(result).toMatchObject({ ok: false, status: null, permanent: false });
-    expect(!result.ok && result.error).toMatch(/no answer within 200 ms/);
+    expect(result).toMatchObject({ ok: false, status: null, error: 'timeout', permanent: false });
   });
 
   it('reports a refused connection as a retryable failure', async () => {
@@ -119,7 +118,54 @@ describe('deliver', () => {
       headers,
       allowlist: loopback,
     });
-    expect(result).toMatchObject({ ok: false, permanent: false });
+    expect(result).toMatchObject({ ok: false, error: 'connect_failed', detail: 'ECONNREFUSED' });
+    expect(result).toMatchObject({ permanent: false });
+  });
+
+  it('reports a name that does not resolve as the same connect_failed as a closed port', async () => {
+    const nxdomain: LookupFn = (_h, _o, cb) =>
+      cb(Object.assign(new Error('nope'), { code: 'ENOTFOUND' }), []);
+    const result = await deliver({
+      url: 'http://hooks.test:9/',
+      body: '{}',
+      headers,
+      allowlist: parseAllowlist('hooks.test'),
+      lookup: nxdomain,
+    });
+    expect(result).toMatchObject({
+      ok: false,
+      error: 'connect_failed',
+      detail: 'ENOTFOUND',
+      permanent: false,
+    });
+  });
+
+  it('classes any answer but a 2xx as http_status, whatever the receiver said', async () => {
+    const r = await receiver((_q, res) => res.writeHead(404).end('nginx internal'));
+    const result = await deliver({
+      url: `http://127.0.0.1:${r.port}/`,
+      body: '{}',
+      headers,
+      allowlist: loopback,
+    });
+    expect(result).toMatchObject({ ok: false, status: 404, error: 'http_status' });
+  });
+
+  it('opens only the named port of an allow-list entry with a port', async () => {
+    const r = await receiver((_q, res) => res.writeHead(204).end());
+    const other = await receiver((_q, res) => res.writeHead(204).end());
+    const allowlist = parseAllowlist(`127.0.0.1:${r.port}`);
+    const url = (port: number) => `http://127.0.0.1:${port}/`;
+    expect(await deliver({ url: url(r.port), body: '{}', headers, allowlist })).toEqual({
+      ok: true,
+      status: 204,
+    });
+    expect(await deliver({ url: url(other.port), body: '{}', headers, allowlist })).toMatchObject({
+      ok: false,
+      error: 'connect_failed',
+      permanent: true,
+    });
+    expect(other.requests).toHaveLength(0);
   });
 
   it('refuses at connect time a name that now resolves to a private address (DNS rebinding)', async () => {
@@ -133,8 +179,7 @@ describe('deliver', () => {
       allowlist: parseAllowlist(''),
       lookup: rebinding,
     });
-    expect(https).toMatchObject({ ok: false, permanent: true });
-    expect(!https.ok && https.error).toMatch(/refused to connect to hooks\.test: 127\.0\.0\.1 is a loopback/);
+    expect(https).toMatchObject({ ok: false, error: 'connect_failed', detail: 'ESSRF', permanent: true });
     expect(r.requests).toHaveLength(0);
   });
 

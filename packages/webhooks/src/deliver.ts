@@ -2,7 +2,15 @@ import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { isIP } from 'node:net';
 
-import { addressRefusal, guardedLookup, urlHost, urlRefusal, type Allowlist, type LookupFn } from './ssrf.js';
+import {
+  addressRefusal,
+  guardedLookup,
+  urlHost,
+  urlPort,
+  urlRefusal,
+  type Allowlist,
+  type LookupFn,
+} from './ssrf.js';
 
 export interface DeliveryRequest {
   url: string;
@@ -18,13 +26,24 @@ export interface DeliveryRequest {
   ca?: string | Buffer;
 }
 
+/**
+ * What went wrong, as recorded on the job (its `webhook.last_error`), which the job's owner reads: a
+ * class, never the details (whether a name resolved, a port was closed, what answered) that would map
+ * the server's network. `connect_failed`: no connection (name resolution, refused or reset connection,
+ * TLS, a target the SSRF policy refuses); `timeout`: no complete answer in time; `http_status`: an
+ * answer other than 2xx.
+ */
+export type DeliveryErrorClass = 'connect_failed' | 'timeout' | 'http_status';
+
 export type DeliveryResult =
   | { ok: true; status: number }
   | {
       ok: false;
       /** HTTP status when the receiver answered. */
       status: number | null;
-      error: string;
+      error: DeliveryErrorClass;
+      /** For the server's log only: an error code (`ECONNREFUSED`, `ESSRF`) or the status; no target. */
+      detail: string;
       /** Stop retrying: 410 Gone, or a target that may never be reached. */
       permanent: boolean;
       /** From a Retry-After header on 429/503. */
@@ -47,22 +66,24 @@ function retryAfter(res: IncomingMessage, now = Date.now()): number | null {
  */
 export function deliver(req: DeliveryRequest): Promise<DeliveryResult> {
   const timeoutMs = req.timeoutMs ?? 15_000;
-  const fail = (error: string, permanent: boolean): DeliveryResult => ({
+  const fail = (error: DeliveryErrorClass, detail: string, permanent: boolean): DeliveryResult => ({
     ok: false,
     status: null,
     error,
+    detail,
     permanent,
     retryAfterMs: null,
   });
-  const refusal = urlRefusal(req.url, req.allowlist);
-  if (refusal) return Promise.resolve(fail(`webhook_url refused: ${refusal}`, true));
+  if (urlRefusal(req.url, req.allowlist)) return Promise.resolve(fail('connect_failed', 'ESSRF', true));
   const url = new URL(req.url);
   const host = urlHost(url);
+  const port = urlPort(url);
   // Node skips `lookup` for IP literals, so they are checked here (urlRefusal did) — and names go
   // through the guarded lookup, which checks the address actually dialled.
-  if (isIP(host) !== 0 && addressRefusal(host, req.allowlist)) {
-    return Promise.resolve(fail('webhook_url refused: private address', true));
+  if (isIP(host) !== 0 && addressRefusal(host, req.allowlist, port)) {
+    return Promise.resolve(fail('connect_failed', 'ESSRF', true));
   }
+  let timedOut = false;
   return new Promise((resolve) => {
     let settled = false;
     const settle = (r: DeliveryResult) => {
@@ -77,7 +98,7 @@ export function deliver(req: DeliveryRequest): Promise<DeliveryResult> {
       {
         method: 'POST',
         agent: false,
-        lookup: guardedLookup(req.allowlist, req.lookup) as never,
+        lookup: guardedLookup(req.allowlist, req.lookup, port) as never,
         headers: {
           'content-type': 'application/json',
           'content-length': String(Buffer.byteLength(req.body)),
@@ -99,10 +120,11 @@ export function deliver(req: DeliveryRequest): Promise<DeliveryResult> {
             settle({
               ok: false,
               status,
-              error:
+              error: 'http_status',
+              detail:
                 status >= 300 && status < 400
-                  ? `the receiver answered ${status} (redirects are not followed)`
-                  : `the receiver answered ${status}`,
+                  ? `HTTP ${status} (redirects are not followed)`
+                  : `HTTP ${status}`,
               permanent: status === 410,
               retryAfterMs: status === 429 || status === 503 ? retryAfter(res) : null,
             });
@@ -113,10 +135,12 @@ export function deliver(req: DeliveryRequest): Promise<DeliveryResult> {
       },
     );
     const timer = setTimeout(() => {
+      timedOut = true;
       outgoing.destroy(new Error(`no answer within ${timeoutMs} ms`));
     }, timeoutMs);
     outgoing.on('error', (e: NodeJS.ErrnoException) => {
-      settle(fail(e.code === 'ESSRF' ? e.message : e.message || String(e), e.code === 'ESSRF'));
+      if (timedOut) settle(fail('timeout', `no answer within ${timeoutMs} ms`, false));
+      else settle(fail('connect_failed', e.code ?? 'ERROR', e.code === 'ESSRF'));
     });
     outgoing.end(req.body);
   });

@@ -14,12 +14,14 @@ export {
   addressRefusal,
   EMPTY_ALLOWLIST,
   guardedLookup,
+  HOST_NOT_PUBLIC,
   parseAllowlist,
   resolveAll,
+  urlPort,
   urlRefusal,
   webhookUrlRefusal,
   type Allowlist,
   type LookupFn,
 } from './ssrf.js';
-export { deliver, type DeliveryRequest, type DeliveryResult } from './deliver.js';
+export { deliver, type DeliveryErrorClass, type DeliveryRequest, type DeliveryResult } from './deliver.js';
 export { DEFAULT_RETRY_SCHEDULE_MS, parseSchedule, retryDelay } from './schedule.js';

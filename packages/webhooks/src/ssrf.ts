@@ -5,40 +5,64 @@ import ipaddr from 'ipaddr.js';
 
 /**
  * Where webhooks may go. Only public unicast addresses over https, except targets on the operator's
- * allow-list (IMAGEGEN_WEBHOOK_ALLOWLIST: host names and IPs/CIDRs, comma-separated), which may be
- * private and may use plain http. Checked when a job is submitted and again on every connection, on
- * the address actually dialled, so a name that later resolves elsewhere (DNS rebinding) is caught.
+ * allow-list (IMAGEGEN_WEBHOOK_ALLOWLIST: host names and IPs/CIDRs, comma-separated, a host or IP
+ * optionally with one `:port`), which may be private and may use plain http. Checked when a job is
+ * submitted and again on every connection, on the address actually dialled, so a name that later
+ * resolves elsewhere (DNS rebinding) is caught.
  */
 export interface Allowlist {
-  hosts: ReadonlySet<string>;
-  cidrs: readonly [ipaddr.IPv4 | ipaddr.IPv6, number][];
+  /** Allowed host names (lower-case), each with the ports it may use; null: any port. */
+  hosts: ReadonlyMap<string, ReadonlySet<number> | null>;
+  /** Allowed address ranges (an address is a /32 or /128), each with its one port or null for any. */
+  cidrs: readonly (readonly [ipaddr.IPv4 | ipaddr.IPv6, number, number | null])[];
 }
 
-export const EMPTY_ALLOWLIST: Allowlist = { hosts: new Set(), cidrs: [] };
+export const EMPTY_ALLOWLIST: Allowlist = { hosts: new Map(), cidrs: [] };
 
-/** Parses `localhost, hooks.internal, 127.0.0.1, 10.0.0.0/8, ::1`; throws naming a bad entry. */
+const HOST_NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/;
+
+/** An entry's host and port: `[::1]:9999`, `127.0.0.1:9999`, `localhost:9999`, or no port. */
+function splitPort(entry: string): { host: string; port: string | null } {
+  const bracketed = /^\[([^\]]*)\](?::(\d*))?$/.exec(entry);
+  if (bracketed) return { host: bracketed[1]!, port: bracketed[2] ?? null };
+  const withPort = /^([^:]*):(\d*)$/.exec(entry);
+  return withPort ? { host: withPort[1]!, port: withPort[2]! } : { host: entry, port: null };
+}
+
+/**
+ * Parses `localhost, hooks.internal:8443, 127.0.0.1:9999, 10.0.0.0/8, [::1]:9999`; throws naming a bad
+ * entry. An entry with a port opens only that port; one without opens every port of its host.
+ */
 export function parseAllowlist(text: string | undefined): Allowlist {
-  const hosts = new Set<string>();
-  const cidrs: [ipaddr.IPv4 | ipaddr.IPv6, number][] = [];
+  const hosts = new Map<string, Set<number> | null>();
+  const cidrs: [ipaddr.IPv4 | ipaddr.IPv6, number, number | null][] = [];
   for (const raw of (text ?? '').split(',')) {
-    const entry = raw
-      .trim()
-      .toLowerCase()
-      .replace(/^\[|\]$/g, '');
+    const entry = raw.trim().toLowerCase();
     if (entry === '') continue;
-    if (entry.includes('/')) {
+    const bad = (why: string) => new Error(`IMAGEGEN_WEBHOOK_ALLOWLIST: "${raw.trim()}" ${why}`);
+    const { host, port: portText } = splitPort(entry);
+    const port = portText === null ? null : Number(portText);
+    if (port !== null && !(Number.isInteger(port) && port >= 1 && port <= 65535 && portText !== '')) {
+      throw bad('has no valid port (1–65535)');
+    }
+    const ip = parseIp(host);
+    if (host.includes('/')) {
+      if (port !== null) throw bad('is a CIDR range, which takes no port');
       try {
-        cidrs.push(normalizeRange(ipaddr.parseCIDR(entry)));
+        const [net, bits] = normalizeRange(ipaddr.parseCIDR(host));
+        cidrs.push([net, bits, null]);
       } catch {
-        throw new Error(`IMAGEGEN_WEBHOOK_ALLOWLIST: "${raw.trim()}" is not a valid CIDR range`);
+        throw bad('is not a valid CIDR range');
       }
-    } else if (parseIp(entry)) {
-      const ip = unmap(parseIp(entry)!);
-      cidrs.push([ip, ip.kind() === 'ipv4' ? 32 : 128]);
-    } else if (/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/.test(entry)) {
-      hosts.add(entry);
+    } else if (ip) {
+      const unmapped = unmap(ip);
+      cidrs.push([unmapped, unmapped.kind() === 'ipv4' ? 32 : 128, port]);
+    } else if (HOST_NAME.test(host)) {
+      const ports = hosts.has(host) ? (hosts.get(host) ?? null) : new Set<number>();
+      if (port === null || ports === null) hosts.set(host, null);
+      else hosts.set(host, ports.add(port));
     } else {
-      throw new Error(`IMAGEGEN_WEBHOOK_ALLOWLIST: "${raw.trim()}" is neither a host name nor an IP/CIDR`);
+      throw bad('is neither a host name nor an IP/CIDR');
     }
   }
   return { hosts, cidrs };
@@ -86,8 +110,17 @@ function normalizeRange([ip, bits]: [ipaddr.IPv4 | ipaddr.IPv6, number]): [
   return [ip, bits];
 }
 
-function inAllowedRange(ip: ipaddr.IPv4 | ipaddr.IPv6, allow: Allowlist): boolean {
-  return allow.cidrs.some(([net, bits]) => net.kind() === ip.kind() && ip.match([net, bits] as never));
+function inAllowedRange(ip: ipaddr.IPv4 | ipaddr.IPv6, allow: Allowlist, port?: number): boolean {
+  return allow.cidrs.some(
+    ([net, bits, p]) =>
+      (p === null || p === port) && net.kind() === ip.kind() && ip.match([net, bits] as never),
+  );
+}
+
+/** Whether the allow-list names this host (a name, not an address) for this port. */
+function hostTrusted(host: string, allow: Allowlist, port?: number): boolean {
+  const ports = allow.hosts.get(host.toLowerCase());
+  return ports === null || (ports !== undefined && port !== undefined && ports.has(port));
 }
 
 /**
@@ -97,11 +130,15 @@ function inAllowedRange(ip: ipaddr.IPv4 | ipaddr.IPv6, allow: Allowlist): boolea
  * IPv4-mapped forms of all of these, and IPv6 forms that embed an IPv4 address (IPv4-compatible, 6to4,
  * Teredo, NAT64).
  */
-export function addressRefusal(address: string, allow: Allowlist = EMPTY_ALLOWLIST): string | null {
+export function addressRefusal(
+  address: string,
+  allow: Allowlist = EMPTY_ALLOWLIST,
+  port?: number,
+): string | null {
   const parsed = parseIp(address);
   if (!parsed) return `"${address}" is not an IP address`;
   const ip = unmap(parsed);
-  if (inAllowedRange(ip, allow)) return null;
+  if (inAllowedRange(ip, allow, port)) return null;
   if (isIPv4Compatible(ip)) return `${ip.toString()} is an IPv4-compatible (embedded IPv4) address`;
   const range = ip.range();
   if (range === 'unicast') return null;
@@ -137,10 +174,15 @@ export function urlHost(url: URL): string {
   return url.hostname.toLowerCase().replace(/^\[|\]$/g, '');
 }
 
-function hostAllowlisted(host: string, allow: Allowlist): boolean {
-  if (allow.hosts.has(host)) return true;
+/** The port a URL connects to. */
+export function urlPort(url: URL): number {
+  return url.port !== '' ? Number(url.port) : url.protocol === 'https:' ? 443 : 80;
+}
+
+function hostAllowlisted(host: string, allow: Allowlist, port: number): boolean {
+  if (hostTrusted(host, allow, port)) return true;
   const ip = parseIp(host);
-  return ip !== null && inAllowedRange(unmap(ip), allow);
+  return ip !== null && inAllowedRange(unmap(ip), allow, port);
 }
 
 /**
@@ -156,7 +198,8 @@ export function urlRefusal(value: string, allow: Allowlist = EMPTY_ALLOWLIST): s
     return 'it is not an absolute URL';
   }
   const host = urlHost(url);
-  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && hostAllowlisted(host, allow))) {
+  const port = urlPort(url);
+  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && hostAllowlisted(host, allow, port))) {
     return url.protocol === 'http:'
       ? 'it must use https (plain http is only allowed for hosts on IMAGEGEN_WEBHOOK_ALLOWLIST)'
       : 'it must be an https URL';
@@ -164,7 +207,7 @@ export function urlRefusal(value: string, allow: Allowlist = EMPTY_ALLOWLIST): s
   if (url.username !== '' || url.password !== '') return 'it must not contain credentials';
   if (host === '' || host.endsWith('.')) return 'it must name a host';
   if (isIP(host) !== 0) {
-    const why = addressRefusal(host, allow);
+    const why = addressRefusal(host, allow, port);
     if (why) return `${why}, which webhooks may not reach`;
   }
   return null;
@@ -197,9 +240,14 @@ export function resolveAll(
   });
 }
 
+/** Why a host name is refused at submit: one answer for every cause, so it does not map the network. */
+export const HOST_NOT_PUBLIC = 'its host does not resolve to public addresses only';
+
 /**
  * Full submit-time check: `urlRefusal`, then every address the host resolves to must be allowed
- * (unless the host name itself is allow-listed). Returns the reason to refuse or null.
+ * (unless the host name itself is allow-listed for the URL's port). Returns the reason to refuse or
+ * null. A name that does not resolve, resolves to nothing or resolves to a refused address gets the
+ * same answer (HOST_NOT_PUBLIC): which internal names exist and where they point is not told.
  */
 export async function webhookUrlRefusal(
   value: string,
@@ -208,27 +256,25 @@ export async function webhookUrlRefusal(
 ): Promise<string | null> {
   const why = urlRefusal(value, allow);
   if (why) return why;
-  const host = urlHost(new URL(value));
-  if (isIP(host) !== 0 || allow.hosts.has(host)) return null;
+  const url = new URL(value);
+  const host = urlHost(url);
+  const port = urlPort(url);
+  if (isIP(host) !== 0 || hostTrusted(host, allow, port)) return null;
   let addresses: string[];
   try {
     addresses = await resolveAll(host, lookup);
   } catch {
-    return `its host ${host} could not be resolved`;
+    return HOST_NOT_PUBLIC;
   }
-  if (addresses.length === 0) return `its host ${host} has no addresses`;
-  for (const a of addresses) {
-    const refusal = addressRefusal(a, allow);
-    if (refusal) return `its host resolves to ${refusal}, which webhooks may not reach`;
-  }
-  return null;
+  if (addresses.length === 0) return HOST_NOT_PUBLIC;
+  return addresses.some((a) => addressRefusal(a, allow, port)) ? HOST_NOT_PUBLIC : null;
 }
 
 /**
  * A `lookup` for http(s).request that refuses, at connect time, any host resolving to a refused
- * address — every resolved address is checked, not just the first.
+ * address — every resolved address is checked, not just the first — for a connection to `port`.
  */
-export function guardedLookup(allow: Allowlist, lookup: LookupFn = defaultLookup) {
+export function guardedLookup(allow: Allowlist, lookup: LookupFn = defaultLookup, port?: number) {
   return (
     hostname: string,
     options: { all?: boolean; family?: number },
@@ -239,9 +285,9 @@ export function guardedLookup(allow: Allowlist, lookup: LookupFn = defaultLookup
         callback(err, '', 0);
         return;
       }
-      const trusted = allow.hosts.has(hostname.toLowerCase());
+      const trusted = hostTrusted(hostname, allow, port);
       for (const a of addresses) {
-        const why = trusted ? null : addressRefusal(a.address, allow);
+        const why = trusted ? null : addressRefusal(a.address, allow, port);
         if (why) {
           const e: NodeJS.ErrnoException = new Error(`refused to connect to ${hostname}: ${why}`);
           e.code = 'ESSRF';
