@@ -51,7 +51,7 @@ describe('imagegen upscale', () => {
     expect(r.status, r.stderr).toBe(0);
     expect(await sharp(file).metadata()).toMatchObject({ width: 256, height: 256, format: 'png' });
     const bad = run('upscale', photo, '--scale', '3', '--out', join(out, 'x3.png'));
-    expect(bad.status).toBe(1);
+    expect(bad.status).toBe(2);
     expect(bad.stderr).toContain('no ×3 network (available: 2, 4, 8)');
   });
 });

@@ -3,8 +3,9 @@ import { EngineError } from '@imagegen/engine';
 
 import { keys, KEYS_USAGE } from './keys.js';
 import { render, RENDER_USAGE } from './render.js';
-import { safety, SAFETY_USAGE } from './safety.js';
-import { upscale, UPSCALE_USAGE } from './upscale.js';
+import { SAFETY_USAGE, UPSCALE_USAGE } from './networks-help.js';
+import { safety } from './safety.js';
+import { upscale } from './upscale.js';
 import { UsageError } from './usage.js';
 
 const USAGE = `usage: imagegen <command> [options]

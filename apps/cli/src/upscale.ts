@@ -3,19 +3,9 @@ import { extname } from 'node:path';
 import { parseArgs } from 'node:util';
 
 import { ImageUpscaler } from '@imagegen/engine';
-import { UPSCALER_NETWORKS } from '@imagegen/networks';
 
-import { resolveNetwork } from './networks-cli.js';
+import { asUsage, resolveNetwork } from './networks-cli.js';
 import { UsageError } from './usage.js';
-
-export const UPSCALE_USAGE = `imagegen upscale IN [options]
-
-  Writes the network's exact ×N output of an image (tiled as the worker runs it, no final resize).
-
-  --network N        ${UPSCALER_NETWORKS.join(', ')} or a network directory (default esrgan-slim)
-  --scale S          2, 4 or 8 for the shipped networks (default 4)
-  --out FILE         where to write (default: IN's name + -x<S>.png); .png or .jpg
-  --provider P       cpu or cuda (default cpu)`;
 
 export async function upscale(argv: string[]): Promise<void> {
   const { values, positionals } = parseArgs({
@@ -39,10 +29,12 @@ export async function upscale(argv: string[]): Promise<void> {
   const ext = extname(out).slice(1).toLowerCase();
   const format = ext === 'jpg' || ext === 'jpeg' ? 'jpeg' : ext === 'png' ? 'png' : null;
   if (!format) throw new UsageError('--out must end in .png or .jpg');
-  const upscaler = await ImageUpscaler.open(resolveNetwork(values.network, 'esrgan-slim'), { provider });
+  const upscaler = await asUsage(() =>
+    ImageUpscaler.open(resolveNetwork(values.network, 'esrgan-slim'), { provider }),
+  );
   try {
     const started = performance.now();
-    const result = await upscaler.upscaleFile(readFileSync(input), scale, format);
+    const result = await asUsage(() => upscaler.upscaleFile(readFileSync(input), scale, format));
     writeFileSync(out, result.image);
     process.stdout.write(
       `${out}: ${result.width}×${result.height} ${format}, ${result.image.length} bytes, ${Math.round(performance.now() - started)} ms\n`,
