@@ -49,7 +49,10 @@ describe('npm start (the all-in-one stack)', () => {
     });
     try {
       await running;
-      expect(stderr).toContain(`API key: ${key}`);
+      // The operator gave both secrets: the banner names them and prints neither.
+      expect(stderr).toContain('API key: IMAGEGEN_BOOTSTRAP_API_KEY (id 0123456789ab)');
+      expect(stderr).not.toContain(key);
+      expect(stderr).not.toContain(webhookSecret);
       expect(stderr).toContain(`curl -s http://127.0.0.1:${port}/v1/images/generations`);
       const res = await fetch(`http://127.0.0.1:${port}/v1/images/generations`, {
         method: 'POST',

@@ -47,10 +47,11 @@ export class FakeApiKeys implements ApiKeyRepository {
     return Promise.resolve({ id, secret, webhookSecret });
   }
 
-  ensure(secret: string): Promise<{ id: string; revokedAt: number | null }> {
-    const id = this.secrets.get(secret) ?? `key${++this.n}`;
+  ensure(secret: string): Promise<{ id: string; created: boolean; revokedAt: number | null }> {
+    const known = this.secrets.get(secret);
+    const id = known ?? `key${++this.n}`;
     this.secrets.set(secret, id);
-    return Promise.resolve({ id, revokedAt: this.revoked.has(id) ? 0 : null });
+    return Promise.resolve({ id, created: known === undefined, revokedAt: this.revoked.has(id) ? 0 : null });
   }
 
   webhookSecrets(id: string): Promise<string[]> {

@@ -1,10 +1,20 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
 import { describe, expect, it } from 'vitest';
 
 import type { Job, WebhookDelivery } from '@imagegen/contracts';
 import { jobView, webhookMessageId, type ConsumedJob } from '@imagegen/jobs';
 import { MemoryJobRepository } from '@imagegen/jobs/testing';
-import { createMetrics } from '@imagegen/observability';
-import { generateWebhookSecret, verifyWebhook, type DeliveryResult } from '@imagegen/webhooks';
+import { createLogger, createMetrics } from '@imagegen/observability';
+import {
+  deliver,
+  generateWebhookSecret,
+  parseAllowlist,
+  verifyWebhook,
+  type DeliveryResult,
+  type LookupFn,
+} from '@imagegen/webhooks';
 
 import { FakeApiKeys, FakeStorage, seedJob, silentLogger } from '../../../test/support/fakes.js';
 import { deliverWebhook, DeliveryFailure } from './webhook-delivery.js';
@@ -190,5 +200,47 @@ describe('deliverWebhook', () => {
     await expect(deliverWebhook(deps, delivery(job.id))).resolves.toBeUndefined();
     expect(sent).toEqual([]);
     expect(jobs.webhookAttempts).toEqual([]);
+  });
+});
+
+describe('delivery logs', () => {
+  it('name the job and the webhook-id of a failed delivery, never its target', async () => {
+    const lines: string[] = [];
+    const logger = createLogger('dispatcher', 'info', { write: (l: string) => lines.push(l) });
+    const target = 'hooks.internal-name.test';
+    const closed = await new Promise<number>((resolve) => {
+      const s = createServer();
+      s.listen(0, '127.0.0.1', () => {
+        const { port } = s.address() as AddressInfo;
+        s.close(() => resolve(port));
+      });
+    });
+    const cases: [string, LookupFn][] = [
+      // A name that now resolves to loopback (refused at connect), and an allow-listed closed port.
+      [`https://${target}:8443/x`, (_h, _o, cb) => cb(null, [{ address: '127.0.0.1', family: 4 }])],
+      [`http://127.0.0.1:${closed}/x`, (_h, _o, cb) => cb(null, [{ address: '127.0.0.1', family: 4 }])],
+    ];
+    for (const [url, lookup] of cases) {
+      const { jobs, deps } = world();
+      const job = await seedJob(jobs, { webhook: { url, events: ['completed'] } });
+      await jobs.start(job.id, 1, 'host:1');
+      await jobs.finish(job.id, job.keyId, 'failed', {
+        error: { code: 'timeout', message: 'x', retryable: false },
+      });
+      const real = {
+        ...deps,
+        logger,
+        deliver: (req: { url: string; body: string; headers: Record<string, string> }) =>
+          deliver({ ...req, allowlist: parseAllowlist('127.0.0.1'), lookup }),
+      };
+      await deliverWebhook(real, delivery(job.id, { url }, { attemptsMade: 2, maxAttempts: 3 }));
+      const line = lines.at(-1)!;
+      expect(JSON.parse(line)).toMatchObject({
+        msg: 'webhook delivery failed',
+        jobId: job.id,
+        webhookId: webhookMessageId(job.id, EVENT_ID),
+      });
+      for (const leak of [target, '127.0.0.1', String(closed), '8443', url]) expect(line).not.toContain(leak);
+    }
   });
 });

@@ -1,7 +1,8 @@
 /**
  * `npm start`: everything on one machine with no configuration. Starts a private redis-server (unless
  * REDIS_URL is set) and the embedded S3 endpoint (unless S3_ENDPOINT is set), then the api, worker and
- * dispatcher processes with the bundled model; makes sure an API key exists and prints a curl session.
+ * dispatcher processes with the bundled model; makes sure an API key exists and prints a curl session
+ * (the key's secrets only at the start that creates them).
  * Ctrl-C stops everything cleanly.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -17,6 +18,7 @@ import { S3LiteServer } from '@imagegen/s3-lite';
 
 import { loadStackConfig, type StackConfig } from './config.js';
 import { REDIS_INSTALL_HELP, redisServerInstalled, startRedisServer } from './redis-server.js';
+import { banner, ensureStackKey } from './stack-key.js';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 let config: StackConfig;
@@ -148,51 +150,30 @@ async function main(): Promise<void> {
 
   const redis = connectRedis(childEnv['REDIS_URL']!, 'worker');
   const keys = new RedisApiKeyRepository(redis, config.REDIS_PREFIX);
-  const webhookSecret = config.IMAGEGEN_BOOTSTRAP_WEBHOOK_SECRET;
-  let secret = config.IMAGEGEN_BOOTSTRAP_API_KEY;
-  if (secret) {
-    const { revokedAt } = await keys.ensure(secret, 'bootstrap', Date.now(), webhookSecret);
-    if (revokedAt !== null) {
-      // The variable creates the key once; a revocation outlives restarts (issue 17, finding 4).
-      redis.disconnect();
-      say(
-        `IMAGEGEN_BOOTSTRAP_API_KEY was revoked at ${new Date(revokedAt).toISOString()} and stays revoked; ` +
-          'create a key with `npx imagegen keys create --name NAME`',
-      );
-      say(`imagegen is running at ${base} with no bootstrap key  (Ctrl-C stops everything)`);
-      return;
-    }
-  } else {
-    const file = join(dataDir, 'api-key');
-    secret = existsSync(file) ? readFileSync(file, 'utf8').trim() : '';
-    if (!secret || !(await keys.verify(secret))) {
-      secret = (await keys.create('local')).secret;
-      writeFileSync(file, `${secret}\n`, { mode: 0o600 });
-    }
-    await keys.ensure(secret, 'local', Date.now(), webhookSecret);
-  }
-  const keyId = (await keys.verify(secret))!;
-  const signing = (await keys.webhookSecrets(keyId))[0]!;
+  const keyFile = join(dataDir, 'api-key');
+  const key = await ensureStackKey(keys, {
+    bootstrapKey: config.IMAGEGEN_BOOTSTRAP_API_KEY,
+    webhookSecret: config.IMAGEGEN_BOOTSTRAP_WEBHOOK_SECRET,
+    keyFile,
+  });
   redis.disconnect();
+  if (key.revokedAt !== null) {
+    // The variable creates the key once; a revocation outlives restarts (issue 17, finding 4).
+    say(
+      `IMAGEGEN_BOOTSTRAP_API_KEY was revoked at ${new Date(key.revokedAt).toISOString()} and stays revoked; ` +
+        'create a key with `npx imagegen keys create --name NAME`',
+    );
+    say(`imagegen is running at ${base} with no bootstrap key  (Ctrl-C stops everything)`);
+    return;
+  }
   process.stderr.write(
-    [
-      '',
-      `imagegen is running at ${base}  (Ctrl-C stops everything)`,
-      `API key: ${secret}`,
-      '',
-      'Try it:',
-      `  curl -s ${base}/v1/images/generations -H "Authorization: Bearer ${secret}" \\`,
-      `    -H "Content-Type: application/json" -H "Prefer: wait=60" \\`,
-      `    -d '{"prompt": "A red circle", "aspect_ratio": "1:1", "seed": 42}'`,
-      '',
-      webhookSecret
-        ? 'Webhooks are signed with IMAGEGEN_BOOTSTRAP_WEBHOOK_SECRET.'
-        : `Webhook signing secret of this key: ${signing}`,
-      config.IMAGEGEN_WEBHOOK_ALLOWLIST
-        ? `Webhook allow-list (plain http and private addresses allowed): ${config.IMAGEGEN_WEBHOOK_ALLOWLIST}`
-        : 'Webhooks go to public https URLs only; IMAGEGEN_WEBHOOK_ALLOWLIST=127.0.0.1 allows a local receiver.',
-      '',
-    ].join('\n') + '\n',
+    banner(key, {
+      base,
+      keyFile,
+      bootstrap: Boolean(config.IMAGEGEN_BOOTSTRAP_API_KEY),
+      webhookSecretSet: Boolean(config.IMAGEGEN_BOOTSTRAP_WEBHOOK_SECRET),
+      allowlist: config.IMAGEGEN_WEBHOOK_ALLOWLIST,
+    }) + '\n',
   );
 }
 

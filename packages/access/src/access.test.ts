@@ -65,11 +65,19 @@ describe('API keys', () => {
   it('keeps a revoked bootstrap key revoked when the stack makes it valid again at its next start', async () => {
     const keys = new RedisApiKeyRepository(redis, prefix());
     const secret = `ig_0123456789ab_${'r'.repeat(43)}`;
-    expect(await keys.ensure(secret, 'bootstrap', 1)).toEqual({ id: '0123456789ab', revokedAt: null });
+    expect(await keys.ensure(secret, 'bootstrap', 1)).toEqual({
+      id: '0123456789ab',
+      created: true,
+      revokedAt: null,
+    });
     expect(await keys.verify(secret)).toBe('0123456789ab');
     await keys.revoke('0123456789ab', 2);
     // Every start of `npm start` with IMAGEGEN_BOOTSTRAP_API_KEY calls ensure: it creates, never resurrects.
-    expect(await keys.ensure(secret, 'bootstrap', 3)).toEqual({ id: '0123456789ab', revokedAt: 2 });
+    expect(await keys.ensure(secret, 'bootstrap', 3)).toEqual({
+      id: '0123456789ab',
+      created: false,
+      revokedAt: 2,
+    });
     expect(await keys.verify(secret)).toBeNull();
     expect((await keys.list()).map((k) => k.revokedAt)).toEqual([2]);
   });

@@ -25,7 +25,7 @@ export interface ApiKeyRepository {
     name: string,
     now?: number,
     webhookSecret?: string,
-  ): Promise<{ id: string; revokedAt: number | null }>;
+  ): Promise<{ id: string; created: boolean; revokedAt: number | null }>;
   webhookSecrets(id: string, now?: number): Promise<string[]>;
   rotateWebhookSecret(
     id: string,
@@ -67,14 +67,15 @@ export class RedisApiKeyRepository implements ApiKeyRepository {
    * Creates a key with a given secret unless it exists (the all-in-one stack's IMAGEGEN_BOOTSTRAP_API_KEY,
    * run on every start), with a given webhook signing secret (IMAGEGEN_BOOTSTRAP_WEBHOOK_SECRET) or, when
    * none is given, the one it has or a new one. A revoked key stays revoked: the variable creates a key
-   * once and never resurrects one (`revokedAt` says so).
+   * once and never resurrects one (`revokedAt` says so). `created`: this call made the key (so its
+   * webhook secret is new and may be shown, once).
    */
   async ensure(
     secret: string,
     name: string,
     now = Date.now(),
     webhookSecret?: string,
-  ): Promise<{ id: string; revokedAt: number | null }> {
+  ): Promise<{ id: string; created: boolean; revokedAt: number | null }> {
     const m = SECRET.exec(secret);
     if (!m) throw new Error('an API key must look like ig_<12 hex digits>_<43 base64url characters>');
     if (webhookSecret !== undefined && !isWebhookSecret(webhookSecret)) {
@@ -89,7 +90,7 @@ export class RedisApiKeyRepository implements ApiKeyRepository {
       await redisCall(() => this.redis.hset(this.keys.apiKey(id), 'wh_secret', webhookSecret));
     }
     const revokedAt = await redisCall(() => this.redis.hget(this.keys.apiKey(id), 'revoked_at'));
-    return { id, revokedAt: revokedAt ? Number(revokedAt) : null };
+    return { id, created: !existing, revokedAt: revokedAt ? Number(revokedAt) : null };
   }
 
   private async store(id: string, name: string, secret: string, webhookSecret: string, now: number) {
