@@ -7,18 +7,30 @@ import { parseEnv, redisPrefix, redisUrl, type Env, type EnvConfig } from '@imag
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 
+const unsetIfEmpty = <S extends z.ZodType>(schema: S) =>
+  z.preprocess((v) => (v === '' ? undefined : v), schema.optional());
+
 /**
- * What the `imagegen` command reads: the Redis of `imagegen keys` (REDIS_URL and REDIS_PREFIX, or the
- * running `npm start` stack's stack.json in IMAGEGEN_DATA_DIR). Unset variables stay undefined, so the
- * command can fall back to the stack's values.
+ * What the `imagegen` command reads: the service of `generate`, `jobs` and `analyze` (IMAGEGEN_BASE_URL
+ * and IMAGEGEN_API_KEY), the Redis of `imagegen keys` (REDIS_URL and REDIS_PREFIX), or else the running
+ * `npm start` stack's stack.json and api-key in IMAGEGEN_DATA_DIR (the stack's own rule: default
+ * `.imagegen` in the repository). Unset (or empty) variables stay undefined, so the command can fall
+ * back to the stack's values.
  */
 const CliEnv = z
   .object({
-    REDIS_URL: z.preprocess((v) => (v === '' ? undefined : v), redisUrl.optional()),
+    REDIS_URL: unsetIfEmpty(redisUrl),
     REDIS_PREFIX: redisPrefix.optional(),
-    IMAGEGEN_DATA_DIR: z.string().default(join(root, '.imagegen')),
+    IMAGEGEN_DATA_DIR: unsetIfEmpty(z.string()),
+    IMAGEGEN_BASE_URL: unsetIfEmpty(z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' })),
+    IMAGEGEN_API_KEY: unsetIfEmpty(z.string()),
   })
-  .transform((c) => ({ ...c, IMAGEGEN_DATA_DIR: resolve(c.IMAGEGEN_DATA_DIR) }));
+  .transform((c) => ({
+    ...c,
+    IMAGEGEN_DATA_DIR: resolve(c.IMAGEGEN_DATA_DIR ?? join(root, '.imagegen')),
+    /** Whether IMAGEGEN_DATA_DIR was set (messages then need not suggest setting it). */
+    dataDirFromEnv: c.IMAGEGEN_DATA_DIR !== undefined,
+  }));
 
 export type CliConfig = EnvConfig<readonly [typeof CliEnv]>;
 

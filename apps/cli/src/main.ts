@@ -1,69 +1,98 @@
+import { ImageGenError } from '@imagegen/client';
 import { ConfigError } from '@imagegen/contracts';
-import { EngineError } from '@imagegen/engine';
 
-import { keys, KEYS_USAGE } from './keys.js';
-import { render, RENDER_USAGE } from './render.js';
+import { ANALYZE_USAGE, GENERATE_USAGE, JOBS_USAGE, KEYS_USAGE, RENDER_USAGE } from './help.js';
 import { SAFETY_USAGE, UPSCALE_USAGE } from './networks-help.js';
-import { safety } from './safety.js';
-import { upscale } from './upscale.js';
-import { UsageError } from './usage.js';
+import { CommandError, SetupError, UsageError } from './usage.js';
+
+type Run = (argv: string[]) => Promise<void>;
+
+/** A command of the local engine: an EngineError (a bad model directory, …) exits 1 with its code. */
+const engineCommand =
+  (load: () => Promise<Run>): Run =>
+  async (argv) => {
+    const [run, { EngineError }] = await Promise.all([load(), import('@imagegen/engine')]);
+    try {
+      await run(argv);
+    } catch (e) {
+      if (e instanceof EngineError) throw new CommandError(`${e.code}: ${e.message}`);
+      throw e;
+    }
+  };
+
+// Each command is loaded when it runs: the engine's commands load onnxruntime and `keys` the Redis client,
+// which the service commands do not need.
+const COMMANDS: Record<string, { run: Run; usage: string }> = {
+  generate: { run: async (a) => (await import('./commands/generate.js')).generate(a), usage: GENERATE_USAGE },
+  jobs: { run: async (a) => (await import('./commands/jobs.js')).jobs(a), usage: JOBS_USAGE },
+  analyze: { run: async (a) => (await import('./commands/analyze.js')).analyze(a), usage: ANALYZE_USAGE },
+  render: {
+    run: engineCommand(async () => (await import('./commands/render.js')).render),
+    usage: RENDER_USAGE,
+  },
+  keys: { run: async (a) => (await import('./commands/keys.js')).keys(a), usage: KEYS_USAGE },
+  safety: { run: engineCommand(async () => (await import('./safety.js')).safety), usage: SAFETY_USAGE },
+  upscale: { run: engineCommand(async () => (await import('./upscale.js')).upscale), usage: UPSCALE_USAGE },
+};
 
 const USAGE = `usage: imagegen <command> [options]
 
 commands:
-  render PROMPT   generate one image locally with the ONNX engine
-  keys …          manage API keys of the service
-  safety IMAGE…   image safety classifier scores and the verdict at each tolerance
-  upscale IN      an image through an upscaler network at ×N
+  generate PROMPT   generate an image with the service (\`npm start\`, or --base-url) and save it
+  jobs …            list, get, watch and cancel this key's jobs
+  analyze PROMPT    check a prompt without generating anything
+  render PROMPT     generate one image locally with the ONNX engine, no service
+  keys …            manage API keys of the service
+  safety IMAGE…     image safety classifier scores and the verdict at each tolerance
+  upscale IN        an image through an upscaler network at ×N (no final resize)
 
-${RENDER_USAGE}
+\`imagegen <command> --help\` shows one command's options.`;
 
-${KEYS_USAGE}
+const isParseArgsError = (e: unknown): e is TypeError =>
+  e instanceof TypeError && 'code' in e && String(e.code).startsWith('ERR_PARSE_ARGS');
 
-${SAFETY_USAGE}
-
-${UPSCALE_USAGE}`;
+/** How an API or job error reads: `code: message`, with the field or policy category when there is one. */
+function describe(e: ImageGenError): string {
+  const about = e.param ?? e.category;
+  const rid = e.requestId && e.status !== undefined && e.status >= 500 ? ` [request ${e.requestId}]` : '';
+  return `${e.code}: ${e.message}${about && !e.message.includes(about) ? ` (${about})` : ''}${rid}`;
+}
 
 /** Runs the command line; resolves to the process exit status. */
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
+  const say = (line: string) => process.stderr.write(`imagegen: ${line}\n`);
+  if (command === undefined || command === 'help' || command === '--help' || command === '-h') {
+    process.stdout.write(`${USAGE}\n`);
+    return command === undefined ? 2 : 0;
+  }
+  const entry = COMMANDS[command];
+  if (!entry) {
+    say(`unknown command "${command}" (see \`imagegen --help\`)`);
+    return 2;
+  }
+  if (rest.includes('--help') || rest.includes('-h')) {
+    process.stdout.write(`${entry.usage}\n`);
+    return 0;
+  }
   try {
-    switch (command) {
-      case 'render':
-        await render(rest);
-        return 0;
-      case 'keys':
-        await keys(rest);
-        return 0;
-      case 'safety':
-        await safety(rest);
-        return 0;
-      case 'upscale':
-        await upscale(rest);
-        return 0;
-      case undefined:
-      case 'help':
-      case '--help':
-      case '-h':
-        process.stdout.write(`${USAGE}\n`);
-        return command === undefined ? 2 : 0;
-      default:
-        throw new UsageError(`unknown command "${command}"`);
-    }
+    await entry.run(rest);
+    return 0;
   } catch (e) {
-    if (
-      e instanceof UsageError ||
-      (e instanceof TypeError && 'code' in e && String(e.code).startsWith('ERR_PARSE_ARGS'))
-    ) {
-      process.stderr.write(`imagegen: ${e.message}\n\n${USAGE}\n`);
+    if (e instanceof UsageError || isParseArgsError(e)) {
+      say(`${e.message} (see \`imagegen ${command} --help\`)`);
       return 2;
     }
-    if (e instanceof ConfigError) {
-      process.stderr.write(`imagegen: ${e.message}\n`);
+    if (e instanceof SetupError || e instanceof ConfigError) {
+      say(e.message);
       return 2;
     }
-    if (e instanceof EngineError) {
-      process.stderr.write(`imagegen: ${e.code}: ${e.message}\n`);
+    if (e instanceof CommandError) {
+      say(e.message);
+      return e.exitCode;
+    }
+    if (e instanceof ImageGenError) {
+      say(describe(e));
       return 1;
     }
     throw e;

@@ -7,7 +7,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -34,6 +34,8 @@ const dataDir = config.IMAGEGEN_DATA_DIR;
 mkdirSync(dataDir, { recursive: true });
 const say = (line: string) => process.stderr.write(`[stack] ${line}\n`);
 
+/** Where the `imagegen` command finds this stack (apps/cli/src/stack-file.ts): written at start, removed at exit. */
+const stackFile = join(dataDir, 'stack.json');
 const children: { name: string; proc: ChildProcess }[] = [];
 let redisProc: ChildProcess | undefined;
 let s3: S3LiteServer | undefined;
@@ -59,6 +61,12 @@ async function stop(code: number): Promise<never> {
       const exited = new Promise((r) => redisProc!.once('exit', r));
       redisProc.kill('SIGTERM'); // redis flushes its AOF on SIGTERM
       await exited;
+    }
+    try {
+      const written = JSON.parse(readFileSync(stackFile, 'utf8')) as { pid?: unknown };
+      if (written.pid === process.pid) rmSync(stackFile, { force: true });
+    } catch {
+      // not written (yet), or replaced by another stack: not ours to remove
     }
     say('stopped');
   }
@@ -118,9 +126,16 @@ async function main(): Promise<void> {
   childEnv['HOST'] ??= config.HOST;
   childEnv['WORKER_PORT'] ??= '0';
   childEnv['DISPATCHER_PORT'] ??= '0';
+  const base = `http://${childEnv['HOST'] === '0.0.0.0' ? '127.0.0.1' : childEnv['HOST']}:${childEnv['PORT']}`;
   writeFileSync(
-    join(dataDir, 'stack.json'),
-    JSON.stringify({ redisUrl: childEnv['REDIS_URL'], prefix: config.REDIS_PREFIX }),
+    stackFile,
+    JSON.stringify({
+      pid: process.pid,
+      baseUrl: base,
+      redisUrl: childEnv['REDIS_URL'],
+      prefix: config.REDIS_PREFIX,
+      apiKeyFile: config.IMAGEGEN_BOOTSTRAP_API_KEY ? null : join(dataDir, 'api-key'),
+    }),
   );
 
   for (const name of ['api', 'worker', 'dispatcher']) {
@@ -137,7 +152,6 @@ async function main(): Promise<void> {
     children.push({ name, proc });
   }
 
-  const base = `http://${childEnv['HOST'] === '0.0.0.0' ? '127.0.0.1' : childEnv['HOST']}:${childEnv['PORT']}`;
   for (let i = 0; ; i++) {
     const ok = await fetch(`${base}/readyz`).then(
       (r) => r.ok,

@@ -1,35 +1,36 @@
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 
-import { DEFAULT_REDIS_PREFIX, DEFAULT_REDIS_URL } from '@imagegen/contracts';
+import { DEFAULT_REDIS_PREFIX } from '@imagegen/contracts';
 import { RedisApiKeyRepository } from '@imagegen/access';
 import { connectRedis, waitReady } from '@imagegen/jobs';
 
-import { loadCliConfig } from './config.js';
-import { UsageError } from './usage.js';
+import { loadCliConfig } from '../config.js';
+import { dataDirHint, findStack } from '../stack-file.js';
+import { SetupError, UsageError } from '../usage.js';
 
-export const KEYS_USAGE = `imagegen keys create --name NAME   create a key; its secret and webhook secret are printed once
-imagegen keys list                 list keys (id, name, created, revoked)
-imagegen keys revoke ID            revoke a key at once
-imagegen keys rotate-webhook-secret ID [--grace-hours H]
-                                   new webhook signing secret; the old one also signs for H hours (default 24)
-
-  Redis: REDIS_URL and REDIS_PREFIX, or the running \`npm start\` stack (.imagegen/stack.json).`;
-
+/** REDIS_URL (and REDIS_PREFIX), else the running stack's Redis; never a guessed default. */
 function redisTarget(): { url: string; prefix: string } {
   const config = loadCliConfig();
   if (config.REDIS_URL) return { url: config.REDIS_URL, prefix: config.REDIS_PREFIX ?? DEFAULT_REDIS_PREFIX };
-  const stackFile = join(config.IMAGEGEN_DATA_DIR, 'stack.json');
-  if (existsSync(stackFile)) {
-    const s = JSON.parse(readFileSync(stackFile, 'utf8')) as { redisUrl: string; prefix: string };
-    return { url: s.redisUrl, prefix: config.REDIS_PREFIX ?? s.prefix };
+  const lookup = findStack(config.IMAGEGEN_DATA_DIR);
+  if (!lookup.found) {
+    throw new SetupError(
+      `no Redis to manage keys in: ${lookup.why}. Start it with \`npm start\`, or set REDIS_URL (and REDIS_PREFIX)${dataDirHint(config.dataDirFromEnv)}`,
+    );
   }
-  return { url: DEFAULT_REDIS_URL, prefix: config.REDIS_PREFIX ?? DEFAULT_REDIS_PREFIX };
+  return {
+    url: lookup.stack.redisUrl,
+    prefix: config.REDIS_PREFIX ?? (lookup.stack.prefix || DEFAULT_REDIS_PREFIX),
+  };
 }
+
+const SUBCOMMANDS = ['create', 'list', 'revoke', 'rotate-webhook-secret'];
 
 export async function keys(argv: string[]): Promise<void> {
   const [sub, ...rest] = argv;
+  if (sub === undefined || !SUBCOMMANDS.includes(sub)) {
+    throw new UsageError(sub === undefined ? 'keys needs a command' : `unknown keys command "${sub}"`);
+  }
   const { values, positionals } = parseArgs({
     args: rest,
     allowPositionals: true,
@@ -42,7 +43,7 @@ export async function keys(argv: string[]): Promise<void> {
   const out = (s: string) => process.stdout.write(`${s}\n`);
   try {
     await waitReady(redis, 5000).catch(() => {
-      throw new UsageError(
+      throw new SetupError(
         `cannot reach Redis at ${target.url.replace(/\/\/[^@]*@/, '//')}: start the stack (npm start) or set REDIS_URL`,
       );
     });
@@ -97,9 +98,8 @@ export async function keys(argv: string[]): Promise<void> {
         );
         return;
       }
-      case undefined:
       default:
-        throw new UsageError(`unknown keys command "${sub ?? ''}"`);
+        throw new UsageError(`unknown keys command "${sub}"`);
     }
   } finally {
     redis.disconnect();

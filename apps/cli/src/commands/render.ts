@@ -5,22 +5,9 @@ import { parseArgs } from 'node:util';
 
 import { ASPECT_RATIO_NAMES, Engine, isAspectRatio } from '@imagegen/engine';
 
-import { defaultModelDir } from './model-dir.js';
-import { ProgressBar } from './progress.js';
-import { UsageError } from './usage.js';
-
-export const RENDER_USAGE = `imagegen render PROMPT [options]
-
-  --aspect-ratio R   ${ASPECT_RATIO_NAMES.join(', ')} (default 16:9)
-  --seed N           0..4294967295 (default: random, printed)
-  --format F         jpeg or png (default: from --out's extension, else jpeg)
-  --out FILE         where to write the image (default: imagegen-<seed>.<format>)
-  --model DIR        ONNX model directory (default: the bundled model)
-  --steps N          denoising steps (default: the model's)
-  --guidance G       classifier-free guidance scale (default: the model's)
-  --negative TEXT    negative prompt
-  --provider P       cpu or cuda (default cpu)
-  --threads N        onnxruntime intra-op threads (default: all cores)`;
+import { defaultModelDir } from '../model-dir.js';
+import { ProgressBar } from '../progress.js';
+import { UsageError } from '../usage.js';
 
 function intOption(value: string | undefined, name: string, min: number, max: number): number | undefined {
   if (value === undefined) return undefined;
