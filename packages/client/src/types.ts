@@ -3,7 +3,9 @@
  * runtime dependency; test/client/types.test.ts holds them equal to the service's zod schemas.
  */
 
-export type AspectRatio = '1:1' | '16:9' | '9:16' | '4:3' | '3:4' | '21:9' | '9:21';
+/** The seven output sizes (1:1 1024×1024, 16:9 1920×1080 (default), 9:16, 4:3, 3:4, 21:9, 9:21). */
+export const ASPECT_RATIOS = ['1:1', '16:9', '9:16', '4:3', '3:4', '21:9', '9:21'] as const;
+export type AspectRatio = (typeof ASPECT_RATIOS)[number];
 export type OutputFormat = 'jpeg' | 'png';
 export type WebhookEvent = 'queued' | 'started' | 'progress' | 'completed';
 export type JobStatus =
