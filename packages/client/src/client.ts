@@ -1,6 +1,7 @@
 import { environmentDefaults } from './config.js';
 import { ConnectionError, errorFromJob, ImageGenError, WaitTimeoutError } from './errors.js';
 import { readSse, SseParser } from './sse.js';
+import { JobList } from './list.js';
 import { sleep, Transport, type RetryInfo, type RetryPolicy } from './transport.js';
 import {
   isTerminal,
@@ -288,26 +289,4 @@ function imageUrl(source: ImageSource): string {
     });
   }
   return job.image_url;
-}
-
-/** This key's jobs, page by page; iterate it for jobs, or `.pages()` for pages. */
-export class JobList implements AsyncIterable<Job> {
-  constructor(
-    private readonly fetchPage: (cursor: string | undefined) => Promise<ListPage>,
-    private readonly startCursor: string | undefined,
-  ) {}
-
-  async *pages(): AsyncGenerator<ListPage, void, undefined> {
-    let cursor = this.startCursor;
-    for (;;) {
-      const page = await this.fetchPage(cursor);
-      yield page;
-      if (page.next_cursor === null) return;
-      cursor = page.next_cursor;
-    }
-  }
-
-  async *[Symbol.asyncIterator](): AsyncGenerator<Job, void, undefined> {
-    for await (const page of this.pages()) yield* page.data;
-  }
 }

@@ -4,7 +4,6 @@
  */
 export {
   ImageGen,
-  JobList,
   type EventsOptions,
   type GenerateImageOptions,
   type ImageGenOptions,
@@ -32,6 +31,7 @@ export {
   WaitTimeoutError,
   type ImageGenErrorOptions,
 } from './errors.js';
+export { JobList } from './list.js';
 export type { RetryInfo, RetryPolicy } from './transport.js';
 export * from './types.js';
 export { VERSION } from './version.js';
