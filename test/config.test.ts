@@ -21,6 +21,7 @@ function run(app: string, env: Record<string, string>): Promise<{ code: number |
 describe('an invalid environment', () => {
   it.each([
     ['api', { REDIS_URL: 'nope', PORT: '-1' }],
+    ['api', { REDIS_URL: 'nope', ADMIN_API_KEY: 'x'.repeat(40) }],
     ['worker', { REDIS_URL: 'nope', WORKER_PORT: '-1' }],
     ['dispatcher', { REDIS_URL: 'nope', DISPATCHER_PORT: '-1' }],
     ['stack', { REDIS_URL: 'nope', S3_PORT: '-1' }],

@@ -1,10 +1,14 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
+import { RedisApiKeyRepository } from '@imagegen/access';
 import { loadApiConfig, startApi } from '@imagegen/api';
+import { connectRedis } from '@imagegen/jobs';
 
 import { client, startStack, type TestStack } from '../support/stack.js';
 
-const ADMIN = 'adm_'.padEnd(40, 'x');
+const ADMIN = `adm_${randomBytes(32).toString('base64url')}`;
 let stack: TestStack;
 let api: ReturnType<typeof client>;
 beforeAll(async () => {
@@ -32,6 +36,23 @@ describe('admin endpoints', () => {
     expect(() => loadApiConfig({ ...env, ADMIN_API_KEY: 'short' })).toThrow(
       /ADMIN_API_KEY: must be at least 32/,
     );
+    // Long but guessable admin keys are refused at start too.
+    for (const weak of ['adm_'.padEnd(40, 'x'), 'passwordpasswordpasswordpassword', '0123456789'.repeat(4)]) {
+      expect(() => loadApiConfig({ ...env, ADMIN_API_KEY: weak })).toThrow(/ADMIN_API_KEY: .*entropy/);
+    }
+  });
+
+  it('take the auth scheme in any case (RFC 9110 §11.1)', async () => {
+    for (const scheme of ['bearer', 'BEARER', 'Bearer']) {
+      const headers = { authorization: `${scheme} ${ADMIN}` };
+      expect((await api('/admin/v1/keys', { key: null, headers })).status).toBe(200);
+      const asKey = { authorization: `${scheme} ${stack.key}` };
+      const r = await api('/v1/images/generations/gen_000000000000000000000000', {
+        key: null,
+        headers: asKey,
+      });
+      expect(r.status).toBe(404);
+    }
   });
 
   it('refuse API keys and wrong admin keys', async () => {
@@ -91,5 +112,36 @@ describe('admin endpoints', () => {
       headers: { 'content-type': 'text/plain' },
     });
     expect(wrong.status).toBe(415);
+  });
+});
+
+describe('failed authentication', () => {
+  it('is budgeted per client address: wrong API and admin keys are answered 429 with Retry-After once spent, even for a right key', async () => {
+    const prefix = `authfail-${randomUUID().slice(0, 8)}`;
+    const redis = connectRedis(stack.env['REDIS_URL']!, 'worker');
+    const { secret } = await new RedisApiKeyRepository(redis, prefix).create('t');
+    redis.disconnect();
+    const own = await startApi(
+      loadApiConfig({ ...stack.env, REDIS_PREFIX: prefix, AUTH_FAILURES_PER_MINUTE: '6' }),
+    );
+    const call = (path: string, key: string) =>
+      fetch(`http://127.0.0.1:${own.port}${path}`, { headers: { authorization: `Bearer ${key}` } });
+    const job = '/v1/images/generations/gen_000000000000000000000000';
+    try {
+      expect((await call(job, secret)).status).toBe(404);
+      const wrongKey = `${secret.slice(0, -1)}${secret.endsWith('A') ? 'B' : 'A'}`;
+      const statuses: number[] = [];
+      for (let i = 0; i < 4; i++) statuses.push((await call(job, wrongKey)).status);
+      for (let i = 0; i < 4; i++) statuses.push((await call('/admin/v1/keys', `${ADMIN}y`)).status);
+      // Six failures are budgeted, the rest are refused before any key is checked.
+      expect(statuses).toEqual([401, 401, 401, 401, 401, 401, 429, 429]);
+      for (const r of [await call(job, secret), await call('/admin/v1/keys', ADMIN)]) {
+        expect(r.status).toBe(429);
+        expect(Number(r.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+        expect(((await r.json()) as { error: { code: string } }).error.code).toBe('rate_limited');
+      }
+    } finally {
+      await own.close();
+    }
   });
 });

@@ -1111,6 +1111,8 @@ beforeAll(async () => {
       READ_RATE_LIMIT_PER_MINUTE: '1000000',
       CONCURRENCY_LIMIT: '1000000',
       QUEUE_MAX_WAITING: '1000000',
+      // Thousands of wrong keys from one address: the failure budget would answer later valid ones 429.
+      AUTH_FAILURES_PER_MINUTE: '1000000',
       // Long-polls clamp to 0 s: with no worker, a valid `wait` would otherwise just hold the request open.
       MAX_WAIT_S: '0',
     },

@@ -84,13 +84,13 @@ export class FakeApiKeys implements ApiKeyRepository {
 export class FakeRateLimiter implements RateLimiter {
   readonly used = new Map<string, number>();
 
-  take(bucket: string, perMinute: number): Promise<TokenDecision> {
+  take(bucket: string, perMinute: number, cost = 1): Promise<TokenDecision> {
     const used = this.used.get(bucket) ?? 0;
     if (used >= perMinute) {
       return Promise.resolve({ allowed: false, remaining: 0, retryAfterMs: Math.ceil(60_000 / perMinute) });
     }
-    this.used.set(bucket, used + 1);
-    return Promise.resolve({ allowed: true, remaining: perMinute - used - 1, retryAfterMs: 0 });
+    this.used.set(bucket, used + cost);
+    return Promise.resolve({ allowed: true, remaining: perMinute - used - cost, retryAfterMs: 0 });
   }
 }
 

@@ -5,6 +5,7 @@ import type { GenerationQueue, JobEvents, JobRepository, Presigner } from '@imag
 import type { Logger, Metrics } from '@imagegen/observability';
 import type { ModelDomain, PromptModerator } from '@imagegen/prompt';
 
+import { DEFAULT_AUTH_FAILURES_PER_MINUTE } from './http/auth-failures.js';
 import { errorHandler } from './http/errors.js';
 import { knownPaths, methodNotAllowed } from './http/method-not-allowed.js';
 import { authenticate, jsonBody, rateLimit, requestContext } from './http/middleware.js';
@@ -25,6 +26,8 @@ export interface ApiSettings {
   BODY_LIMIT_BYTES: number;
   MAX_WAIT_S: number;
   ADMIN_API_KEY?: string | undefined;
+  /** Failed authentications per client address and minute (default 30), then 429. */
+  AUTH_FAILURES_PER_MINUTE?: number | undefined;
 }
 
 export interface ApiDeps {
@@ -62,12 +65,18 @@ export function createApp(deps: ApiDeps): express.Express {
   app.use(opsRoutes({ ...deps, pingStorage: () => deps.storage.ping() }));
 
   const json = jsonBody({ limitBytes: s.BODY_LIMIT_BYTES });
-  if (s.ADMIN_API_KEY) app.use('/admin/v1', adminRouter(s.ADMIN_API_KEY, deps.apiKeys, json));
-
   const limiter = deps.rateLimiter;
+  const authFailures = {
+    limiter,
+    perMinute: s.AUTH_FAILURES_PER_MINUTE ?? DEFAULT_AUTH_FAILURES_PER_MINUTE,
+  };
+  if (s.ADMIN_API_KEY) {
+    app.use('/admin/v1', adminRouter(s.ADMIN_API_KEY, deps.apiKeys, json, authFailures));
+  }
+
   const routeDeps = {
     ...deps,
-    auth: authenticate(deps),
+    auth: authenticate({ apiKeys: deps.apiKeys, authFailures }),
     readLimit: rateLimit({ limiter, bucket: 'read', perMinute: s.READ_RATE_LIMIT_PER_MINUTE }),
     writeLimit: rateLimit({ limiter, bucket: 'write', perMinute: s.RATE_LIMIT_PER_MINUTE }),
   };

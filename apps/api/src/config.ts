@@ -13,6 +13,28 @@ import {
 import type { ClassifierConfig } from '@imagegen/prompt';
 import { parseAllowlist } from '@imagegen/webhooks';
 
+import { DEFAULT_AUTH_FAILURES_PER_MINUTE } from './http/auth-failures.js';
+
+/** The least entropy an ADMIN_API_KEY must show (a random 32-hex-digit key shows about 117). */
+export const ADMIN_KEY_MIN_BITS = 96;
+
+/**
+ * A key's entropy as far as its text shows it: 0 for a repetition of a shorter pattern
+ * (`passwordpassword…`, `0123456789` × 4), else its length × the Shannon entropy of its characters'
+ * frequencies (`xxxx…` is 0, `adm_xxx…` a few bits). An upper bound: a key from a word list may show more
+ * than it has.
+ */
+export function keyEntropyBits(key: string): number {
+  for (let period = 1; period <= key.length / 2; period++) {
+    if (key.slice(period) === key.slice(0, key.length - period)) return 0;
+  }
+  const counts = new Map<string, number>();
+  for (const c of key) counts.set(c, (counts.get(c) ?? 0) + 1);
+  let bitsPerChar = 0;
+  for (const n of counts.values()) bitsPerChar -= (n / key.length) * Math.log2(n / key.length);
+  return bitsPerChar * key.length;
+}
+
 const ApiLimitsEnv = z.object({
   RATE_LIMIT_PER_MINUTE: int(60, 1),
   READ_RATE_LIMIT_PER_MINUTE: int(1200, 1),
@@ -21,8 +43,19 @@ const ApiLimitsEnv = z.object({
   QUEUE_DEADLINE_MS: int(600_000, 1000),
   BODY_LIMIT_BYTES: int(65_536, 1024, 10_485_760),
   MAX_WAIT_S: int(60, 0, 600),
-  /** Enables /admin/v1 (key management over HTTP) for this bearer key; unset = no admin endpoints. */
-  ADMIN_API_KEY: z.string().min(32, 'must be at least 32 characters').optional(),
+  /**
+   * Enables /admin/v1 (key management over HTTP) for this bearer key; unset = no admin endpoints. At
+   * least 32 characters and ADMIN_KEY_MIN_BITS of entropy (issue 17: a long but guessable key passed).
+   */
+  ADMIN_API_KEY: z
+    .string()
+    .min(32, { error: 'must be at least 32 characters', abort: true })
+    .refine((key) => keyEntropyBits(key) >= ADMIN_KEY_MIN_BITS, {
+      error: `has too little entropy (a repeated pattern, or under ${ADMIN_KEY_MIN_BITS} bits): generate one, e.g. with \`openssl rand -base64 32\``,
+    })
+    .optional(),
+  /** Failed authentications budgeted per client address and minute, then 429 (see http/auth-failures.ts). */
+  AUTH_FAILURES_PER_MINUTE: int(DEFAULT_AUTH_FAILURES_PER_MINUTE, 1),
 });
 
 const ApiEnv = [

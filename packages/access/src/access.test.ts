@@ -36,6 +36,14 @@ describe('token buckets', () => {
     expect((await limiter.take('other', 5)).allowed).toBe(true);
   });
 
+  it('look without taking at cost 0: allowed while a token is there', async () => {
+    const limiter = new RedisRateLimiter(redis, prefix());
+    expect(await limiter.take('peek', 2, 0)).toMatchObject({ allowed: true, remaining: 2 });
+    await limiter.take('peek', 2);
+    await limiter.take('peek', 2);
+    expect((await limiter.take('peek', 2, 0)).allowed).toBe(false);
+  });
+
   it('refill on Redis’s clock: an empty bucket last touched a minute ago is full again', async () => {
     const p = prefix();
     const limiter = new RedisRateLimiter(redis, p);

@@ -12,8 +12,11 @@ export interface TokenDecision {
 
 /** Per-bucket request limits. */
 export interface RateLimiter {
-  /** Takes one token from `bucket`, which holds `perMinute` tokens and refills at that rate. */
-  take(bucket: string, perMinute: number): Promise<TokenDecision>;
+  /**
+   * Takes `cost` tokens (default 1) from `bucket`, which holds `perMinute` tokens and refills at that
+   * rate, when at least one is there. Cost 0 only looks: `allowed` says whether a token is there.
+   */
+  take(bucket: string, perMinute: number, cost?: number): Promise<TokenDecision>;
 }
 
 /**
@@ -29,11 +32,11 @@ export class RedisRateLimiter implements RateLimiter {
     this.commands = new Commands(redis);
   }
 
-  async take(bucket: string, perMinute: number): Promise<TokenDecision> {
+  async take(bucket: string, perMinute: number, cost = 1): Promise<TokenDecision> {
     const [allowed, remaining, retryAfterMs] = await this.commands.run(
       'takeToken',
       { bucket: this.keys.rate(bucket) },
-      { capacity: perMinute, perMs: perMinute / 60_000, ttlMs: 120_000 },
+      { capacity: perMinute, perMs: perMinute / 60_000, ttlMs: 120_000, cost },
     );
     return { allowed: allowed === 1, remaining, retryAfterMs };
   }

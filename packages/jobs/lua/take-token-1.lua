@@ -1,8 +1,9 @@
 -- Token bucket: `capacity` requests, refilled at `perMs` per millisecond, timed by Redis's own clock
 -- (TIME) so API replicas with skewed clocks share one bucket fairly.
+-- `cost` tokens are taken when one is there (1 for a request; 0 only looks: is a token there?).
 -- Returns {allowed 0/1, tokens left (floor), ms until the next token}.
 local bucketKey = KEYS[1]
-local capacity, perMs, ttlMs = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
+local capacity, perMs, ttlMs, cost = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local b = redis.call('HMGET', bucketKey, 'tokens', 'at')
@@ -10,7 +11,7 @@ local tokens = tonumber(b[1]) or capacity
 local at = tonumber(b[2]) or now
 tokens = math.min(capacity, tokens + math.max(0, now - at) * perMs)
 local allowed = 0
-if tokens >= 1 then tokens = tokens - 1; allowed = 1 end
+if tokens >= 1 then tokens = tokens - cost; allowed = 1 end
 redis.call('HSET', bucketKey, 'tokens', tostring(tokens), 'at', now)
 redis.call('PEXPIRE', bucketKey, ttlMs)
 local wait = 0

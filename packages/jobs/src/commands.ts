@@ -85,7 +85,12 @@ export const COMMANDS = {
     ['terminal', 'status', 'at', 'lastError', 'deliveredAt'],
     int,
   ),
-  takeToken: spec('take-token-1', ['bucket'], ['capacity', 'perMs', 'ttlMs'], z.tuple([int, int, int])),
+  takeToken: spec(
+    'take-token-1',
+    ['bucket'],
+    ['capacity', 'perMs', 'ttlMs', 'cost'],
+    z.tuple([int, int, int]),
+  ),
 } as const satisfies Record<string, CommandSpec>;
 
 export type CommandName = keyof typeof COMMANDS;

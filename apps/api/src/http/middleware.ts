@@ -6,6 +6,7 @@ import type { ApiKeyRepository, RateLimiter } from '@imagegen/access';
 import type { Metrics } from '@imagegen/observability';
 
 import { invalidRequest, rateLimited, unauthorized, unsupportedMediaType } from '../services/errors.js';
+import { bearerToken, chargeAuthFailure, checkAuthBudget, type AuthFailureBudget } from './auth-failures.js';
 import { newRequestId, SECURITY_HEADERS } from './errors.js';
 
 /** What the middlewares learn about a request. */
@@ -46,13 +47,20 @@ export function requestContext(options: {
   };
 }
 
-/** `Authorization: Bearer <key>` or `x-key: <key>` → the key id, or 401. */
-export function authenticate(options: { apiKeys: Pick<ApiKeyRepository, 'verify'> }): RequestHandler {
+/**
+ * `Authorization: Bearer <key>` (any case of the scheme) or `x-key: <key>` → the key id, or 401; a
+ * failure counts against the client address's budget, and once that is spent, 429 before any check.
+ */
+export function authenticate(options: {
+  apiKeys: Pick<ApiKeyRepository, 'verify'>;
+  authFailures: AuthFailureBudget;
+}): RequestHandler {
   return async (req, res, next) => {
-    const header = req.header('authorization');
-    const secret = header?.startsWith('Bearer ') ? header.slice(7).trim() : req.header('x-key');
+    await checkAuthBudget(options.authFailures, req);
+    const secret = bearerToken(req.header('authorization')) ?? req.header('x-key');
     const keyId = secret ? await options.apiKeys.verify(secret) : null;
     if (!keyId) {
+      await chargeAuthFailure(options.authFailures, req);
       res.setHeader('WWW-Authenticate', 'Bearer realm="imagegen"');
       throw unauthorized('send a valid API key as "Authorization: Bearer <key>" or "x-key: <key>"');
     }

@@ -5,6 +5,12 @@ import { z } from 'zod';
 
 import type { ApiKeyRepository } from '@imagegen/access';
 
+import {
+  bearerToken,
+  chargeAuthFailure,
+  checkAuthBudget,
+  type AuthFailureBudget,
+} from '../http/auth-failures.js';
 import { notFound, unauthorized } from '../services/errors.js';
 import { validationError } from '../services/validation.js';
 
@@ -36,19 +42,22 @@ const noSuchKey = () => notFound('no API key with this id');
 
 /**
  * Key management over HTTP, for operators: only mounted when ADMIN_API_KEY is set (off by default),
- * and only for requests bearing that key (compared as SHA-256 digests in constant time).
+ * and only for requests bearing that key (compared as SHA-256 digests in constant time). Wrong keys
+ * count against the client address's failure budget, shared with API keys.
  */
 export function adminRouter(
   adminKey: string,
   apiKeys: ApiKeyRepository,
   jsonBody: express.RequestHandler[],
+  authFailures: AuthFailureBudget,
 ): Router {
   const expected = digest(adminKey);
   const router = express.Router();
-  router.use((req: Request, _res: Response, next: NextFunction) => {
-    const header = req.header('authorization') ?? '';
-    const presented = header.startsWith('Bearer ') ? header.slice(7).trim() : '';
+  router.use(async (req: Request, _res: Response, next: NextFunction) => {
+    await checkAuthBudget(authFailures, req);
+    const presented = bearerToken(req.header('authorization')) ?? '';
     if (!presented || !timingSafeEqual(digest(presented), expected)) {
+      await chargeAuthFailure(authFailures, req);
       throw unauthorized('admin endpoints need "Authorization: Bearer <ADMIN_API_KEY>"');
     }
     next();
