@@ -102,9 +102,13 @@ export async function startApi(config: ApiConfig): Promise<RunningApi> {
         // Last-Event-ID); give in-flight requests a moment, then cut what is left.
         shutdown.abort();
         const closed = new Promise<void>((r) => server.close(() => r()));
+        // Connections go idle as their waits answer and their streams end: close each as soon as it does,
+        // not only those idle now; whatever is still busy after DRAIN_MS is cut.
         server.closeIdleConnections();
+        const idle = setInterval(() => server.closeIdleConnections(), 50);
         const cut = setTimeout(() => server.closeAllConnections(), DRAIN_MS);
         await closed;
+        clearInterval(idle);
         clearTimeout(cut);
         events.close();
         await Promise.allSettled([queue.close(), redis.quit()]);
