@@ -90,6 +90,26 @@ describe('API keys', () => {
     expect((await keys.list()).map((k) => k.revokedAt)).toEqual([2]);
   });
 
+  it('never overwrites a key whose id a new key draws: the new one takes another id', async () => {
+    const p = prefix();
+    const first = await new RedisApiKeyRepository(redis, p, { newId: () => 'aaaaaaaaaaaa' }).create('first');
+    const drawn = ['aaaaaaaaaaaa', 'aaaaaaaaaaaa', 'bbbbbbbbbbbb'];
+    const keys = new RedisApiKeyRepository(redis, p, { newId: () => drawn.shift()! });
+    const second = await keys.create('second');
+    expect(second.id).toBe('bbbbbbbbbbbb');
+    expect(await keys.verify(first.secret)).toBe('aaaaaaaaaaaa');
+    expect(await keys.verify(second.secret)).toBe('bbbbbbbbbbbb');
+    expect(await keys.webhookSecrets('aaaaaaaaaaaa')).toEqual([first.webhookSecret]);
+    expect((await keys.list()).map((k) => [k.id, k.name])).toEqual([
+      ['aaaaaaaaaaaa', 'first'],
+      ['bbbbbbbbbbbb', 'second'],
+    ]);
+    // An id space that only ever collides fails loudly instead of overwriting.
+    const stuck = new RedisApiKeyRepository(redis, p, { newId: () => 'aaaaaaaaaaaa' });
+    await expect(stuck.create('third')).rejects.toThrow(/free key id/);
+    expect(await keys.verify(first.secret)).toBe('aaaaaaaaaaaa');
+  });
+
   it('keeps a webhook signing secret per key, rotatable with a grace period in which both sign', async () => {
     const keys = new RedisApiKeyRepository(redis, prefix());
     const { id, webhookSecret } = await keys.create('hooks', 1000);

@@ -2,7 +2,7 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 
 import type { Cluster, Redis } from 'ioredis';
 
-import { Keys, redisCall } from '@imagegen/jobs';
+import { Commands, Keys, redisCall } from '@imagegen/jobs';
 import { generateWebhookSecret, isWebhookSecret } from '@imagegen/webhooks';
 
 export interface ApiKeyInfo {
@@ -16,6 +16,9 @@ const sha256 = (s: string) => createHash('sha256').update(s).digest();
 
 /** Secrets look like `ig_<id>_<secret>`: a public 12-hex-digit id and 256 random bits (base64url). */
 const SECRET = /^ig_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$/;
+
+/** How many ids `create` draws before giving up (each draw collides with odds keys / 2^48). */
+const ID_DRAWS = 5;
 
 /** API keys and their webhook signing secrets. */
 export interface ApiKeyRepository {
@@ -43,24 +46,38 @@ export interface ApiKeyRepository {
  */
 export class RedisApiKeyRepository implements ApiKeyRepository {
   private readonly keys: Keys;
+  private readonly commands: Commands;
+  private readonly newId: () => string;
 
   constructor(
     private readonly redis: Redis | Cluster,
     prefix: string,
+    options: {
+      /** Draws a public key id, 12 hex digits (default: 48 random bits); tests force collisions. */
+      newId?: () => string;
+    } = {},
   ) {
     this.keys = new Keys(prefix);
+    this.commands = new Commands(redis);
+    this.newId = options.newId ?? (() => randomBytes(6).toString('hex'));
   }
 
-  /** A new key and its webhook signing secret; both are shown only now. */
+  /**
+   * A new key and its webhook signing secret; both are shown only now. Ids are 48 random bits, so two
+   * keys may draw the same one (even odds near 2^24 keys): the record is created only where no key is
+   * (one Lua command), and a taken id is drawn again, up to ID_DRAWS times.
+   */
   async create(
     name: string,
     now = Date.now(),
   ): Promise<{ id: string; secret: string; webhookSecret: string }> {
-    const id = randomBytes(6).toString('hex');
-    const secret = `ig_${id}_${randomBytes(32).toString('base64url')}`;
-    const webhookSecret = generateWebhookSecret();
-    await this.store(id, name, secret, webhookSecret, now);
-    return { id, secret, webhookSecret };
+    for (let draw = 0; draw < ID_DRAWS; draw++) {
+      const id = this.newId();
+      const secret = `ig_${id}_${randomBytes(32).toString('base64url')}`;
+      const webhookSecret = generateWebhookSecret();
+      if (await this.store(id, name, secret, webhookSecret, now)) return { id, secret, webhookSecret };
+    }
+    throw new Error(`no free key id in ${ID_DRAWS} draws`);
   }
 
   /**
@@ -82,30 +99,42 @@ export class RedisApiKeyRepository implements ApiKeyRepository {
       throw new Error('a webhook secret must be "whsec_" followed by 24 to 64 bytes in base64');
     }
     const id = m[1]!;
-    const existing = await redisCall(() => this.redis.hget(this.keys.apiKey(id), 'hash'));
-    if (!existing) await this.store(id, name, secret, webhookSecret ?? generateWebhookSecret(), now);
-    else if (!timingSafeEqual(Buffer.from(existing, 'hex'), sha256(secret))) {
-      throw new Error(`API key id ${id} already exists with another secret`);
-    } else if (webhookSecret !== undefined) {
-      await redisCall(() => this.redis.hset(this.keys.apiKey(id), 'wh_secret', webhookSecret));
+    const created = await this.store(id, name, secret, webhookSecret ?? generateWebhookSecret(), now);
+    if (!created) {
+      const existing = await redisCall(() => this.redis.hget(this.keys.apiKey(id), 'hash'));
+      const stored = Buffer.from(existing ?? '', 'hex');
+      const presented = sha256(secret);
+      if (stored.length !== presented.length || !timingSafeEqual(stored, presented)) {
+        throw new Error(`API key id ${id} already exists with another secret`);
+      }
+      if (webhookSecret !== undefined) {
+        await redisCall(() => this.redis.hset(this.keys.apiKey(id), 'wh_secret', webhookSecret));
+      }
     }
     const revokedAt = await redisCall(() => this.redis.hget(this.keys.apiKey(id), 'revoked_at'));
-    return { id, created: !existing, revokedAt: revokedAt ? Number(revokedAt) : null };
+    return { id, created, revokedAt: revokedAt ? Number(revokedAt) : null };
   }
 
-  private async store(id: string, name: string, secret: string, webhookSecret: string, now: number) {
-    await redisCall(() =>
-      this.redis
-        .multi()
-        .hset(this.keys.apiKey(id), {
-          name,
-          hash: sha256(secret).toString('hex'),
-          created_at: String(now),
-          wh_secret: webhookSecret,
-        })
-        .sadd(this.keys.apiKeys(), id)
-        .exec(),
+  /** Creates the key's record unless its id is taken; true when created. */
+  private async store(
+    id: string,
+    name: string,
+    secret: string,
+    webhookSecret: string,
+    now: number,
+  ): Promise<boolean> {
+    const fields = {
+      name,
+      hash: sha256(secret).toString('hex'),
+      created_at: String(now),
+      wh_secret: webhookSecret,
+    };
+    const created = await this.commands.run(
+      'createApiKey',
+      { apiKey: this.keys.apiKey(id), apiKeys: this.keys.apiKeys() },
+      { id, fields: JSON.stringify(fields) },
     );
+    return created === 1;
   }
 
   /**

@@ -85,6 +85,7 @@ export const COMMANDS = {
     ['terminal', 'status', 'at', 'lastError', 'deliveredAt'],
     int,
   ),
+  createApiKey: spec('create-api-key-2', ['apiKey', 'apiKeys'], ['id', 'fields'], int),
   takeToken: spec(
     'take-token-1',
     ['bucket'],
