@@ -5,6 +5,7 @@
  * exactly what the converter makes from the pinned npm packages.
  */
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -22,6 +23,19 @@ import {
   upscalerjsSource,
   type TfjsSource,
 } from '@imagegen/networks';
+
+/**
+ * UpscalerJS's own definition of one model of a package (`@upscalerjs/esrgan-…/2x` …): its input and output
+ * ranges (RDN: 0–255; RRDN thick: 0–1) and, for thick, `setup(tf)`, which registers its custom layers
+ * (MultiplyBeta, PixelShuffleN×) with TensorFlow.js.
+ */
+interface ModelDefinition {
+  setup?: (t: typeof tf) => void;
+  inputRange: [number, number];
+  outputRange: [number, number];
+}
+const definitionOf = (pkg: string, scale: number): ModelDefinition =>
+  createRequire(import.meta.url)(`${pkg}/${scale}x`) as ModelDefinition;
 
 const tmp = mkdtempSync(join(tmpdir(), 'imagegen-networks-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -139,10 +153,16 @@ describe('converted networks equal the TensorFlow.js originals', () => {
     ['esrgan-slim', '@upscalerjs/esrgan-slim', 8],
     ['esrgan-medium', '@upscalerjs/esrgan-medium', 2],
     ['esrgan-medium', '@upscalerjs/esrgan-medium', 4],
+    // 7.2 M parameters in pure-JS TensorFlow.js: two factors, one small crop each (below).
+    ['esrgan-thick', '@upscalerjs/esrgan-thick', 2],
+    ['esrgan-thick', '@upscalerjs/esrgan-thick', 4],
   ];
   it.each(cases)(
     '%s (%s) ×%i: pixels within one 8-bit level, tiled in 8-px tiles',
     async (name, pkg, scale) => {
+      const def = definitionOf(pkg, scale);
+      def.setup?.(tf);
+      const [inMax, outMax] = [def.inputRange[1], def.outputRange[1]];
       const model = await tfModel(upscalerjsSource(pkg, scale));
       // A copy of the network with tiny tiles, so the comparison also covers the tiling (pad = receptive radius).
       const dir = join(tmp, `${name}-x${scale}`, `x${scale}`);
@@ -155,9 +175,20 @@ describe('converted networks equal the TensorFlow.js originals', () => {
       const ours = await ImageUpscaler.open(join(dir, '..'));
       try {
         const all = await images();
-        for (const img of [crop(all[0]!, 40, 30, 20, 14), crop(all[1]!, 100, 60, 18, 12)]) {
+        // Thick (7.2 M parameters, seconds per crop in pure-JS tfjs): one 16×12 crop per factor.
+        const crops =
+          name === 'esrgan-thick'
+            ? [scale === 2 ? crop(all[0]!, 42, 32, 16, 12) : crop(all[1]!, 100, 60, 16, 12)]
+            : [crop(all[0]!, 40, 30, 20, 14), crop(all[1]!, 100, 60, 18, 12)];
+        for (const img of crops) {
+          // UpscalerJS's own pre/postprocessing: pixels scaled to the model's input range, output back to 0–255.
           const ref = tf.tidy(() =>
-            (model.predict(tf.tensor4d(img.rgb, [1, img.height, img.width, 3], 'float32')) as tf.Tensor)
+            (
+              model.predict(
+                tf.tensor4d(img.rgb, [1, img.height, img.width, 3], 'float32').mul(inMax / 255),
+              ) as tf.Tensor
+            )
+              .mul(255 / outMax)
               .clipByValue(0, 255)
               .round(),
           );
@@ -177,7 +208,7 @@ describe('converted networks equal the TensorFlow.js originals', () => {
 
   it('the committed ONNX files are byte for byte (and their configs exactly) what the converter makes from the pinned npm packages', () => {
     const out = join(tmp, 'rebuilt');
-    for (const name of [SAFETY_NETWORK, 'esrgan-slim', 'esrgan-medium']) {
+    for (const name of [SAFETY_NETWORK, 'esrgan-slim', 'esrgan-medium', 'esrgan-thick']) {
       for (const file of buildNetwork(name, out)) {
         const rel = file.slice(out.length + 1);
         const committed = readFileSync(join(MODELS_DIR, rel));

@@ -22,6 +22,18 @@ describe('loadWorkerConfig', () => {
     expect(BUNDLED_MODEL_DIR).toMatch(/packages[/\\]tiny-model[/\\]model$/);
   });
 
+  it('UPSCALER names each shipped ESRGAN (esrgan-thick included) by its directory, lanczos as none', () => {
+    for (const name of ['esrgan-slim', 'esrgan-medium', 'esrgan-thick']) {
+      expect(loadWorkerConfig({ MODEL_DIR: '.', UPSCALER: name }).upscalerDir).toMatch(
+        new RegExp(`packages[/\\\\]networks[/\\\\]models[/\\\\]${name}$`),
+      );
+    }
+    expect(loadWorkerConfig({ MODEL_DIR: '.', UPSCALER: 'lanczos' }).upscalerDir).toBe(false);
+    expect(() => loadWorkerConfig({ MODEL_DIR: '.', UPSCALER: 'esrgan-huge' })).toThrow(
+      /UPSCALER must be esrgan-slim, esrgan-medium, esrgan-thick, lanczos or an existing network directory/,
+    );
+  });
+
   it('names a missing model, an llm upsampler without its URL and a bad shared variable together', () => {
     expect(() =>
       loadWorkerConfig({

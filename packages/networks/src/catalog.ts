@@ -34,11 +34,26 @@ export const NSFW_THRESHOLDS: Readonly<Record<string, readonly number[]>> = {
   Sexy: [0.5, 0.8, 2, 2, 2, 2, 2],
 };
 
-const UPSCALER_PACKAGES: Record<UpscalerNetwork, { pkg: string; inputRange: 255 | 1 }> = {
-  // UpscalerJS model definitions: RDN (slim, medium) work on 0–255 pixels, RRDN (thick) on 0–1.
-  'esrgan-slim': { pkg: '@upscalerjs/esrgan-slim', inputRange: 255 },
-  'esrgan-medium': { pkg: '@upscalerjs/esrgan-medium', inputRange: 255 },
-  'esrgan-thick': { pkg: '@upscalerjs/esrgan-thick', inputRange: 1 },
+interface UpscalerPackage {
+  pkg: string;
+  /** UpscalerJS model definitions: RDN (slim, medium) work on 0–255 pixels, RRDN (thick) on 0–1. */
+  inputRange: 255 | 1;
+  /**
+   * Weight storage. Thick's 7.2 M float32 parameters are 28 MiB per factor; as float16 (rounded to nearest,
+   * computed in float32) they are half that, and its pixels move by at most 0.08 of an 8-bit level.
+   */
+  weightType: 'float32' | 'float16';
+  /**
+   * Tile core in input pixels. Thick reads 153 px of context around each tile (its receptive radius), so
+   * small tiles would mostly recompute context: 512 makes a 512² image one pass.
+   */
+  tile: number;
+}
+
+const UPSCALER_PACKAGES: Record<UpscalerNetwork, UpscalerPackage> = {
+  'esrgan-slim': { pkg: '@upscalerjs/esrgan-slim', inputRange: 255, weightType: 'float32', tile: 128 },
+  'esrgan-medium': { pkg: '@upscalerjs/esrgan-medium', inputRange: 255, weightType: 'float32', tile: 128 },
+  'esrgan-thick': { pkg: '@upscalerjs/esrgan-thick', inputRange: 1, weightType: 'float16', tile: 512 },
 };
 
 export function isUpscalerNetwork(name: string): name is UpscalerNetwork {
@@ -72,9 +87,10 @@ function provenance(src: TfjsSource, what: string): Record<string, string> {
 }
 
 /**
- * Longest chain of spatial context a network's convolutions read around an output pixel, in input pixels
- * (every layer before the upsampling is at input resolution). Used as the tile padding, so a tiled pass
- * equals a whole-image pass exactly.
+ * Longest chain of spatial context a network's convolutions read around an output pixel, in input pixels.
+ * Used as the tile padding, so a tiled pass equals a whole-image pass exactly. A convolution after an
+ * upsampling by S (UpSampling2D, PixelShuffleN×) reads k output pixels around, ⌈k / S⌉ input pixels: the
+ * ESRGANs' last 3×3 convolution, at output resolution, adds one.
  */
 export function receptiveRadius(json: TfjsSource['json']): number {
   const topo = json.modelTopology as {
@@ -89,19 +105,27 @@ export function receptiveRadius(json: TfjsSource['json']): number {
       };
     };
   };
-  const radius = new Map<string, number>();
-  let upsampled = false;
+  /** Per layer: context radius in input pixels, and the upsampling factor of its output. */
+  const seen = new Map<string, { radius: number; scale: number }>();
   let result = 0;
   for (const l of topo.model_config.config.layers) {
-    const ins = (l.inbound_nodes[0] ?? []).map((c) => radius.get((c as [string])[0]) ?? 0);
-    let r = ins.length ? Math.max(...ins) : 0;
-    if (/^(UpSampling2D|PixelShuffle\d+x)$/.test(l.class_name)) upsampled = true;
-    if (l.class_name === 'Conv2D' && !upsampled) {
-      const k = l.config['kernel_size'] as [number, number];
-      r += Math.floor((Math.max(k[0], k[1]) - 1) / 2);
+    const ins = (l.inbound_nodes[0] ?? []).map(
+      (c) => seen.get((c as [string])[0]) ?? { radius: 0, scale: 1 },
+    );
+    let radius = ins.length ? Math.max(...ins.map((i) => i.radius)) : 0;
+    let scale = ins.length ? Math.min(...ins.map((i) => i.scale)) : 1;
+    const shuffle = /^PixelShuffle(\d+)x$/.exec(l.class_name)?.[1];
+    if (shuffle) scale *= Number(shuffle);
+    if (l.class_name === 'UpSampling2D') {
+      const size = l.config['size'];
+      scale *= Array.isArray(size) ? Math.min(...(size as number[])) : typeof size === 'number' ? size : 2;
     }
-    radius.set(l.name, r);
-    result = Math.max(result, r);
+    if (l.class_name === 'Conv2D') {
+      const k = l.config['kernel_size'] as [number, number];
+      radius += Math.ceil(Math.floor((Math.max(k[0], k[1]) - 1) / 2) / scale);
+    }
+    seen.set(l.name, { radius, scale });
+    result = Math.max(result, radius);
   }
   return result;
 }
@@ -147,14 +171,15 @@ export function buildNetwork(name: string, root = MODELS_DIR): string[] {
     return written;
   }
   if (!isUpscalerNetwork(name)) throw new NetworkNotFoundError(`no network named ${name}`);
-  const { pkg, inputRange } = UPSCALER_PACKAGES[name];
+  const { pkg, inputRange, weightType, tile } = UPSCALER_PACKAGES[name];
   for (const scale of UPSCALER_SCALES) {
     const src = upscalerjsSource(pkg, scale);
     const onnx = convertLayersModel(src.json, src.shards, {
       inputScale: inputRange,
       outputDivisor: inputRange,
+      weightType,
       metadata: {
-        docString: `${name} ×${scale}: RGB 0–1 NCHW → RGB 0–1 at ${scale}× (DIV2K-trained)`,
+        docString: `${name} ×${scale}: RGB 0–1 NCHW → RGB 0–1 at ${scale}× (DIV2K-trained${weightType === 'float16' ? '; float16 weights, float32 compute' : ''})`,
         properties: provenance(src, `models/x${scale}`),
       },
     });
@@ -162,7 +187,7 @@ export function buildNetwork(name: string, root = MODELS_DIR): string[] {
     const pad = receptiveRadius(src.json);
     write(
       `x${scale}/config.json`,
-      `${JSON.stringify({ scale, tile: 128, tile_pad: pad, source: `${src.pkg}@${src.version} (${src.license})` }, null, 2)}\n`,
+      `${JSON.stringify({ scale, tile, tile_pad: pad, source: `${src.pkg}@${src.version} (${src.license})` }, null, 2)}\n`,
     );
   }
   return written;

@@ -12,7 +12,7 @@ export class ConversionError extends AppError {
   }
 }
 
-/** A named network that this installation does not have (e.g. esrgan-thick before it is converted). */
+/** A named network that this installation does not have (its converted files are missing). */
 export class NetworkNotFoundError extends AppError {
   override name = 'NetworkNotFoundError';
 

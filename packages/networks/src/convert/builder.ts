@@ -1,3 +1,4 @@
+import { float32ToFloat16 } from '../onnx/half.js';
 import { attr, DataType, type Attribute, type Initializer, type OnnxNode } from '../onnx/onnx.js';
 import { permute, type Weight } from '../tfjs/artifacts.js';
 
@@ -13,6 +14,12 @@ export class GraphBuilder {
   readonly initializers: Initializer[] = [];
   private readonly used = new Set<string>();
   private readonly constants = new Map<string, string>();
+
+  /**
+   * `float16`: float weights are stored as half precision (rounded to nearest) and cast back to float32 in
+   * the graph, halving the file; the network still computes in float32.
+   */
+  constructor(private readonly floatWeights: 'float32' | 'float16' = 'float32') {}
 
   /** A name not used before, derived from `base`. */
   unique(base: string): string {
@@ -69,12 +76,20 @@ export class GraphBuilder {
   /**
    * A weight as a graph value, reordered by `perm` and reshaped to `dims`. A uint8-quantized weight is stored
    * as uint8 and dequantized in the graph (Cast → Mul scale → Add min; onnxruntime folds these constants when
-   * it loads the model), so the file holds the quantized bytes the source model shipped.
+   * it loads the model), so the file holds the quantized bytes the source model shipped. With `float16`
+   * storage a float weight is stored as halves and cast to float32 (a Cast onnxruntime also folds).
    */
   weight(name: string, w: Weight, perm: readonly number[] | null, dims: readonly number[]): string {
     if (w.kind === 'float') {
       const data = perm ? permute(w.values, w.shape, perm).data : w.values;
-      return this.floats(name, dims, data);
+      if (this.floatWeights === 'float32') return this.floats(name, dims, data);
+      const h = this.unique(`${name}_half`);
+      this.initializers.push({
+        name: h,
+        dims,
+        tensor: { type: DataType.FLOAT16, data: float32ToFloat16(data) },
+      });
+      return this.node('Cast', [h], name, { to: attr.int(DataType.FLOAT) });
     }
     const data = perm ? permute(w.values, w.shape, perm).data : w.values;
     const q = this.unique(`${name}_quantized`);

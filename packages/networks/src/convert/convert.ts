@@ -16,6 +16,12 @@ export interface ConvertOptions {
   inputScale?: number;
   /** Divides the output by this after the last layer (255 to give 0–1 back). Default 1. */
   outputDivisor?: number;
+  /**
+   * How float32 weights are stored: `float32` (default, exact) or `float16` (half the size; each weight
+   * rounded to the nearest half, cast back to float32 in the graph, so the network computes in float32).
+   * uint8-quantized weights stay uint8 either way.
+   */
+  weightType?: 'float32' | 'float16';
   /** Producer, source and licence recorded in the ONNX file's metadata. */
   metadata?: Partial<ModelMetadata>;
 }
@@ -111,7 +117,7 @@ export function convertLayersModel(
 ): Uint8Array {
   const topo = readTopology(json);
   const weights = readWeights(json.weightsManifest, shards);
-  const b = new GraphBuilder();
+  const b = new GraphBuilder(options.weightType ?? 'float32');
   const inputName = b.unique(options.inputName ?? 'image');
   const outputName = options.outputName ?? 'output';
   const values = new Map<string, Value>();

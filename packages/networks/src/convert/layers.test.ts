@@ -2,7 +2,8 @@ import * as tf from '@tensorflow/tfjs';
 import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 
-import type { LayersModelJson, WeightSpec } from '../tfjs/artifacts.js';
+import { float32ToFloat16Bits as toHalf } from '../onnx/half.js';
+import { float16ToFloat32, type LayersModelJson, type WeightSpec } from '../tfjs/artifacts.js';
 import { convertLayersModel } from './convert.js';
 
 /**
@@ -263,6 +264,57 @@ describe('TensorFlow.js layers → ONNX, layer by layer', () => {
     expect(await maxError(ref, [6, 6, 3], quantized)).toBeLessThan(1e-5);
   });
 
+  it('float16 weight storage: half the file, computes exactly what float32 weights rounded to halves compute', async () => {
+    const m = build([5, 4, 3], (x) =>
+      apply(
+        tf.layers.dense({ units: 16 }),
+        apply(
+          tf.layers.flatten(),
+          apply(tf.layers.batchNormalization(), apply(tf.layers.conv2d({ filters: 64, kernelSize: 3 }), x)),
+        ),
+      ),
+    );
+    const art = await artifactsOf(m);
+    const halves = Float32Array.from(new Float32Array(art.shards.get('w.bin')!.slice().buffer), (f) =>
+      float16ToFloat32(toHalf(f)),
+    );
+    const rounded: Artifacts = {
+      json: art.json,
+      shards: new Map([['w.bin', new Uint8Array(halves.buffer)]]),
+    };
+    const full = convertLayersModel(rounded.json, rounded.shards);
+    const half = convertLayersModel(art.json, art.shards, { weightType: 'float16' });
+    expect(half.length).toBeLessThan(full.length * 0.6);
+    const x = new ort.Tensor(
+      'float32',
+      Float32Array.from({ length: 60 }, (_, i) => Math.sin(i)),
+      [1, 3, 5, 4],
+    );
+    const run = async (bytes: Uint8Array) => {
+      const s = await ort.InferenceSession.create(bytes);
+      try {
+        return (await s.run({ image: x }))[s.outputNames[0]!]!.data as Float32Array;
+      } finally {
+        await s.release();
+      }
+    };
+    const [a, b] = [await run(full), await run(half)];
+    expect([...b]).toEqual([...a]);
+    // …and the float32 conversion of the rounded weights is tfjs on them, as for every layer above.
+    m.setWeights(
+      (
+        await tf.loadLayersModel(
+          tf.io.fromMemory({
+            modelTopology: art.json.modelTopology as object,
+            weightSpecs: art.json.weightsManifest[0]!.weights as tf.io.WeightsManifestEntry[],
+            weightData: halves.buffer,
+          }),
+        )
+      ).getWeights(),
+    );
+    expect(await maxError(m, [5, 4, 3], rounded)).toBeLessThan(1e-4);
+  });
+
   it('refuses a layer kind it does not know, naming the layer', async () => {
     const m = build([4, 4, 2], (x) =>
       apply(tf.layers.conv2dTranspose({ filters: 2, kernelSize: 2, name: 'deconv' }), x),
@@ -273,16 +325,3 @@ describe('TensorFlow.js layers → ONNX, layer by layer', () => {
     );
   });
 });
-
-/** float32 → IEEE half bits (round to nearest even), for building float16 test weights. */
-function toHalf(f: number): number {
-  const buf = new DataView(new ArrayBuffer(4));
-  buf.setFloat32(0, f);
-  const x = buf.getUint32(0);
-  const sign = (x >>> 16) & 0x8000;
-  const exp = ((x >>> 23) & 0xff) - 127 + 15;
-  const mant = x & 0x7fffff;
-  if (exp <= 0) return sign | Math.round((mant | 0x800000) / 2 ** (14 - exp));
-  const m = Math.round(mant / 8192);
-  return sign | ((exp << 10) + m);
-}

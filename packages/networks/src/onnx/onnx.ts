@@ -12,7 +12,7 @@ export const IR_VERSION = 8;
 export const OPSET = 17;
 
 /** TensorProto.DataType values used here. */
-export const DataType = { FLOAT: 1, UINT8: 2, INT64: 7 } as const;
+export const DataType = { FLOAT: 1, UINT8: 2, INT64: 7, FLOAT16: 10 } as const;
 export type DataTypeCode = (typeof DataType)[keyof typeof DataType];
 
 export type Attribute =
@@ -41,6 +41,8 @@ export interface OnnxNode {
 export type TensorData =
   | { type: typeof DataType.FLOAT; data: Float32Array }
   | { type: typeof DataType.UINT8; data: Uint8Array }
+  /** IEEE 754 half-precision values as their bit patterns (see `float32ToFloat16`). */
+  | { type: typeof DataType.FLOAT16; data: Uint16Array }
   | { type: typeof DataType.INT64; data: BigInt64Array };
 
 export interface Initializer {

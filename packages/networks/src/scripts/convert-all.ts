@@ -1,14 +1,14 @@
 /**
- * `npm run convert -w @imagegen/networks [-- NAME…]`: converts the named networks (default: the committed
- * ones, nsfw-mobilenet-v2, esrgan-slim, esrgan-medium) from their installed npm packages into models/.
- * esrgan-thick (a 110 MB package) is converted only when named, after `npm install --no-save @upscalerjs/esrgan-thick`.
+ * `npm run convert -w @imagegen/networks [-- NAME…]`: converts the named networks (default: all the
+ * committed ones, nsfw-mobilenet-v2, esrgan-slim, esrgan-medium, esrgan-thick) from their installed npm
+ * packages (devDependencies) into models/.
  */
 import { statSync } from 'node:fs';
 
-import { buildNetwork, SAFETY_NETWORK } from '../catalog.js';
+import { buildNetwork, SAFETY_NETWORK, UPSCALER_NETWORKS } from '../catalog.js';
 
 const names = process.argv.slice(2);
-for (const name of names.length ? names : [SAFETY_NETWORK, 'esrgan-slim', 'esrgan-medium']) {
+for (const name of names.length ? names : [SAFETY_NETWORK, ...UPSCALER_NETWORKS]) {
   const started = Date.now();
   const files = buildNetwork(name);
   const bytes = files.reduce((a, f) => a + statSync(f).size, 0);

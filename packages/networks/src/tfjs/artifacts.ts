@@ -34,7 +34,8 @@ export type Weight =
 
 const size = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);
 
-function float16ToFloat32(h: number): number {
+/** A half-precision bit pattern as a number (tfjs-core's float16 decoding). */
+export function float16ToFloat32(h: number): number {
   const sign = h & 0x8000 ? -1 : 1;
   const exp = (h >> 10) & 0x1f;
   const frac = h & 0x3ff;
