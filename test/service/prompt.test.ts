@@ -82,6 +82,16 @@ describe('content policy at submit', () => {
     expect(JSON.stringify(r.json)).not.toMatch(/decapitat|gore/i);
   });
 
+  it('refuses a prompt that Unicode normalization expands past the bound, before moderating it', async () => {
+    const prompt = '\uFDFA'.repeat(2000); // 2,000 characters, 36,000 after NFKC
+    for (const path of ['/v1/images/generations', '/v1/prompts/analyze']) {
+      const r = await api(path, { body: { prompt } });
+      expect(r.status, path).toBe(400);
+      expect(r.json['error']).toMatchObject({ code: 'invalid_request', param: 'prompt' });
+      expect((r.json['error'] as { message: string }).message).toMatch(/at most 4000/);
+    }
+  });
+
   it('is monotone in safety_tolerance, and illegal content is refused at every level', async () => {
     const at = async (prompt: string, t: number) =>
       (await api('/v1/images/generations', { body: { prompt, safety_tolerance: t } })).status;

@@ -32,7 +32,12 @@ export {
   type ModerationResult,
   type Severity,
 } from './moderation.js';
-export { normalizeForModeration } from './normalize.js';
+export {
+  MAX_NORMALIZED_CHARS,
+  normalizeForModeration,
+  promptLengthRefusal,
+  PromptTooLongError,
+} from './normalize.js';
 export {
   CLASSIFIER_CATEGORIES,
   CLASSIFIER_THRESHOLDS,

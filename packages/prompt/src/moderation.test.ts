@@ -2,9 +2,12 @@ import { describe, expect, it } from 'vitest';
 
 import {
   evaluateCorpora,
+  MAX_NORMALIZED_CHARS,
   MODERATION_CATEGORIES,
   moderatePrompt,
   moderatePrompts,
+  promptLengthRefusal,
+  PromptTooLongError,
   refusalMessage,
   upsamplePrompt,
 } from '@imagegen/prompt';
@@ -250,5 +253,29 @@ describe('robustness', () => {
       'nude '.repeat(400),
     ];
     for (const input of inputs) expect(() => moderatePrompt(input, 2)).not.toThrow();
+  });
+});
+
+describe('the normalized-length bound', () => {
+  // U+FDFA is one character that NFKC expands to eighteen: 2,000 of them were 36,000 characters to
+  // tokenize and match, tens of milliseconds of a blocked event loop per request (issue 17).
+  const ligature = '\uFDFA';
+
+  it('refuses a prompt whose NFKC form is longer than the bound, and only such a prompt', () => {
+    expect(MAX_NORMALIZED_CHARS).toBe(4000);
+    expect(promptLengthRefusal(ligature.repeat(2000))).toMatch(/36000 characters.*at most 4000/);
+    expect(promptLengthRefusal('a'.repeat(2000))).toBeNull();
+    expect(promptLengthRefusal('ｎｕｄｅ '.repeat(400))).toBeNull();
+    expect(promptLengthRefusal(ligature.repeat(222))).toBeNull();
+  });
+
+  it('never moderates only a part: past twice the bound moderation throws rather than truncate', () => {
+    expect(() => moderatePrompt(ligature.repeat(2000), 2)).toThrow(PromptTooLongError);
+    expect(() => moderatePrompts(['a cat', ligature.repeat(500)], 2)).toThrow(PromptTooLongError);
+    // What the bound lets through is moderated whole: a word after the largest expansion still counts.
+    expect(moderatePrompt(`${ligature.repeat(222)} nude`, 2)).toMatchObject({
+      allowed: false,
+      category: 'adult',
+    });
   });
 });

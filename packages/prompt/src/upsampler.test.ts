@@ -78,6 +78,8 @@ describe('createUpsampler (llm)', () => {
     ['invalid_response', reply(200, completion(42))],
     ['invalid_response', reply(200, '{"choices":[]}')],
     ['content_too_long', reply(200, completion('x'.repeat(2001)))],
+    // 300 characters that NFKC makes 5,400: past the normalized-length bound moderation works within.
+    ['content_too_long', reply(200, completion('\uFDFA'.repeat(300)))],
   ])('falls back to the rule engine with reason %s', async (reason, h) => {
     handler = h;
     const result = await createUpsampler({ kind: 'llm', baseUrl, model: 'm' }).upsample('tabby cat', 9);

@@ -1,3 +1,4 @@
+import { promptLengthRefusal } from './normalize.js';
 import { MAX_PROMPT_CHARS, upsamplePrompt } from './upsample.js';
 
 /** Which upsampler to use; `llm` needs `baseUrl` and `model`. */
@@ -62,7 +63,10 @@ function completionText(body: unknown): string {
   if (typeof content !== 'string') throw new UpsamplerFailure('invalid_response');
   const text = cleanCompletion(content);
   if (text.length === 0) throw new UpsamplerFailure('empty_content');
-  if (text.length > MAX_PROMPT_CHARS) throw new UpsamplerFailure('content_too_long');
+  // Also bounded after NFKC: the revision is moderated, whose cost follows the normalized length.
+  if (text.length > MAX_PROMPT_CHARS || promptLengthRefusal(text) !== null) {
+    throw new UpsamplerFailure('content_too_long');
+  }
   return text;
 }
 

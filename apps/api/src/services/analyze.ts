@@ -8,7 +8,7 @@ import {
   type PromptModerator,
 } from '@imagegen/prompt';
 
-import { validationError } from './validation.js';
+import { checkPromptLength, validationError } from './validation.js';
 
 export interface AnalyzeDeps {
   moderator: PromptModerator;
@@ -36,6 +36,7 @@ export async function analyzePromptRequest(deps: AnalyzeDeps, body: unknown): Pr
   const parsed = AnalyzePromptRequest.safeParse(body);
   if (!parsed.success) throw validationError(parsed.error);
   const { prompt, safety_tolerance } = parsed.data;
+  checkPromptLength(prompt);
   const analysis = analyzePrompt(prompt);
   const verdict = await deps.moderator.moderate([prompt], safety_tolerance);
   if (verdict.classifier_error) deps.metrics.moderationErrors.inc({ reason: verdict.classifier_error });

@@ -12,7 +12,7 @@ import { analyzePrompt, refusalMessage, type ModelDomain, type PromptModerator }
 
 import { promptWarnings } from './analyze.js';
 import { concurrencyLimited, idempotencyConflict, invalidRequest, queueFull } from './errors.js';
-import { validationError } from './validation.js';
+import { checkPromptLength, validationError } from './validation.js';
 import { parseWaitSeconds } from './wait.js';
 
 export interface SubmitDeps {
@@ -82,6 +82,7 @@ export async function submitGeneration(
   const parsed = CreateGenerationRequest.safeParse(req.body);
   if (!parsed.success) throw validationError(parsed.error);
   const body = parsed.data;
+  checkPromptLength(body.prompt);
   const verdict = await deps.moderator.moderate([body.prompt], body.safety_tolerance);
   if (verdict.classifier_error) {
     deps.metrics.moderationErrors.inc({ reason: verdict.classifier_error });

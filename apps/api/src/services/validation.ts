@@ -1,5 +1,7 @@
 import type { z } from 'zod';
 
+import { promptLengthRefusal } from '@imagegen/prompt';
+
 import { invalidRequest } from './errors.js';
 
 /**
@@ -24,3 +26,12 @@ export function validationError(error: z.ZodError, options: { topLevelParams?: b
 
 const unknownField = (k: string) =>
   `unknown field "${k}": remove it (fields are documented at /openapi.json)`;
+
+/**
+ * 400 `invalid_request` for a prompt that Unicode normalization (NFKC) expands past the moderation bound
+ * (MAX_NORMALIZED_CHARS), checked before anything reads it further.
+ */
+export function checkPromptLength(prompt: string): void {
+  const why = promptLengthRefusal(prompt);
+  if (why) throw invalidRequest(why, 'prompt');
+}
