@@ -4,7 +4,7 @@
  * in this run, as a ratio, with a numerical parity check between the two.
  *
  *   npm run bench:engine -- [--model DIR --torch-nets NETS.py] [--iterations N] [--format jpeg|png]
- *                           [--safety DIR] [--upscaler esrgan-slim|esrgan-medium|DIR] [--upscaler-natives 512,1024]
+ *                           [--safety DIR] [--upscaler esrgan-slim|esrgan-medium|esrgan-thick|DIR] [--upscaler-natives 512,1024]
  *
  * The safety stage uses the shipped classifier by default; a second table times the upscaler network (default
  * ESRGAN slim) per aspect ratio on the generation sizes of 512² and 1024² models, one child process each.
