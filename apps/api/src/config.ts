@@ -21,7 +21,7 @@ export const ADMIN_KEY_MIN_BITS = 96;
 /**
  * A key's entropy as far as its text shows it: 0 for a repetition of a shorter pattern
  * (`passwordpassword…`, `0123456789` × 4), else its length × the Shannon entropy of its characters'
- * frequencies (`xxxx…` is 0, `adm_xxx…` a few bits). An upper bound: a key from a word list may show more
+ * frequencies (`aaaa…` is 0, `adm_aaa…` a few bits). An upper bound: a key from a word list may show more
  * than it has.
  */
 export function keyEntropyBits(key: string): number {
