@@ -1,0 +1,126 @@
+import type { ImageFormat } from './image/sharp-ops.js';
+import type { AspectRatio } from './plan.js';
+import type { RuntimeOptions } from './runtime/options.js';
+import type { LoadedInfo } from './runtime/protocol.js';
+import type { SafetyVerdict } from './runtime/safety.js';
+
+/** The engine's options, inputs and results (engine.ts runs them). */
+
+export interface EngineOptions {
+  /** A model directory in the diffusers/Optimum ONNX layout. */
+  modelDir: string;
+  runtime?: Partial<RuntimeOptions>;
+  /**
+   * An image safety model directory, or false for no image safety check. Default (null): the model's own
+   * `safety_checker/`, else `defaultSafetyModelDir`.
+   */
+  safetyModelDir?: string | false | null;
+  /** The classifier used when the model has no `safety_checker/` (the worker: `@imagegen/networks`'s). */
+  defaultSafetyModelDir?: string | null;
+  /**
+   * A super-resolution network directory (`model.onnx`, or `x2/`, `x4/`, `x8/` …), or false for the exact
+   * lanczos resize only. Default (null): the model's own `upscaler/`, else `defaultUpscalerDir`.
+   */
+  upscalerDir?: string | false | null;
+  /** The upscaler used when the model has no `upscaler/` (the worker: ESRGAN slim). */
+  defaultUpscalerDir?: string | null;
+  /**
+   * How long an aborted call may go on before its thread is given up (ENGINE_ABORT_GRACE_MS). A thread stuck
+   * inside one native onnxruntime run never reaches the next step check. Default 2000.
+   */
+  abortGraceMs?: number;
+  /** How long `close()` waits for the thread to release its sessions before giving it up. Default 5000. */
+  closeTimeoutMs?: number;
+  /**
+   * For instrumentation and fault injection only: a module run in the engine's thread instead of the
+   * standard entry. It receives the same `workerData`, whose `standardEntry` is the standard entry's file
+   * URL, and must import that URL to run the engine. A `.ts` module is loaded through tsx.
+   */
+  threadEntry?: URL;
+}
+
+/** Default of `EngineOptions.abortGraceMs`. */
+export const DEFAULT_ABORT_GRACE_MS = 2000;
+/** Default of `EngineOptions.closeTimeoutMs`. */
+export const DEFAULT_CLOSE_TIMEOUT_MS = 5000;
+
+/** Pipeline stages reported through `onStage`, in order. */
+export type EngineStage = 'generating' | 'upscaling' | 'safety_check' | 'encoding';
+
+export interface GenerateInput {
+  prompt: string;
+  aspectRatio: AspectRatio;
+  /** uint32. */
+  seed: number;
+  format: ImageFormat;
+  /** Default: the model's recommended steps. */
+  steps?: number;
+  /** Classifier-free guidance scale; ≤ 1 runs a single (conditional) pass. Default: the model's. */
+  guidance?: number;
+  negativePrompt?: string;
+  /** 0 (strictest) … 6; picks the image classifier's thresholds. Default 2. */
+  safetyTolerance?: number;
+}
+
+/**
+ * How a generation ends early, and what it rejects with:
+ * - `signal` aborted: the `canceled` EngineError, whose `cause` is `signal.reason` — whether the thread stopped
+ *   at the next denoising step or, still busy after `abortGraceMs`, was given up (then `engine.alive` is false).
+ *   So a caller tells its own abort (a client cancel, its job timeout) from an engine failure by the error.
+ * - `deadlineAt` passed during a call into the thread: the thread is given up, and this and every other pending
+ *   call reject with `EngineLostError` (its `cause` a `DeadlineExceededError`); `engine.alive` is false.
+ * - `deadlineAt` passed before a stage starts, or during a sharp resize/encode: `DeadlineExceededError`; the
+ *   engine stays usable.
+ * - The thread crashed or exited: `EngineLostError`; `engine.alive` is false.
+ */
+export interface GenerateHooks {
+  signal?: AbortSignal;
+  /** Epoch ms by which the generation must finish. Default: none. */
+  deadlineAt?: number;
+  onStage?: (stage: EngineStage) => void;
+  onStep?: (step: number, total: number) => void;
+}
+
+/** Per-stage wall time in milliseconds. */
+export interface StageTimings {
+  tokenize: number;
+  textEncode: number;
+  unet: number;
+  unetPerStep: number;
+  vae: number;
+  upscale: number;
+  safety: number;
+  encode: number;
+  total: number;
+}
+
+export interface GenerateResult {
+  image: Buffer;
+  format: ImageFormat;
+  mimeType: string;
+  width: number;
+  height: number;
+  /** The size the model generated before upscaling. */
+  native: { width: number; height: number };
+  seed: number;
+  steps: number;
+  guidance: number;
+  tokens: { count: number; truncated: number };
+  safety: SafetyVerdict;
+  timings: StageTimings;
+}
+
+export interface EngineInfo {
+  modelDir: string;
+  pipelineClass: string;
+  scheduler: string;
+  defaults: { steps: number; guidance: number };
+  provider: RuntimeOptions['provider'];
+  /** The largest super-resolution factor, or null when the engine only resizes. */
+  upscaleFactor: number | null;
+  /** Every factor available, ascending; a generation uses the smallest that reaches its target. */
+  upscaleFactors: number[];
+  /** 'model' (the model's `upscaler/`) or the network directory; null: exact resize only. */
+  upscaler: string | null;
+  safety: LoadedInfo['safety'];
+}
