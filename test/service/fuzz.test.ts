@@ -1113,6 +1113,8 @@ beforeAll(async () => {
       QUEUE_MAX_WAITING: '1000000',
       // Thousands of wrong keys from one address: the failure budget would answer later valid ones 429.
       AUTH_FAILURES_PER_MINUTE: '1000000',
+      // It sends thousands of requests to the operations routes from one address on purpose.
+      OPS_RATE_LIMIT_PER_MINUTE: '1000000',
       // Long-polls clamp to 0 s: with no worker, a valid `wait` would otherwise just hold the request open.
       MAX_WAIT_S: '0',
     },

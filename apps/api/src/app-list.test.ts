@@ -2,7 +2,16 @@ import { describe, expect, it } from 'vitest';
 
 import type { Job } from '@imagegen/contracts';
 
-import { KEY_B, call, error, job, submit, useApiServer, world } from '../../../test/support/api-harness.js';
+import {
+  KEY_B,
+  baseUrl,
+  call,
+  error,
+  job,
+  submit,
+  useApiServer,
+  world,
+} from '../../../test/support/api-harness.js';
 
 /** The API in memory (fakes behind createApp): the list, the prompt check and 405s. */
 useApiServer();
@@ -117,5 +126,41 @@ describe('methods', () => {
     const c = await call('PUT', '/v1/images/generations/gen_x/cancel');
     expect(c.headers.get('allow')).toBe('POST');
     expect((await call('GET', '/v1/nothing')).status).toBe(404);
+  });
+});
+
+describe('operations routes under load (issue 17, finding 7)', () => {
+  it('serve /metrics only with METRICS_TOKEN when it is set', async () => {
+    world({ METRICS_TOKEN: 'metrics-token-0123456789' });
+    const none = await call('GET', '/metrics', { key: null });
+    expect(none.status).toBe(401);
+    expect(none.headers.get('www-authenticate')).toContain('Bearer');
+    expect((await call('GET', '/metrics', { key: 'wrong-token-0123456789' })).status).toBe(401);
+    const ok = await fetch(`${baseUrl()}/metrics`, {
+      headers: { authorization: 'bearer metrics-token-0123456789' },
+    });
+    expect(ok.status).toBe(200);
+    expect(await ok.text()).toContain('imagegen_http_request_duration_seconds');
+  });
+
+  it('check readiness once for a flood of probes', async () => {
+    let pings = 0;
+    world({}, { pingRedis: () => Promise.resolve(++pings > 0) });
+    const answers = await Promise.all(
+      Array.from({ length: 20 }, () => call('GET', '/readyz', { key: null })),
+    );
+    expect(answers.every((a) => a.status === 200)).toBe(true);
+    expect(pings).toBe(1);
+  });
+
+  it('limit each address on the routes that take no key: 429 with Retry-After past the budget', async () => {
+    world({ OPS_RATE_LIMIT_PER_MINUTE: 5 });
+    for (let i = 0; i < 5; i++) expect((await call('GET', '/healthz', { key: null })).status).toBe(200);
+    const over = await call('GET', '/openapi.json', { key: null });
+    expect(over.status).toBe(429);
+    expect(error(over)).toMatchObject({ code: 'rate_limited' });
+    expect(Number(over.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+    // Authenticated routes are not on this budget.
+    expect((await call('GET', '/v1/images/generations')).status).toBe(200);
   });
 });

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 
 import type { JobEvents } from '@imagegen/jobs';
 import { MemoryJobRepository } from '@imagegen/jobs/testing';
@@ -262,11 +262,15 @@ describe('POST /v1/images/generations/{id}/cancel', () => {
 });
 
 describe('operations', () => {
-  it('reports not ready while the object store does not answer', async () => {
+  it('reports not ready while the object store does not answer (readiness is checked at most once a second)', async () => {
     const { storage } = world();
     expect((await call('GET', '/readyz', { key: null })).status).toBe(200);
     storage.healthy = false;
+    // Within the second the cached answer stands; after it the store is asked again.
+    expect((await call('GET', '/readyz', { key: null })).status).toBe(200);
+    vi.setSystemTime(Date.now() + 1000);
     const a = await call('GET', '/readyz', { key: null });
+    vi.useRealTimers();
     expect(a.status).toBe(503);
     expect(a.body).toMatchObject({ status: 'not_ready', redis: true, storage: false });
   });

@@ -8,6 +8,7 @@ import type { ModelDomain, PromptModerator } from '@imagegen/prompt';
 import { DEFAULT_AUTH_FAILURES_PER_MINUTE } from './http/auth-failures.js';
 import { errorHandler } from './http/errors.js';
 import { knownPaths, methodNotAllowed } from './http/method-not-allowed.js';
+import { DEFAULT_OPS_RATE_LIMIT_PER_MINUTE, opsRateLimit } from './http/ops-limit.js';
 import { authenticate, jsonBody, rateLimit, requestContext } from './http/middleware.js';
 import { adminRouter } from './routes/admin.js';
 import { eventRoutes } from './routes/events.js';
@@ -28,6 +29,10 @@ export interface ApiSettings {
   ADMIN_API_KEY?: string | undefined;
   /** Failed authentications per client address and minute (default 30), then 429. */
   AUTH_FAILURES_PER_MINUTE?: number | undefined;
+  /** When set, /metrics needs it as a bearer token. */
+  METRICS_TOKEN?: string | undefined;
+  /** Requests per client address and minute to the routes that take no key (default 600), then 429. */
+  OPS_RATE_LIMIT_PER_MINUTE?: number | undefined;
 }
 
 export interface ApiDeps {
@@ -62,7 +67,14 @@ export function createApp(deps: ApiDeps): express.Express {
   app.set('etag', false);
   app.set('query parser', 'simple');
   app.use(requestContext({ metrics: deps.metrics, shutdown: deps.shutdown }));
-  app.use(opsRoutes({ ...deps, pingStorage: () => deps.storage.ping() }));
+  app.use(
+    opsRoutes({
+      ...deps,
+      pingStorage: () => deps.storage.ping(),
+      metricsToken: s.METRICS_TOKEN,
+      opsLimit: opsRateLimit(s.OPS_RATE_LIMIT_PER_MINUTE ?? DEFAULT_OPS_RATE_LIMIT_PER_MINUTE),
+    }),
+  );
 
   const json = jsonBody({ limitBytes: s.BODY_LIMIT_BYTES });
   const limiter = deps.rateLimiter;

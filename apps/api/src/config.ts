@@ -14,6 +14,7 @@ import type { ClassifierConfig } from '@imagegen/prompt';
 import { parseAllowlist } from '@imagegen/webhooks';
 
 import { DEFAULT_AUTH_FAILURES_PER_MINUTE } from './http/auth-failures.js';
+import { DEFAULT_OPS_RATE_LIMIT_PER_MINUTE } from './http/ops-limit.js';
 
 /** The least entropy an ADMIN_API_KEY must show (a random 32-hex-digit key shows about 117). */
 export const ADMIN_KEY_MIN_BITS = 96;
@@ -56,6 +57,10 @@ const ApiLimitsEnv = z.object({
     .optional(),
   /** Failed authentications budgeted per client address and minute, then 429 (see http/auth-failures.ts). */
   AUTH_FAILURES_PER_MINUTE: int(DEFAULT_AUTH_FAILURES_PER_MINUTE, 1),
+  /** When set, /metrics answers only this bearer token (issue 17: anyone could scrape and flood it). */
+  METRICS_TOKEN: z.string().min(16, { error: 'must be at least 16 characters' }).optional(),
+  /** Requests per client address and minute to /healthz, /readyz, /metrics and /openapi.json. */
+  OPS_RATE_LIMIT_PER_MINUTE: int(DEFAULT_OPS_RATE_LIMIT_PER_MINUTE, 1),
 });
 
 const ApiEnv = [

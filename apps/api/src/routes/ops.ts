@@ -1,8 +1,13 @@
-import { Router } from 'express';
+import { createHash, timingSafeEqual } from 'node:crypto';
+
+import { Router, type RequestHandler } from 'express';
 
 import { openApiDocument } from '@imagegen/contracts';
 import type { GenerationQueue } from '@imagegen/jobs';
 import type { Metrics } from '@imagegen/observability';
+
+import { bearerToken } from '../http/auth-failures.js';
+import { unauthorized } from '../services/errors.js';
 
 export interface OpsRoutesDeps {
   metrics: Metrics;
@@ -10,24 +15,49 @@ export interface OpsRoutesDeps {
   /** Redis and the object store answer. */
   pingRedis: () => Promise<boolean>;
   pingStorage: () => Promise<boolean>;
+  /** When set, /metrics answers only `Authorization: Bearer <METRICS_TOKEN>`. */
+  metricsToken?: string | undefined;
+  /** The per-address limit of these routes (see http/ops-limit.ts). */
+  opsLimit: RequestHandler;
 }
 
-/** `/healthz`, `/readyz`, `/metrics` and `/openapi.json`: no authentication. */
+/** How long one readiness check answers every /readyz: a flood of probes costs one ping a second. */
+const READY_CACHE_MS = 1000;
+
+const digest = (s: string) => createHash('sha256').update(s).digest();
+
+/**
+ * `/healthz`, `/readyz`, `/metrics` and `/openapi.json`: no API key, a per-address limit, readiness
+ * cached for a second, and /metrics behind METRICS_TOKEN when it is set.
+ */
 export function opsRoutes(deps: OpsRoutesDeps): Router {
   const router = Router();
+  router.use(['/healthz', '/readyz', '/metrics', '/openapi.json'], deps.opsLimit);
   router.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });
+  let ready: { at: number; check: Promise<[boolean, boolean]> } | null = null;
   router.get('/readyz', async (_req, res) => {
-    const [redis, storage] = await Promise.all([
-      deps.pingRedis().catch(() => false),
-      deps.pingStorage().catch(() => false),
-    ]);
+    if (!ready || Date.now() - ready.at >= READY_CACHE_MS) {
+      ready = {
+        at: Date.now(),
+        check: Promise.all([deps.pingRedis().catch(() => false), deps.pingStorage().catch(() => false)]),
+      };
+    }
+    const [redis, storage] = await ready.check;
     res
       .status(redis && storage ? 200 : 503)
       .json({ status: redis && storage ? 'ready' : 'not_ready', redis, storage });
   });
-  router.get('/metrics', async (_req, res) => {
+  const expected = deps.metricsToken === undefined ? null : digest(deps.metricsToken);
+  router.get('/metrics', async (req, res) => {
+    if (expected) {
+      const presented = bearerToken(req.header('authorization'));
+      if (presented === undefined || !timingSafeEqual(digest(presented), expected)) {
+        res.setHeader('WWW-Authenticate', 'Bearer realm="imagegen-metrics"');
+        throw unauthorized('/metrics needs "Authorization: Bearer <METRICS_TOKEN>"');
+      }
+    }
     try {
       const counts = await deps.queue.counts();
       for (const [state, n] of Object.entries(counts)) deps.metrics.queueDepth.set({ state }, n);
