@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 
 import { errorFromJob, type Job, type JobStatus } from '@imagegen/client';
+import { JOB_STATUSES } from '@imagegen/contracts';
 
 import { loadCliConfig } from '../config.js';
 import { ProgressBar } from '../progress.js';
@@ -10,15 +11,7 @@ import { followJob } from './follow.js';
 import { saveResult } from './generate.js';
 import { intOption } from './options.js';
 
-const STATUSES: readonly JobStatus[] = [
-  'queued',
-  'processing',
-  'succeeded',
-  'failed',
-  'moderated',
-  'canceled',
-  'expired',
-];
+const STATUSES: readonly JobStatus[] = JOB_STATUSES;
 const out = (line: string) => process.stdout.write(`${line}\n`);
 
 function row(job: Job): string {
