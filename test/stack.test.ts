@@ -1,5 +1,6 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,8 +15,34 @@ import { startReceiver } from './support/receiver.js';
 import { freePort } from './support/redis.js';
 
 const STACK = fileURLToPath(new URL('../apps/stack/dist/main.js', import.meta.url));
-const dataDir = mkdtempSync(join(tmpdir(), 'imagegen-stack-'));
-afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
+const parent = mkdtempSync(join(tmpdir(), 'imagegen-stack-'));
+// Not made by the test: the stack creates it, with the permissions it chooses.
+const dataDir = join(parent, 'data');
+afterAll(() => rmSync(parent, { recursive: true, force: true }));
+
+/** Every path under `dir` (itself included) that its group or other users may read, write or enter. */
+function openToOthers(dir: string): string[] {
+  const found: string[] = [];
+  const visit = (path: string) => {
+    const st = statSync(path);
+    if ((st.mode & 0o077) !== 0) found.push(`${path} (${(st.mode & 0o777).toString(8)})`);
+    if (st.isDirectory()) for (const name of readdirSync(path)) visit(join(path, name));
+  };
+  visit(dir);
+  return found;
+}
+
+/** What redis-server answers a client that sends PING without authenticating. */
+async function unauthenticatedPing(port: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1', () => socket.write('PING\r\n'));
+    socket.once('data', (d) => {
+      socket.destroy();
+      resolve(d.toString().trim());
+    });
+    socket.once('error', reject);
+  });
+}
 
 describe('npm start (the all-in-one stack)', () => {
   it('runs redis, S3, api, worker and dispatcher, serves a generation and its webhook, and stops cleanly on Ctrl-C', async () => {
@@ -75,6 +102,14 @@ describe('npm start (the all-in-one stack)', () => {
         data: { status: string };
       };
       expect(body.type).toBe('image.generation.succeeded');
+
+      // Issue 17, finding 12: no other local user can read the data directory or talk to its Redis.
+      expect(openToOthers(dataDir)).toEqual([]);
+      const stack = JSON.parse(readFileSync(join(dataDir, 'stack.json'), 'utf8')) as { redisUrl: string };
+      const redisUrl = new URL(stack.redisUrl);
+      expect(redisUrl.password.length).toBeGreaterThanOrEqual(16);
+      expect(await unauthenticatedPing(Number(redisUrl.port))).toMatch(/^-NOAUTH/);
+      expect(stderr).not.toContain(redisUrl.password);
     } finally {
       proc.kill('SIGINT');
       await receiver.close();

@@ -31,7 +31,13 @@ try {
   process.exit(2);
 }
 const dataDir = config.IMAGEGEN_DATA_DIR;
-mkdirSync(dataDir, { recursive: true });
+// The data directory holds secrets (keys, webhook secrets in Redis's AOF, the Redis password) and every
+// image: only this user may enter it, and whatever this process or its children create (redis-server,
+// the embedded S3 endpoint's objects, the api/worker/dispatcher) is owner-only (issue 17, finding 12).
+process.umask(0o077);
+mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+chmodSync(dataDir, 0o700); // a directory made by an older version, or by hand
+
 const say = (line: string) => process.stderr.write(`[stack] ${line}\n`);
 
 /** Where the `imagegen` command finds this stack (apps/cli/src/stack-file.ts): written at start, removed at exit. */
@@ -92,11 +98,16 @@ async function main(): Promise<void> {
       process.stderr.write(`${REDIS_INSTALL_HELP}\n`);
       process.exit(1);
     }
-    const redis = await startRedisServer({ dir: join(dataDir, 'redis') });
+    // A password per data directory: without one, any local user could read webhook secrets or mint keys.
+    const password = persistedSecret('redis-password', () => randomBytes(24).toString('base64url'));
+    const redis = await startRedisServer({ dir: join(dataDir, 'redis'), password });
     redisProc = redis.process;
     redisProc.once('exit', () => void (stopping ? undefined : (say('redis-server exited'), stop(1))));
     childEnv['REDIS_URL'] = redis.url;
-    say(`redis-server (AOF) at ${redis.url}, data in ${join(dataDir, 'redis')}`);
+    say(
+      `redis-server (AOF, password in ${join(dataDir, 'redis-password')}) at redis://127.0.0.1:${redis.port}, ` +
+        `data in ${join(dataDir, 'redis')}`,
+    );
   }
   if (!config.S3_ENDPOINT) {
     const accessKey = persistedSecret('s3-access-key', () => `ig${randomBytes(8).toString('hex')}`);
@@ -136,6 +147,7 @@ async function main(): Promise<void> {
       prefix: config.REDIS_PREFIX,
       apiKeyFile: config.IMAGEGEN_BOOTSTRAP_API_KEY ? null : join(dataDir, 'api-key'),
     }),
+    { mode: 0o600 }, // its redisUrl carries the Redis password
   );
 
   for (const name of ['api', 'worker', 'dispatcher']) {

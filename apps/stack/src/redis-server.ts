@@ -1,5 +1,6 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { createServer } from 'node:net';
 
 export async function freePort(): Promise<number> {
@@ -27,18 +28,32 @@ export function redisServerInstalled(): boolean {
 /**
  * A private redis-server on loopback, persisting to `dir` (AOF unless `appendonly` is false), ready to take
  * clients when the promise resolves. Used by `npm start` and by the tests.
+ *
+ * With `password`, clients must authenticate (the URL carries it). The password goes to redis-server in a
+ * configuration file readable only by its owner, never on the command line, where `ps` shows it to every
+ * local user.
  */
 export async function startRedisServer(options: {
   dir: string;
   port?: number;
   appendonly?: boolean;
+  password?: string;
 }): Promise<{ url: string; port: number; process: ChildProcess }> {
-  mkdirSync(options.dir, { recursive: true });
+  mkdirSync(options.dir, { recursive: true, mode: 0o700 });
   const port = options.port ?? (await freePort());
   const aof = options.appendonly ?? true;
+  const conf: string[] = [];
+  if (options.password !== undefined) {
+    if (!/^[A-Za-z0-9_-]{16,}$/.test(options.password))
+      throw new Error('the redis password must be 16 or more characters of [A-Za-z0-9_-]');
+    const file = join(options.dir, 'redis.conf');
+    writeFileSync(file, `requirepass ${options.password}\n`, { mode: 0o600 });
+    conf.push(file);
+  }
   const child = spawn(
     'redis-server',
     [
+      ...conf,
       ...['--port', String(port), '--bind', '127.0.0.1', '--dir', options.dir, '--save', ''],
       ...[
         '--appendonly',
@@ -73,5 +88,6 @@ export async function startRedisServer(options: {
     child.stdout.on('data', collect);
     child.stderr.on('data', collect);
   });
-  return { url: `redis://127.0.0.1:${port}`, port, process: child };
+  const auth = options.password === undefined ? '' : `:${options.password}@`;
+  return { url: `redis://${auth}127.0.0.1:${port}`, port, process: child };
 }
