@@ -32,6 +32,28 @@ function openToOthers(dir: string): string[] {
   return found;
 }
 
+/** The pids whose parent is `pid` (Linux /proc). */
+function childrenOf(pid: number): number[] {
+  return readdirSync('/proc')
+    .filter((name) => /^\d+$/.test(name))
+    .filter((name) => {
+      try {
+        // The parent pid is the second field after the parenthesised command name.
+        const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+        return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid;
+      } catch {
+        return false; // gone meanwhile
+      }
+    })
+    .map(Number);
+}
+
+/** A process's open-files limits, [soft, hard]. */
+function openFileLimits(pid: number): [string, string] {
+  const m = /^Max open files\s+(\S+)\s+(\S+)/m.exec(readFileSync(`/proc/${pid}/limits`, 'utf8'));
+  return [m![1]!, m![2]!];
+}
+
 /** What redis-server answers a client that sends PING without authenticating. */
 async function unauthenticatedPing(port: number): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -50,7 +72,8 @@ describe('npm start (the all-in-one stack)', () => {
     const key = `ig_0123456789ab_${'k'.repeat(43)}`;
     const webhookSecret = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
     const receiver = await startReceiver();
-    const proc = spawn(process.execPath, [STACK], {
+    // Started with a low soft open-files limit (256; 1,024 is a common default), which its services must not keep.
+    const proc = spawn('/bin/sh', ['-c', 'ulimit -S -n 256 && exec "$0" "$@"', process.execPath, STACK], {
       env: {
         ...process.env,
         IMAGEGEN_DATA_DIR: dataDir,
@@ -110,6 +133,17 @@ describe('npm start (the all-in-one stack)', () => {
       expect(redisUrl.password.length).toBeGreaterThanOrEqual(16);
       expect(await unauthenticatedPing(Number(redisUrl.port))).toMatch(/^-NOAUTH/);
       expect(stderr).not.toContain(redisUrl.password);
+
+      // Issue 17, finding 3: each service runs with its hard open-files limit as its soft one.
+      const services = childrenOf(proc.pid!).filter((pid) =>
+        readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('/dist/main.js'),
+      );
+      expect(services).toHaveLength(3);
+      for (const pid of services) {
+        const [soft, hard] = openFileLimits(pid);
+        expect(soft).toBe(hard);
+        expect(soft).not.toBe('256');
+      }
     } finally {
       proc.kill('SIGINT');
       await receiver.close();

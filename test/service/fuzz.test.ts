@@ -8,7 +8,7 @@
  * answers come back in. Replay or explore with `FUZZ_SEED=<n> npx vitest run test/service/fuzz.test.ts`.
  */
 import { isUtf8 } from 'node:buffer';
-import { connect } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { gzipSync } from 'node:zlib';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -21,7 +21,9 @@ import {
   MAX_PROMPT_CHARS,
   MAX_SEED,
 } from '@imagegen/contracts';
+import { loadApiConfig, startApi, type RunningApi } from '@imagegen/api';
 
+import { until } from '../support/processes.js';
 import { client, startStack, type TestStack } from '../support/stack.js';
 import { mulberry32 } from '../support/prng.js';
 
@@ -1319,5 +1321,101 @@ describe('malformed HTTP over raw TCP', () => {
     const r = await api(SUBMIT, { body: { prompt: 'a calm sea' } });
     expect(r.status).toBe(202);
     expect((await api(`${SUBMIT}/${String(r.json['id'])}`)).status).toBe(200);
+  });
+});
+
+describe('slow and idle connections (issue 17, finding 3)', () => {
+  /** A second API on the same Redis and store, with a short request time and a small per-address cap. */
+  let strict: RunningApi;
+  const CAP = 4;
+  beforeAll(async () => {
+    strict = await startApi(
+      loadApiConfig({
+        ...stack.env,
+        REQUEST_TIMEOUT_MS: '1500',
+        MAX_CONNECTIONS_PER_ADDRESS: String(CAP),
+        MAX_WAIT_S: '10',
+      }),
+    );
+  });
+  afterAll(() => strict.close());
+
+  /** A connection from `from` that has been accepted (its first byte may be read by then). */
+  const open = (from = '127.0.0.1') =>
+    new Promise<Socket>((resolve, reject) => {
+      const socket = connect({ port: strict.port, host: '127.0.0.1', localAddress: from }, () =>
+        resolve(socket),
+      );
+      socket.once('error', reject);
+    });
+  /** Everything the server sends on `socket` until it closes it (bounded: 20 s). */
+  const untilClosed = (socket: Socket) =>
+    new Promise<string>((resolve) => {
+      const chunks: Buffer[] = [];
+      socket.setTimeout(20_000, () => socket.destroy());
+      socket.on('data', (d) => chunks.push(d));
+      socket.on('error', () => undefined);
+      socket.on('close', () => resolve(Buffer.concat(chunks).toString('latin1')));
+    });
+
+  it('answers a body that trickles in 408 and closes the connection', async () => {
+    const socket = await open();
+    const answer = untilClosed(socket);
+    socket.write(
+      `POST ${SUBMIT} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${stack.key}\r\n` +
+        'Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{',
+    );
+    // One byte every 200 ms, the attack's pattern sped up: it would never end by itself.
+    const trickle = setInterval(() => socket.writable && socket.write(' '), 200);
+    try {
+      const text = await answer;
+      expect(text).toMatch(/^HTTP\/1\.1 408 /);
+      expect(text).toContain('"code":"timeout"');
+    } finally {
+      clearInterval(trickle);
+    }
+  });
+
+  it('closes a connection that never sends a request', async () => {
+    const text = await untilClosed(await open());
+    expect(text).toMatch(/^HTTP\/1\.1 408 /);
+  });
+
+  it('does not cut a long wait: the time bound covers receiving the request, not answering it', async () => {
+    const submit = await api(SUBMIT, { body: { prompt: 'a slow blue square' } });
+    expect(submit.status).toBe(202);
+    // No worker runs: the wait lasts its full 3 s, twice REQUEST_TIMEOUT_MS, and then answers.
+    const strictApi = client({ base: `http://127.0.0.1:${strict.port}`, key: stack.key });
+    const waited = await strictApi(`${SUBMIT}/${String(submit.json['id'])}`, {
+      headers: { prefer: 'wait=3' },
+    });
+    expect(waited.status).toBe(200);
+    expect(waited.json['status']).toBe('queued');
+  });
+
+  it(`holds at most ${CAP} connections per client address; another address is served meanwhile`, async () => {
+    const held = await Promise.all(Array.from({ length: CAP }, () => open()));
+    try {
+      const refused = await untilClosed(await open());
+      expect(refused).toMatch(/^HTTP\/1\.1 429 /);
+      expect(refused).toMatch(/\r\nRetry-After: 1\r\n/i);
+      expect(refused).toContain('"code":"rate_limited"');
+      expect(refused).toContain('MAX_CONNECTIONS_PER_ADDRESS');
+      // 127.0.0.2 is another client on loopback: its request is served while 127.0.0.1 is at its cap.
+      const other = await open('127.0.0.2');
+      const answer = untilClosed(other);
+      other.write('GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+      expect(await answer).toMatch(/^HTTP\/1\.1 200 /);
+      // A connection given back frees its place.
+      held.pop()!.destroy();
+      await until('a freed connection slot', async () => {
+        const again = await open();
+        const reply = untilClosed(again);
+        again.write('GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+        return /^HTTP\/1\.1 200 /.test(await reply);
+      });
+    } finally {
+      for (const s of held) s.destroy();
+    }
   });
 });

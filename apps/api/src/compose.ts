@@ -1,5 +1,5 @@
 import { setMaxListeners } from 'node:events';
-import type { Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 
 import { RedisApiKeyRepository, RedisRateLimiter, type ApiKeyRepository } from '@imagegen/access';
 import type { ModelInfo } from '@imagegen/contracts';
@@ -19,6 +19,7 @@ import { parseAllowlist, webhookUrlRefusal } from '@imagegen/webhooks';
 
 import { createApp } from './app.js';
 import type { ApiConfig } from './config.js';
+import { limitConnections, openFileLimit } from './http/connection-limit.js';
 import { answerClientError, answerUnmetExpectation } from './http/errors.js';
 
 export interface RunningApi {
@@ -82,13 +83,31 @@ export async function startApi(config: ApiConfig): Promise<RunningApi> {
     pingRedis: async () => (await redis.ping().catch(() => '')) === 'PONG',
     shutdown: shutdown.signal,
   });
-  const server: Server = await new Promise((resolve, reject) => {
-    const s = app.listen(config.PORT, config.HOST, (err?: Error) => (err ? reject(err) : resolve(s)));
+  // Receiving a request (headers and body) is bounded on every route: a silent or trickling client is
+  // answered 408 and closed (issue 17, finding 3). Node's timer covers only the request's arrival, so long
+  // waits and event streams, bounded by their handlers, are not cut. The check runs every second.
+  const server: Server = createServer(
+    {
+      requestTimeout: config.REQUEST_TIMEOUT_MS,
+      headersTimeout: Math.min(20_000, config.REQUEST_TIMEOUT_MS),
+      connectionsCheckingInterval: 1000,
+    },
+    app,
+  );
+  limitConnections(server, {
+    perAddress: config.MAX_CONNECTIONS_PER_ADDRESS,
+    logger,
+    fdLimit: openFileLimit(),
   });
   server.on('clientError', answerClientError);
   server.on('checkExpectation', answerUnmetExpectation);
-  server.headersTimeout = 20_000;
-  server.requestTimeout = 0; // long waits and event streams are bounded by the handlers themselves
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.PORT, config.HOST, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
   const port = (server.address() as { port: number }).port;
   logger.info({ port }, 'api listening');
   let closing: Promise<void> | undefined;

@@ -14,6 +14,7 @@ import type { ClassifierConfig } from '@imagegen/prompt';
 import { parseAllowlist } from '@imagegen/webhooks';
 
 import { DEFAULT_AUTH_FAILURES_PER_MINUTE } from './http/auth-failures.js';
+import { DEFAULT_MAX_CONNECTIONS_PER_ADDRESS } from './http/connection-limit.js';
 import { DEFAULT_OPS_RATE_LIMIT_PER_MINUTE } from './http/ops-limit.js';
 
 /** The least entropy an ADMIN_API_KEY must show (a random 32-hex-digit key shows about 117). */
@@ -61,6 +62,10 @@ const ApiLimitsEnv = z.object({
   METRICS_TOKEN: z.string().min(16, { error: 'must be at least 16 characters' }).optional(),
   /** Requests per client address and minute to /healthz, /readyz, /metrics and /openapi.json. */
   OPS_RATE_LIMIT_PER_MINUTE: int(DEFAULT_OPS_RATE_LIMIT_PER_MINUTE, 1),
+  /** Time to receive a whole request (headers and body), then 408; long waits and streams are not cut. */
+  REQUEST_TIMEOUT_MS: int(30_000, 1000, 600_000),
+  /** Open connections per client address (IPv6 by /64); one more is answered 429 and closed. */
+  MAX_CONNECTIONS_PER_ADDRESS: int(DEFAULT_MAX_CONNECTIONS_PER_ADDRESS, 1),
 });
 
 const ApiEnv = [

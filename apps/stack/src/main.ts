@@ -81,6 +81,9 @@ async function stop(code: number): Promise<never> {
 process.once('SIGINT', () => void stop(0));
 process.once('SIGTERM', () => void stop(0));
 
+/** Runs "$@" with the soft open-files limit raised to the hard one (kept as it is where that fails). */
+const RAISE_FD_LIMIT = 'ulimit -n "$(ulimit -H -n)" 2>/dev/null; exec "$@"';
+
 /** A secret kept in the data directory (mode 0600), created on first use. */
 function persistedSecret(file: string, make: () => string): string {
   const path = join(dataDir, file);
@@ -151,10 +154,13 @@ async function main(): Promise<void> {
   );
 
   for (const name of ['api', 'worker', 'dispatcher']) {
-    const proc = spawn(process.execPath, [join(root, `apps/${name}/dist/main.js`)], {
-      env: childEnv,
-      stdio: 'inherit',
-    });
+    // Each service gets its hard descriptor limit as its soft one where the system allows it (the usual
+    // soft 1,024 is too few for an API holding long waits and event streams; issue 17, finding 3).
+    const proc = spawn(
+      '/bin/sh',
+      ['-c', RAISE_FD_LIMIT, 'sh', process.execPath, join(root, `apps/${name}/dist/main.js`)],
+      { env: childEnv, stdio: 'inherit' },
+    );
     proc.once('exit', (code, signal) => {
       if (!stopping) {
         say(`${name} exited (${code ?? signal ?? '?'})`);

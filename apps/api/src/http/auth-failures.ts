@@ -23,7 +23,12 @@ export interface AuthFailureBudget {
  * IPv4-mapped IPv6 peer as IPv4, and an IPv6 peer by its /64 (what one host is usually given).
  */
 export function clientAddress(req: Request): string {
-  const address = req.socket.remoteAddress ?? 'unknown';
+  return addressGroup(req.socket.remoteAddress);
+}
+
+/** A peer address as the limits count it: IPv4 as is (IPv4-mapped IPv6 too), IPv6 by its /64. */
+export function addressGroup(remoteAddress: string | undefined): string {
+  const address = remoteAddress ?? 'unknown';
   const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
   if (mapped) return mapped[1]!;
   if (!address.includes(':')) return address;

@@ -102,7 +102,8 @@ const BAD_HTTP: [number, string, AppError] = [
   invalidRequest('the request is not valid HTTP/1.1'),
 ];
 
-function rawAnswer(status: number, reason: string, e: AppError): string {
+/** A whole HTTP/1.1 error answer in the API's shape, for a socket no request handler owns. */
+export function rawAnswer(status: number, reason: string, e: AppError): string {
   const requestId = newRequestId();
   const body = errorBody(e, requestId);
   const headers = {
@@ -112,6 +113,7 @@ function rawAnswer(status: number, reason: string, e: AppError): string {
     ...SECURITY_HEADERS,
     Connection: 'close',
   };
+  if (e.retryAfterS !== undefined) Object.assign(headers, { 'Retry-After': String(e.retryAfterS) });
   const lines = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`);
   return `HTTP/1.1 ${status} ${reason}\r\n${lines.join('')}\r\n${body}`;
 }
