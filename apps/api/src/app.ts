@@ -16,6 +16,7 @@ import { generationRoutes } from './routes/generations.js';
 import { opsRoutes } from './routes/ops.js';
 import { promptRoutes } from './routes/prompts.js';
 import { notFound } from './services/errors.js';
+import type { SubmitDeps } from './services/submit.js';
 
 /** The settings the HTTP layer reads (a subset of ApiConfig, so tests pass only these). */
 export interface ApiSettings {
@@ -52,6 +53,8 @@ export interface ApiDeps {
   metrics: Metrics;
   logger: Logger;
   pingRedis: () => Promise<boolean>;
+  /** Confirms a submit reached the Redis replicas before it is answered 202 (see SubmitDeps). */
+  durability?: SubmitDeps['durability'];
   /**
    * Aborted when the process starts shutting down: waits answer at once with the job as it is, event
    * streams end (clients reconnect with Last-Event-ID to another or the restarted process).

@@ -10,7 +10,8 @@ import {
   RedisJobEvents,
   RedisJobRepository,
   waitReady,
-  type Redis,
+  ReplicaAck,
+  type RedisClient,
 } from '@imagegen/jobs';
 import { createLogger, createMetrics, type Logger } from '@imagegen/observability';
 import { createModerator } from '@imagegen/prompt';
@@ -38,10 +39,10 @@ export async function startApi(config: ApiConfig): Promise<RunningApi> {
   const logger = createLogger('api', config.LOG_LEVEL);
   const metrics = createMetrics('api');
   const prefix = config.REDIS_PREFIX;
-  const redis: Redis = connectRedis(config.REDIS_URL, 'request');
-  const subscriber: Redis = connectRedis(config.REDIS_URL, 'subscriber');
-  redis.on('error', (err) => logger.warn({ err: err.message }, 'redis connection error'));
-  subscriber.on('error', (err) => logger.warn({ err: err.message }, 'redis subscriber error'));
+  const redis: RedisClient = connectRedis(config.redis, 'request');
+  const subscriber: RedisClient = connectRedis(config.redis, 'subscriber');
+  redis.on('error', (err: Error) => logger.warn({ err: err.message }, 'redis connection error'));
+  subscriber.on('error', (err: Error) => logger.warn({ err: err.message }, 'redis subscriber error'));
   // Redis must answer at start; afterwards request-path calls fail fast (503) while it is down.
   await waitReady(redis, 30_000);
   const jobs = new RedisJobRepository(redis, { prefix, retentionSeconds: config.JOB_RETENTION_S });
@@ -80,6 +81,10 @@ export async function startApi(config: ApiConfig): Promise<RunningApi> {
     newObjectKey,
     metrics,
     logger,
+    durability: new ReplicaAck(redis, prefix, {
+      minReplicas: config.REDIS_MIN_REPLICAS_ACK,
+      timeoutMs: config.REDIS_WAIT_TIMEOUT_MS,
+    }),
     pingRedis: async () => (await redis.ping().catch(() => '')) === 'PONG',
     shutdown: shutdown.signal,
   });

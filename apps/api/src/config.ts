@@ -5,6 +5,7 @@ import {
   listenEnv,
   ModerationEnv,
   parseEnv,
+  RedisDurabilityEnv,
   SharedEnv,
   webhookAllowlistEnv,
   type Env,
@@ -70,6 +71,7 @@ const ApiLimitsEnv = z.object({
 
 const ApiEnv = [
   ...SharedEnv,
+  RedisDurabilityEnv,
   listenEnv('PORT', 8080),
   webhookAllowlistEnv(parseAllowlist),
   ModerationEnv,

@@ -56,10 +56,10 @@ export async function startDispatcher(
   const prefix = config.REDIS_PREFIX;
   const storage = storageFromEnv(config);
   await storage.ensureBucket();
-  const redis = connectRedis(config.REDIS_URL, 'worker');
-  const blocking = connectRedis(config.REDIS_URL, 'worker');
+  const redis = connectRedis(config.redis, 'worker');
+  const blocking = connectRedis(config.redis, 'worker');
   for (const c of [redis, blocking])
-    c.on('error', (err) => logger.warn({ err: err.message }, 'redis connection error'));
+    c.on('error', (err: Error) => logger.warn({ err: err.message }, 'redis connection error'));
   await waitReady(redis, 30_000);
   const jobs = new RedisJobRepository(redis, { prefix, retentionSeconds: config.JOB_RETENTION_S });
   const onQueueError = (err: Error) => logger.warn({ err: err.message }, 'queue error');

@@ -9,7 +9,7 @@ import {
   Keys,
   ModelRegistry,
   RedisJobRepository,
-  type Redis,
+  type RedisClient,
 } from '@imagegen/jobs';
 import { createLogger, createMetrics, startOpsServer, type Logger } from '@imagegen/observability';
 import { createModerator, createUpsampler } from '@imagegen/prompt';
@@ -77,10 +77,10 @@ export async function startWorker(
     logger.warn({ SAFETY_MODEL_DIR: 'none' }, 'image safety check is off');
   }
 
-  const redis: Redis = connectRedis(config.REDIS_URL, 'worker');
-  const subscriber: Redis = connectRedis(config.REDIS_URL, 'subscriber');
-  redis.on('error', (err) => logger.warn({ err: err.message }, 'redis connection error'));
-  subscriber.on('error', (err) => logger.warn({ err: err.message }, 'redis subscriber error'));
+  const redis: RedisClient = connectRedis(config.redis, 'worker');
+  const subscriber: RedisClient = connectRedis(config.redis, 'subscriber');
+  redis.on('error', (err: Error) => logger.warn({ err: err.message }, 'redis connection error'));
+  subscriber.on('error', (err: Error) => logger.warn({ err: err.message }, 'redis subscriber error'));
   const storage = storageFromEnv(config);
   await storage.ensureBucket();
   const { processor, handlers } = createWorker({

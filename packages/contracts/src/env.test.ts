@@ -47,6 +47,7 @@ describe('parseEnv', () => {
     expect(parseEnv({}, [...SharedEnv, listenEnv('PORT', 8080), webhookAllowlistEnv(() => null)])).toEqual({
       REDIS_URL: 'redis://127.0.0.1:6379',
       REDIS_PREFIX: '{imagegen}',
+      redis: { mode: 'single', url: 'redis://127.0.0.1:6379' },
       S3_ENDPOINT: 'http://127.0.0.1:9000',
       S3_ACCESS_KEY: 'imagegen',
       S3_SECRET_KEY: 'imagegen-secret',

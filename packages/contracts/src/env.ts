@@ -4,18 +4,24 @@
  */
 export { checkField, httpUrl, int } from './env/fields.js';
 export {
-  DEFAULT_REDIS_PREFIX,
-  DEFAULT_REDIS_URL,
   JobRetentionEnv,
   listenEnv,
   LoggingEnv,
-  redisPrefix,
-  RedisEnv,
-  redisUrl,
   S3Env,
   SharedEnv,
   webhookAllowlistEnv,
 } from './env/fragments.js';
+export {
+  DEFAULT_REDIS_PREFIX,
+  DEFAULT_REDIS_URL,
+  parseNodeList,
+  RedisDurabilityEnv,
+  redisPrefix,
+  RedisEnv,
+  redisUrl,
+  type RedisNodeAddress,
+  type RedisTarget,
+} from './env/redis.js';
 export {
   ConfigError,
   parseEnv,

@@ -39,7 +39,10 @@ export {
   redisOptions,
   REQUEST_COMMAND_TIMEOUT_MS,
   waitReady,
+  type Cluster,
   type Redis,
+  type RedisClient,
   type RedisRole,
 } from './redis.js';
+export { ReplicaAck, ReplicationTimeoutError, type ReplicaAckOptions } from './replica-ack.js';
 export { WebhookQueue, webhookMessageId } from './webhook-queue.js';

@@ -1,6 +1,6 @@
-import { Redis, type RedisOptions } from 'ioredis';
+import { Cluster, Redis, type RedisOptions } from 'ioredis';
 
-import { RedisUnavailableError } from '@imagegen/contracts';
+import { RedisUnavailableError, type RedisTarget } from '@imagegen/contracts';
 
 /**
  * Redis connections by role (BullMQ "going to production"): workers and blocking readers wait for Redis
@@ -23,18 +23,68 @@ export function redisOptions(role: RedisRole): RedisOptions {
     lazyConnect: false,
     // A subscribed connection may only run pub/sub commands; ioredis's INFO ready check would fail there.
     enableReadyCheck: role !== 'subscriber',
+    // A primary demoted by a failover answers writes with READONLY: reconnect (through Sentinel, to the
+    // new primary) and send the command again.
+    reconnectOnError: (err) => (err.message.startsWith('READONLY') ? 2 : false),
   };
 }
 
-/** A connection for a role, from a redis:// or rediss:// URL (user, password, db and TLS included). */
-export function connectRedis(url: string, role: RedisRole): Redis {
-  return new Redis(url, redisOptions(role));
+/** A connection of any topology: one node or a Sentinel-managed primary (`Redis`), or a `Cluster`. */
+export type RedisClient = Redis | Cluster;
+
+/**
+ * The one factory of the service's Redis connections, BullMQ's included (they are passed to its Queue
+ * and Worker, which duplicate them for their blocking reads). `target` is a `redis://`/`rediss://` URL
+ * (user, password, db and TLS included) or a `RedisTarget` from the environment (see @imagegen/contracts
+ * RedisEnv): one node, a primary found through Sentinel, or a Cluster from its seed nodes.
+ */
+export function connectRedis(target: string, role: RedisRole): Redis;
+export function connectRedis(target: RedisTarget, role: RedisRole): RedisClient;
+export function connectRedis(target: string | RedisTarget, role: RedisRole): RedisClient {
+  if (typeof target === 'string') return new Redis(target, redisOptions(role));
+  const options = redisOptions(role);
+  switch (target.mode) {
+    case 'single':
+      return new Redis(target.url, options);
+    case 'sentinel':
+      return new Redis({
+        ...options,
+        sentinels: target.sentinels,
+        name: target.name,
+        role: 'master',
+        ...credentials(target),
+        ...(target.sentinelPassword === undefined ? {} : { sentinelPassword: target.sentinelPassword }),
+        ...(target.tls ? { tls: {}, enableTLSForSentinelMode: true, sentinelTLS: {} } : {}),
+        // Ask the sentinels again at once when they announce a new primary (not only when the old one's
+        // connection breaks: a partitioned primary may keep it open).
+        failoverDetector: true,
+        sentinelRetryStrategy: (times) => Math.min(times * 200, 2000),
+      });
+    case 'cluster': {
+      const { enableOfflineQueue, enableReadyCheck, ...nodeOptions } = options;
+      return new Cluster(target.nodes, {
+        enableOfflineQueue: enableOfflineQueue ?? true,
+        enableReadyCheck: enableReadyCheck ?? true,
+        redisOptions: { ...nodeOptions, ...credentials(target), ...(target.tls ? { tls: {} } : {}) },
+        clusterRetryStrategy: (times) => Math.min(times * 200, 2000),
+        // A slot whose primary failed answers CLUSTERDOWN until a replica takes over: retry meanwhile.
+        retryDelayOnClusterDown: 200,
+        retryDelayOnFailover: 200,
+        slotsRefreshTimeout: 2000,
+      });
+    }
+  }
 }
 
-export type { Redis };
+const credentials = (t: { username: string | undefined; password: string | undefined }) => ({
+  ...(t.username === undefined ? {} : { username: t.username }),
+  ...(t.password === undefined ? {} : { password: t.password }),
+});
+
+export type { Redis, Cluster };
 
 /** Resolves once the connection is ready; rejects after `ms` with the URL-free reason. */
-export async function waitReady(redis: Redis, ms: number): Promise<void> {
+export async function waitReady(redis: RedisClient, ms: number): Promise<void> {
   if (redis.status === 'ready') return;
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => {

@@ -30,6 +30,11 @@ export interface SubmitDeps {
   newJobId?: () => string;
   newObjectKey: (format: 'jpeg' | 'png') => string;
   randomSeed?: () => number;
+  /**
+   * With Redis replicas: resolves once a replica holds the job, throws (503, not accepted) when none does
+   * in time (ReplicaAck; README "Redis in production").
+   */
+  durability?: { confirm(what: string): Promise<unknown> };
 }
 
 export interface SubmitRequest {
@@ -162,6 +167,7 @@ export async function submitGeneration(
     // The record and its enqueue intent are written: the dispatcher hands the job to BullMQ.
     deps.logger.warn({ err, jobId: id }, 'enqueue deferred to the dispatcher');
   }
+  await deps.durability?.confirm(`job ${id}`);
   deps.metrics.jobsSubmitted.inc();
   deps.logger.info({ jobId: id, keyId: req.keyId, requestId: req.requestId }, 'job submitted');
   const record = await deps.jobs.get(id);

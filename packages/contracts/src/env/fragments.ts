@@ -1,37 +1,7 @@
 import { z } from 'zod';
 
 import { int } from './fields.js';
-
-export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
-
-/**
- * The default key prefix. The braces make it a Redis Cluster hash tag: every key of the service hashes
- * to one slot, which multi-key Lua scripts and BullMQ need on a cluster; on a single node they change
- * nothing.
- */
-export const DEFAULT_REDIS_PREFIX = '{imagegen}';
-
-/** `REDIS_URL` without its default: a `redis://` or `rediss://` URL. */
-export const redisUrl = z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL');
-
-/**
- * `REDIS_PREFIX` without its default: letters, digits, `_ . : -`, and at most one non-empty Redis
- * Cluster hash tag in braces (`{imagegen}`, `myapp:{imagegen}`). Redis hashes only the first `{…}` of a
- * key, so a second tag or a stray brace would silently hash differently than its author meant.
- */
-export const redisPrefix = z
-  .string()
-  .regex(
-    /^[A-Za-z0-9_.:-]*(\{[A-Za-z0-9_.:-]+\}[A-Za-z0-9_.:-]*)?$/,
-    'only letters, digits, _ . : - and at most one non-empty {hash tag}',
-  )
-  .min(1, 'must not be empty');
-
-/** Redis: `REDIS_URL`, `REDIS_PREFIX`. */
-export const RedisEnv = z.object({
-  REDIS_URL: redisUrl.default(DEFAULT_REDIS_URL),
-  REDIS_PREFIX: redisPrefix.default(DEFAULT_REDIS_PREFIX),
-});
+import { RedisEnv } from './redis.js';
 
 /** The object store, and how long its images live: `S3_*`, `IMAGE_TTL_MS` (1 s to 7 days). */
 export const S3Env = z.object({
