@@ -24,13 +24,25 @@ const CliEnv = z
     IMAGEGEN_DATA_DIR: unsetIfEmpty(z.string()),
     IMAGEGEN_BASE_URL: unsetIfEmpty(z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' })),
     IMAGEGEN_API_KEY: unsetIfEmpty(z.string()),
+    /** Where `imagegen models pull` puts models (default `<IMAGEGEN_DATA_DIR>/models`, as the worker reads it). */
+    IMAGEGEN_MODELS_DIR: unsetIfEmpty(z.string()),
+    /**
+     * A Hugging Face-compatible hub (the Hub's own variable for mirrors) and the access token of gated
+     * and private repositories; `models pull` checks them, so a bad one never stops another command.
+     */
+    HF_ENDPOINT: unsetIfEmpty(z.string()),
+    HF_TOKEN: unsetIfEmpty(z.string()),
   })
-  .transform((c) => ({
-    ...c,
-    IMAGEGEN_DATA_DIR: resolve(c.IMAGEGEN_DATA_DIR ?? join(root, '.imagegen')),
-    /** Whether IMAGEGEN_DATA_DIR was set (messages then need not suggest setting it). */
-    dataDirFromEnv: c.IMAGEGEN_DATA_DIR !== undefined,
-  }));
+  .transform((c) => {
+    const dataDir = resolve(c.IMAGEGEN_DATA_DIR ?? join(root, '.imagegen'));
+    return {
+      ...c,
+      IMAGEGEN_DATA_DIR: dataDir,
+      /** Whether IMAGEGEN_DATA_DIR was set (messages then need not suggest setting it). */
+      dataDirFromEnv: c.IMAGEGEN_DATA_DIR !== undefined,
+      IMAGEGEN_MODELS_DIR: resolve(c.IMAGEGEN_MODELS_DIR ?? join(dataDir, 'models')),
+    };
+  });
 
 export type CliConfig = EnvConfig<readonly [typeof CliEnv]>;
 

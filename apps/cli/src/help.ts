@@ -42,7 +42,7 @@ export const RENDER_USAGE = `imagegen render PROMPT [options]
   --seed N           0..4294967295 (default: random, printed)
   --format F         jpeg or png (default: from --out's extension, else jpeg)
   --out FILE         where to write the image (default: imagegen-<seed>.<format>)
-  --model DIR        ONNX model directory (default: the bundled model)
+  --model DIR        ONNX model directory or pulled model name (default: the bundled model)
   --steps N          denoising steps (default: the model's)
   --guidance G       classifier-free guidance scale (default: the model's)
   --negative TEXT    negative prompt
@@ -57,3 +57,16 @@ imagegen keys rotate-webhook-secret ID [--grace-hours H]
 
   Redis: REDIS_URL and REDIS_PREFIX, or the running \`npm start\` stack of IMAGEGEN_DATA_DIR
   (default .imagegen; its stack.json).`;
+
+export const MODELS_USAGE = `imagegen models pull REPO[@REVISION] [--dir DIR]
+                                   download a model in the diffusers/Optimum ONNX layout from the Hugging Face Hub
+                                   (or HF_ENDPOINT): only the files the engine uses, each checked against the hub's
+                                   hash; an interrupted pull resumes. Default DIR: IMAGEGEN_MODELS_DIR/REPO, which
+                                   MODEL_DIR then takes by name (MODEL_DIR=owner/name). HF_TOKEN for gated repositories
+imagegen models list [--json]      the models pulled into IMAGEGEN_MODELS_DIR: name, revision, size
+imagegen models verify DIR|NAME [--provider cpu|cuda] [--threads N]
+                                   check a model before workers use it: files against the pull's hashes, every
+                                   network's inputs and outputs, one denoising step at the smallest size; prints the
+                                   native size, scheduler, defaults, load time and peak memory
+
+  IMAGEGEN_MODELS_DIR defaults to IMAGEGEN_DATA_DIR/models (.imagegen/models in the repository).`;

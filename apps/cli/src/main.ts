@@ -1,7 +1,7 @@
 import { ImageGenError } from '@imagegen/client';
 import { ConfigError } from '@imagegen/contracts';
 
-import { ANALYZE_USAGE, GENERATE_USAGE, JOBS_USAGE, KEYS_USAGE, RENDER_USAGE } from './help.js';
+import { ANALYZE_USAGE, GENERATE_USAGE, JOBS_USAGE, KEYS_USAGE, MODELS_USAGE, RENDER_USAGE } from './help.js';
 import { SAFETY_USAGE, UPSCALE_USAGE } from './networks-help.js';
 import { CommandError, SetupError, UsageError } from './usage.js';
 
@@ -33,6 +33,8 @@ const COMMANDS: Record<string, { run: Run; usage: string }> = {
   keys: { run: async (a) => (await import('./commands/keys.js')).keys(a), usage: KEYS_USAGE },
   safety: { run: engineCommand(async () => (await import('./safety.js')).safety), usage: SAFETY_USAGE },
   upscale: { run: engineCommand(async () => (await import('./upscale.js')).upscale), usage: UPSCALE_USAGE },
+  // Not an engineCommand as a whole: pull and list must not load onnxruntime; verify converts EngineErrors.
+  models: { run: async (a) => (await import('./commands/models.js')).models(a), usage: MODELS_USAGE },
 };
 
 const USAGE = `usage: imagegen <command> [options]
@@ -45,6 +47,7 @@ commands:
   keys …            manage API keys of the service
   safety IMAGE…     image safety classifier scores and the verdict at each tolerance
   upscale IN        an image through an upscaler network at ×N (no final resize)
+  models …          pull a model from the Hugging Face Hub, list pulled models, verify one
 
 \`imagegen <command> --help\` shows one command's options.`;
 

@@ -87,6 +87,36 @@ export class Engine {
     };
   }
 
+  /** The model's native size (its training resolution) and the multiple every generation size is of. */
+  get native(): { width: number; height: number; multiple: number } {
+    const side = Math.round(Math.sqrt(this.manifest.nativePixels));
+    return { width: side, height: side, multiple: this.manifest.pixelMultiple };
+  }
+
+  /**
+   * One denoising step at the smallest size the model accepts (one `pixelMultiple` square, 64² for Stable
+   * Diffusion): every network of the generation runs once end to end, with no upscaling, safety check or
+   * encoding. Rejects as a generation would (`bad_model_output` for NaN/Inf, …); resolves to its time.
+   */
+  async probe(): Promise<{ width: number; height: number; ms: number }> {
+    const side = this.manifest.pixelMultiple;
+    const started = performance.now();
+    await this.thread.generate(
+      {
+        prompt: 'a test',
+        negativePrompt: '',
+        seed: 0,
+        steps: 1,
+        guidance: this.manifest.defaults.guidance,
+        width: side,
+        height: side,
+      },
+      {},
+      () => undefined,
+    );
+    return { width: side, height: side, ms: performance.now() - started };
+  }
+
   plan(aspectRatio: AspectRatio): ResolutionPlan {
     return planResolution(this.manifest, aspectRatio);
   }

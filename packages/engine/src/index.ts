@@ -22,6 +22,7 @@ export type { AspectRatio, ResolutionPlan, Size } from './plan.js';
 export { decodeToRgb, readPngText, type ImageFormat } from './image/sharp-ops.js';
 export { readModelDomain } from './model/domain.js';
 export { readModelManifest, type ModelManifest } from './model/manifest.js';
+export * from './model-files.js';
 export { ClipTokenizer, type ClipTokenizerSpec } from './tokenizer/clip.js';
 export { createScheduler, parseSchedulerConfig } from './scheduler/index.js';
 export type { Scheduler, SchedulerConfig } from './scheduler/index.js';

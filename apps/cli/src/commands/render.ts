@@ -3,7 +3,9 @@ import { writeFileSync } from 'node:fs';
 import { extname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 
-import { ASPECT_RATIO_NAMES, Engine, isAspectRatio } from '@imagegen/engine';
+import { ASPECT_RATIO_NAMES, Engine, isAspectRatio, resolveModelDir } from '@imagegen/engine';
+
+import { loadCliConfig } from '../config.js';
 
 import { defaultModelDir } from '../model-dir.js';
 import { ProgressBar } from '../progress.js';
@@ -55,7 +57,10 @@ export async function render(argv: string[]): Promise<void> {
   const steps = intOption(values.steps, 'steps', 1, 1000);
   const threads = intOption(values.threads, 'threads', 1, 1024);
   const out = resolve(values.out ?? `imagegen-${seed}.${format === 'jpeg' ? 'jpg' : 'png'}`);
-  const modelDir = values.model ? resolve(values.model) : defaultModelDir();
+  // A directory, or the name of a pulled model; anything else goes to the engine, which names what is missing.
+  const modelDir = values.model
+    ? (resolveModelDir(values.model, loadCliConfig().IMAGEGEN_MODELS_DIR) ?? resolve(values.model))
+    : defaultModelDir();
 
   const loadStart = performance.now();
   const engine = await Engine.load({
