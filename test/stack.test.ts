@@ -48,6 +48,15 @@ function childrenOf(pid: number): number[] {
     .map(Number);
 }
 
+/** A process's command line, or '' once it is gone. */
+function cmdline(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
 /** A process's open-files limits, [soft, hard]. */
 function openFileLimits(pid: number): [string, string] {
   const m = /^Max open files\s+(\S+)\s+(\S+)/m.exec(readFileSync(`/proc/${pid}/limits`, 'utf8'));
@@ -134,11 +143,33 @@ describe('npm start (the all-in-one stack)', () => {
       expect(await unauthenticatedPing(Number(redisUrl.port))).toMatch(/^-NOAUTH/);
       expect(stderr).not.toContain(redisUrl.password);
 
+      // Issue 17, finding 2: the S3 endpoint is a process of its own; killed, it comes back and the other
+      // services never stopped.
+      const s3Pid = () => childrenOf(proc.pid!).find((pid) => cmdline(pid).includes('s3-lite/dist/main.js'));
+      const firstS3 = s3Pid()!;
+      expect(firstS3).toBeDefined();
+      process.kill(firstS3, 'SIGKILL');
+      await until('a new S3 process', () => {
+        const pid = s3Pid();
+        return pid !== undefined && pid !== firstS3;
+      });
+      const again = await until('a generation after the S3 restart', async () => {
+        const r = await fetch(`http://127.0.0.1:${port}/v1/images/generations`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json', prefer: 'wait=60' },
+          body: JSON.stringify({ prompt: 'A blue square', aspect_ratio: '1:1', seed: 7 }),
+        });
+        const j = (await r.json()) as { status: string; image_url: string };
+        return j.status === 'succeeded' ? j : null;
+      });
+      expect((await fetch(again.image_url)).status).toBe(200);
+      expect(stderr).toContain('the S3 endpoint exited');
+
       // Issue 17, finding 3: each service runs with its hard open-files limit as its soft one.
       const services = childrenOf(proc.pid!).filter((pid) =>
-        readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('/dist/main.js'),
+        /\/(apps\/(api|worker|dispatcher)|packages\/s3-lite)\/dist\/main\.js/.test(cmdline(pid)),
       );
-      expect(services).toHaveLength(3);
+      expect(services).toHaveLength(4);
       for (const pid of services) {
         const [soft, hard] = openFileLimits(pid);
         expect(soft).toBe(hard);

@@ -14,9 +14,10 @@ import { fileURLToPath } from 'node:url';
 import { ConfigError } from '@imagegen/contracts';
 import { RedisApiKeyRepository } from '@imagegen/access';
 import { connectRedis } from '@imagegen/jobs';
-import { S3LiteServer } from '@imagegen/s3-lite';
 
 import { loadStackConfig, type StackConfig } from './config.js';
+import { withRaisedFdLimit } from './fd-limit.js';
+import { startS3Process, type S3Process } from './s3-process.js';
 import { REDIS_INSTALL_HELP, redisServerInstalled, startRedisServer } from './redis-server.js';
 import { banner, ensureStackKey } from './stack-key.js';
 
@@ -44,7 +45,7 @@ const say = (line: string) => process.stderr.write(`[stack] ${line}\n`);
 const stackFile = join(dataDir, 'stack.json');
 const children: { name: string; proc: ChildProcess }[] = [];
 let redisProc: ChildProcess | undefined;
-let s3: S3LiteServer | undefined;
+let s3: S3Process | undefined;
 let stopping = false;
 
 async function stop(code: number): Promise<never> {
@@ -62,7 +63,7 @@ async function stop(code: number): Promise<never> {
           }),
       ),
     );
-    await s3?.close();
+    await s3?.stop();
     if (redisProc && redisProc.exitCode === null) {
       const exited = new Promise((r) => redisProc!.once('exit', r));
       redisProc.kill('SIGTERM'); // redis flushes its AOF on SIGTERM
@@ -80,9 +81,6 @@ async function stop(code: number): Promise<never> {
 }
 process.once('SIGINT', () => void stop(0));
 process.once('SIGTERM', () => void stop(0));
-
-/** Runs "$@" with the soft open-files limit raised to the hard one (kept as it is where that fails). */
-const RAISE_FD_LIMIT = 'ulimit -n "$(ulimit -H -n)" 2>/dev/null; exec "$@"';
 
 /** A secret kept in the data directory (mode 0600), created on first use. */
 function persistedSecret(file: string, make: () => string): string {
@@ -115,18 +113,17 @@ async function main(): Promise<void> {
   if (!config.S3_ENDPOINT) {
     const accessKey = persistedSecret('s3-access-key', () => `ig${randomBytes(8).toString('hex')}`);
     const secretKey = persistedSecret('s3-secret-key', () => randomBytes(24).toString('base64url'));
-    s3 = await S3LiteServer.start({
-      dir: join(dataDir, 's3'),
-      port: config.S3_PORT,
-      credentials: [{ accessKey, secretKey }],
-    });
+    // A process of its own, restarted if it dies: its failure cannot stop the other services.
+    s3 = await startS3Process({ dir: join(dataDir, 's3'), port: config.S3_PORT, accessKey, secretKey, say });
     Object.assign(childEnv, {
       S3_ENDPOINT: s3.endpoint,
       S3_PUBLIC_ENDPOINT: config.S3_PUBLIC_ENDPOINT ?? s3.endpoint,
       S3_ACCESS_KEY: accessKey,
       S3_SECRET_KEY: secretKey,
     });
-    say(`embedded S3 endpoint at ${s3.endpoint}, data in ${join(dataDir, 's3')} (loopback only)`);
+    say(
+      `embedded S3 endpoint at ${s3.endpoint} (pid ${s3.pid ?? '?'}), data in ${join(dataDir, 's3')} (loopback only)`,
+    );
   }
   if (!config.MODEL_DIR) {
     const bundled = join(root, 'packages/tiny-model/model');
@@ -156,11 +153,10 @@ async function main(): Promise<void> {
   for (const name of ['api', 'worker', 'dispatcher']) {
     // Each service gets its hard descriptor limit as its soft one where the system allows it (the usual
     // soft 1,024 is too few for an API holding long waits and event streams; issue 17, finding 3).
-    const proc = spawn(
-      '/bin/sh',
-      ['-c', RAISE_FD_LIMIT, 'sh', process.execPath, join(root, `apps/${name}/dist/main.js`)],
-      { env: childEnv, stdio: 'inherit' },
-    );
+    const proc = spawn(...withRaisedFdLimit(process.execPath, [join(root, `apps/${name}/dist/main.js`)]), {
+      env: childEnv,
+      stdio: 'inherit',
+    });
     proc.once('exit', (code, signal) => {
       if (!stopping) {
         say(`${name} exited (${code ?? signal ?? '?'})`);

@@ -1,7 +1,9 @@
+import { createReadStream } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { pipeline } from 'node:stream/promises';
 
 import { httpDate, S3Error } from './http.js';
-import type { FileStore, ObjectMeta } from './store.js';
+import { BodyRefused, type FileStore, type ObjectMeta } from './store.js';
 
 function objectHeaders(meta: ObjectMeta, overrides: Map<string, string>): Record<string, string | number> {
   const headers: Record<string, string | number> = {
@@ -24,10 +26,10 @@ export async function objectOperation(
   bucket: string,
   key: string,
   q: Map<string, string>,
-  body: Buffer,
   req: IncomingMessage,
   res: ServerResponse,
   store: FileStore,
+  limits: { maxBytes: number; sha256: string | null },
 ): Promise<void> {
   switch (method) {
     case 'PUT': {
@@ -40,7 +42,19 @@ export async function objectOperation(
         if (h.startsWith('x-amz-meta-') && typeof v === 'string') userMeta[h.slice(11)] = v;
       }
       const type = req.headers['content-type'] ?? 'binary/octet-stream';
-      const meta = await store.put(bucket, key, body, type, userMeta);
+      const declared = Number(req.headers['content-length'] ?? 0);
+      if (declared > limits.maxBytes) {
+        throw new S3Error(400, 'EntityTooLarge', `objects are limited to ${limits.maxBytes} bytes`);
+      }
+      let meta: ObjectMeta;
+      try {
+        meta = await store.putStream(bucket, key, req, type, userMeta, limits);
+      } catch (e) {
+        if (!(e instanceof BodyRefused)) throw e;
+        throw e.reason === 'too_large'
+          ? new S3Error(400, 'EntityTooLarge', `objects are limited to ${limits.maxBytes} bytes`)
+          : new S3Error(400, 'XAmzContentSHA256Mismatch', 'the body does not match x-amz-content-sha256');
+      }
       res.writeHead(200, { ETag: `"${meta.etag}"`, 'Content-Length': 0 });
       res.end();
       return;
@@ -74,8 +88,10 @@ export async function objectOperation(
         res.end();
         return;
       }
-      const obj = await store.get(bucket, key);
-      res.end(obj ? obj.body.subarray(start, end + 1) : undefined);
+      // Streamed from disk: a large object is never held in memory.
+      await pipeline(createReadStream(store.bytesPath(bucket, key), { start, end }), res).catch(() => {
+        res.destroy(); // the object went away meanwhile, or the client left
+      });
       return;
     }
     case 'DELETE':

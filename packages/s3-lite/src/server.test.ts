@@ -1,4 +1,6 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { createHmac } from 'node:crypto';
+import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -6,6 +8,7 @@ import * as Minio from 'minio';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { S3LiteServer } from './server.js';
+import { sha256Hex, signingKey, uriEncode } from './sigv4.js';
 
 const creds = { accessKey: 'test-access', secretKey: 'test-secret-key-123' };
 let dir: string;
@@ -128,3 +131,196 @@ describe('S3 compatibility with the minio client', () => {
     await expect(client.statObject('images', 'old.png')).rejects.toMatchObject({ code: 'NotFound' });
   });
 });
+
+// ---------------------------------------------------------------- issue 17, finding 2
+
+/** Everything the server sends on a fresh connection after `head` (and `body`), until it closes it. */
+function rawExchange(
+  port: number,
+  head: string,
+  feed: (socket: Socket) => void = () => undefined,
+): Promise<string> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    const socket = connect(port, '127.0.0.1', () => {
+      socket.write(head);
+      feed(socket);
+    });
+    socket.setTimeout(20_000, () => socket.destroy());
+    socket.on('data', (d) => chunks.push(d));
+    socket.on('error', () => undefined);
+    socket.on('close', () => resolve(Buffer.concat(chunks).toString('latin1')));
+  });
+}
+
+/** A header-signed SigV4 request for this server, as a client library would sign it. */
+function signedHeaders(method: string, path: string, payloadSha256: string, secret = creds.secretKey) {
+  const amzDate = new Date()
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d{3}/, '');
+  const date = amzDate.slice(0, 8);
+  const host = `127.0.0.1:${server.port}`;
+  const names = 'host;x-amz-content-sha256;x-amz-date';
+  const canonical = [
+    method,
+    uriEncode(path, true),
+    '',
+    `host:${host}\nx-amz-content-sha256:${payloadSha256}\nx-amz-date:${amzDate}\n`,
+    names,
+    payloadSha256,
+  ].join('\n');
+  const scope = `${date}/us-east-1/s3/aws4_request`;
+  const toSign = ['AWS4-HMAC-SHA256', amzDate, scope, sha256Hex(canonical)].join('\n');
+  const signature = createHmac('sha256', signingKey(secret, date, 'us-east-1', 's3'))
+    .update(toSign)
+    .digest('hex');
+  return {
+    host,
+    'x-amz-date': amzDate,
+    'x-amz-content-sha256': payloadSha256,
+    authorization: `AWS4-HMAC-SHA256 Credential=${creds.accessKey}/${scope}, SignedHeaders=${names}, Signature=${signature}`,
+  };
+}
+
+/** The temporary files of uploads in progress in a bucket, with their sizes. */
+const uploadsInProgress = (bucket: string) =>
+  readdirSync(join(dir, bucket))
+    .filter((n) => n.startsWith('.tmp-') && !n.endsWith('.json'))
+    .map((n) => statSync(join(dir, bucket, n)).size);
+
+describe('hostile requests (issue 17, finding 2)', () => {
+  beforeAll(async () => {
+    if (!(await client.bucketExists('uploads'))) await client.makeBucket('uploads', 'us-east-1');
+  });
+
+  it('refuses an unsigned upload before reading its body, and closes the connection', async () => {
+    // 60 MiB announced, 1 MiB sent, then nothing: the answer must not wait for the rest.
+    const answer = await rawExchange(
+      server.port,
+      `PUT /uploads/big HTTP/1.1\r\nHost: x\r\nContent-Length: ${60 * 2 ** 20}\r\n\r\n`,
+      (socket) => socket.write(Buffer.alloc(2 ** 20, 0x61)),
+    );
+    expect(answer).toMatch(/^HTTP\/1\.1 403 /);
+    expect(answer).toMatch(/\r\nConnection: close\r\n/i);
+    expect(uploadsInProgress('uploads')).toEqual([]);
+  });
+
+  it('writes an authenticated upload to disk as it arrives, not into memory', async () => {
+    const url = new URL(await client.presignedPutObject('uploads', 'streamed.bin', 600));
+    const total = 8 * 2 ** 20;
+    let sendRest: () => void = () => undefined;
+    const answer = rawExchange(
+      server.port,
+      `PUT ${url.pathname}${url.search} HTTP/1.1\r\nHost: ${url.host}\r\nContent-Length: ${total}\r\nConnection: close\r\n\r\n`,
+      (socket) => {
+        socket.write(Buffer.alloc(total / 2, 0x62));
+        sendRest = () => socket.write(Buffer.alloc(total / 2, 0x62));
+      },
+    );
+    // Half the body is on disk, in the upload's temporary file, before the rest is sent.
+    await until(() => uploadsInProgress('uploads').some((size) => size >= total / 2));
+    sendRest();
+    expect(await answer).toMatch(/^HTTP\/1\.1 200 /);
+    expect((await client.statObject('uploads', 'streamed.bin')).size).toBe(total);
+    expect(uploadsInProgress('uploads')).toEqual([]);
+  });
+
+  it('refuses a body whose SHA-256 is not the signed one, and stores nothing', async () => {
+    const signedFor = sha256Hex('the body that was signed');
+    const headers = signedHeaders('PUT', '/uploads/mismatch', signedFor);
+    const res = await fetch(`${server.endpoint}/uploads/mismatch`, {
+      method: 'PUT',
+      headers,
+      body: 'another body of other bytes',
+    });
+    expect(res.status).toBe(400);
+    expect(await res.text()).toContain('XAmzContentSHA256Mismatch');
+    await expect(client.statObject('uploads', 'mismatch')).rejects.toMatchObject({ code: 'NotFound' });
+    expect(uploadsInProgress('uploads')).toEqual([]);
+    // The same signing, with the body it names, is accepted: the refusal is the hash, not the signer.
+    const ok = await fetch(`${server.endpoint}/uploads/mismatch`, {
+      method: 'PUT',
+      headers: signedHeaders('PUT', '/uploads/mismatch', sha256Hex('the body that was signed')),
+      body: 'the body that was signed',
+    });
+    expect(ok.status).toBe(200);
+  });
+
+  it('answers malformed %-encoding 400, not 500', async () => {
+    const res = await fetch(`${server.endpoint}/uploads/%E0%A4%A`);
+    expect(res.status).toBe(400);
+    expect(await res.text()).toContain('InvalidURI');
+  });
+
+  it('answers an unknown access key exactly like a wrong secret', async () => {
+    const unknown = new Minio.Client({
+      endPoint: '127.0.0.1',
+      port: server.port,
+      useSSL: false,
+      region: 'us-east-1',
+      accessKey: 'no-such-access-key',
+      secretKey: creds.secretKey,
+    });
+    const wrongSecret = new Minio.Client({
+      endPoint: '127.0.0.1',
+      port: server.port,
+      useSSL: false,
+      region: 'us-east-1',
+      accessKey: creds.accessKey,
+      secretKey: 'not-the-secret',
+    });
+    const answers = await Promise.all(
+      [unknown, wrongSecret].map(async (c) => {
+        const res = await fetch(await c.presignedGetObject('images', 'p.jpg', 60));
+        const text = (await res.text()).replace(/<RequestId>[^<]*<\/RequestId>/, '');
+        return `${res.status} ${text}`;
+      }),
+    );
+    expect(answers[0]).toContain('SignatureDoesNotMatch');
+    expect(answers[0]).toBe(answers[1]);
+  });
+
+  it('cuts an upload whose body trickles in, with a short request time', async () => {
+    const strictDir = mkdtempSync(join(tmpdir(), 's3-lite-strict-'));
+    const strict = await S3LiteServer.start({
+      dir: strictDir,
+      credentials: [creds],
+      lifecycleSweepMs: 0,
+      requestTimeoutMs: 1000,
+    });
+    let trickle: NodeJS.Timeout | undefined;
+    try {
+      const strictClient = new Minio.Client({
+        endPoint: '127.0.0.1',
+        port: strict.port,
+        useSSL: false,
+        region: 'us-east-1',
+        ...creds,
+      });
+      await strictClient.makeBucket('uploads', 'us-east-1');
+      // Signed, so it passes authentication; then one byte every 200 ms of the 1000 it announced.
+      const url = new URL(await strictClient.presignedPutObject('uploads', 'slow', 600));
+      const answer = await rawExchange(
+        strict.port,
+        `PUT ${url.pathname}${url.search} HTTP/1.1\r\nHost: ${url.host}\r\nContent-Length: 1000\r\n\r\n`,
+        (socket) => {
+          trickle = setInterval(() => socket.writable && socket.write('x'), 200);
+        },
+      );
+      expect(answer).toMatch(/^HTTP\/1\.1 408 /);
+    } finally {
+      clearInterval(trickle);
+      await strict.close();
+      rmSync(strictDir, { recursive: true, force: true });
+    }
+  });
+});
+
+async function until(condition: () => boolean, ms = 20_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!condition()) {
+    if (Date.now() > end) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}

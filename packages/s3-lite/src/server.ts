@@ -18,6 +18,11 @@ export interface S3LiteOptions {
   maxObjectBytes?: number;
   /** How often bucket lifecycle expiration rules are applied; default 60 s, 0 disables. */
   lifecycleSweepMs?: number;
+  /**
+   * Time to receive a whole request, headers and body (then 408 and the connection closes); default 60 s.
+   * Headers alone get at most 10 s.
+   */
+  requestTimeoutMs?: number;
 }
 
 /**
@@ -44,9 +49,17 @@ export class S3LiteServer {
     const secrets = new Map(options.credentials.map((c) => [c.accessKey, c.secretKey]));
     const region = options.region ?? 'us-east-1';
     const maxBytes = options.maxObjectBytes ?? 64 * 2 ** 20;
-    const server = createServer((req, res) => {
-      void handle(req, res, store, secrets, region, maxBytes);
-    });
+    const requestTimeout = options.requestTimeoutMs ?? 60_000;
+    const server = createServer(
+      {
+        requestTimeout,
+        headersTimeout: Math.min(10_000, requestTimeout),
+        connectionsCheckingInterval: Math.min(1000, requestTimeout),
+      },
+      (req, res) => {
+        void handle(req, res, store, secrets, region, maxBytes);
+      },
+    );
     server.keepAliveTimeout = 5000;
     const host = options.host ?? '127.0.0.1';
     await new Promise<void>((resolve, reject) => {

@@ -1,4 +1,4 @@
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 
 /**
  * AWS Signature Version 4 verification for S3 requests, header-signed and presigned (query) forms.
@@ -8,6 +8,9 @@ import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
  */
 
 export const sha256Hex = (data: string | Buffer): string => createHash('sha256').update(data).digest('hex');
+
+/** Signs for an access key that does not exist, so that refusing it takes the same steps. */
+const UNKNOWN_KEY_SECRET = randomBytes(30).toString('base64');
 
 const hmac = (key: Buffer | string, data: string): Buffer => createHmac('sha256', key).update(data).digest();
 
@@ -40,7 +43,7 @@ export type VerifyResult =
   | { ok: true; accessKey: string }
   | {
       ok: false;
-      code: 'AccessDenied' | 'SignatureDoesNotMatch' | 'InvalidAccessKeyId' | 'AuthorizationHeaderMalformed';
+      code: 'AccessDenied' | 'SignatureDoesNotMatch' | 'AuthorizationHeaderMalformed';
       message: string;
     };
 
@@ -140,8 +143,10 @@ export function verifyRequest(
     return { ok: false, code: 'AuthorizationHeaderMalformed', message: 'malformed credential scope' };
   }
   const [accessKey, date, region] = parts as [string, string, string, string, string];
-  const secret = secrets.get(accessKey);
-  if (secret === undefined) return { ok: false, code: 'InvalidAccessKeyId', message: 'unknown access key' };
+  // An unknown access key is answered exactly like a wrong secret, after the same work: the answer must
+  // not tell whether a key exists (issue 17, finding 2).
+  const known = secrets.get(accessKey);
+  const secret = known ?? UNKNOWN_KEY_SECRET;
   const names = signedHeaders.split(';');
   if (!names.includes('host'))
     return { ok: false, code: 'AccessDenied', message: 'the host header must be signed' };
@@ -159,7 +164,7 @@ export function verifyRequest(
   const expected = createHmac('sha256', signingKey(secret, date, region, 's3'))
     .update(stringToSign)
     .digest('hex');
-  if (!safeEqualHex(expected, signature)) {
+  if (!safeEqualHex(expected, signature) || known === undefined) {
     return { ok: false, code: 'SignatureDoesNotMatch', message: 'the request signature does not match' };
   }
   return { ok: true, accessKey };

@@ -1,6 +1,16 @@
 import { createHash, randomUUID } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { pipeline } from 'node:stream/promises';
+import { Transform } from 'node:stream';
 import { join } from 'node:path';
+
+/** Why `putStream` refused a body: it grew past the limit, or its SHA-256 is not the one declared. */
+export class BodyRefused extends Error {
+  constructor(readonly reason: 'too_large' | 'sha256_mismatch') {
+    super(reason);
+  }
+}
 
 /** Object metadata kept next to each object's bytes. */
 export interface ObjectMeta {
@@ -55,28 +65,59 @@ export class FileStore {
     return 'deleted';
   }
 
-  async put(
+  /**
+   * Stores an object from a stream, written to disk as it arrives while its MD5 (the ETag) and SHA-256 are
+   * computed: nothing of the body is held in memory. Refused (BodyRefused, nothing stored, the temporary file
+   * removed) past `maxBytes` or when its SHA-256 is not `sha256` (hex, when given).
+   */
+  async putStream(
     bucket: string,
     key: string,
-    body: Buffer,
+    body: NodeJS.ReadableStream,
     contentType: string,
     userMeta: Record<string, string>,
+    limits: { maxBytes: number; sha256: string | null },
   ): Promise<ObjectMeta> {
-    const meta: ObjectMeta = {
-      key,
-      size: body.length,
-      etag: createHash('md5').update(body).digest('hex'),
-      contentType,
-      lastModified: Date.now(),
-      userMeta,
-    };
-    const path = this.objectPath(bucket, key);
+    const md5 = createHash('md5');
+    const sha256 = createHash('sha256');
+    let size = 0;
     const tmp = join(this.bucketDir(bucket), `.tmp-${randomUUID()}`);
-    await writeFile(tmp, body);
-    await writeFile(`${tmp}.json`, JSON.stringify(meta));
-    await rename(`${tmp}.json`, `${path}.json`);
-    await rename(tmp, path);
-    return meta;
+    const measure = new Transform({
+      transform(chunk: Buffer, _encoding, done) {
+        size += chunk.length;
+        if (size > limits.maxBytes) return done(new BodyRefused('too_large'));
+        md5.update(chunk);
+        sha256.update(chunk);
+        done(null, chunk);
+      },
+    });
+    try {
+      await pipeline(body, measure, createWriteStream(tmp));
+      if (limits.sha256 !== null && sha256.digest('hex') !== limits.sha256)
+        throw new BodyRefused('sha256_mismatch');
+      const meta: ObjectMeta = {
+        key,
+        size,
+        etag: md5.digest('hex'),
+        contentType,
+        lastModified: Date.now(),
+        userMeta,
+      };
+      const path = this.objectPath(bucket, key);
+      await writeFile(`${tmp}.json`, JSON.stringify(meta));
+      await rename(`${tmp}.json`, `${path}.json`);
+      await rename(tmp, path);
+      return meta;
+    } catch (e) {
+      await rm(tmp, { force: true });
+      await rm(`${tmp}.json`, { force: true });
+      throw e;
+    }
+  }
+
+  /** Where an object's bytes are kept (to stream them). */
+  bytesPath(bucket: string, key: string): string {
+    return this.objectPath(bucket, key);
   }
 
   async head(bucket: string, key: string): Promise<ObjectMeta | null> {
@@ -84,16 +125,6 @@ export class FileStore {
       const meta = JSON.parse(await readFile(`${this.objectPath(bucket, key)}.json`, 'utf8')) as ObjectMeta;
       await stat(this.objectPath(bucket, key));
       return meta;
-    } catch {
-      return null;
-    }
-  }
-
-  async get(bucket: string, key: string): Promise<{ meta: ObjectMeta; body: Buffer } | null> {
-    const meta = await this.head(bucket, key);
-    if (!meta) return null;
-    try {
-      return { meta, body: await readFile(this.objectPath(bucket, key)) };
     } catch {
       return null;
     }
