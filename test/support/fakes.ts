@@ -130,6 +130,18 @@ export class FakeGenerationQueue implements GenerationQueue {
     return Promise.resolve({ waiting: this.enqueued.length - this.removed.length });
   }
 
+  /** BullMQ's gauge in its own format, from the fake's one count. */
+  prometheusMetrics(labels: Record<string, string>): Promise<string> {
+    const extra = Object.entries(labels)
+      .map(([k, v]) => `, ${k}="${v}"`)
+      .join('');
+    const waiting = this.enqueued.length - this.removed.length;
+    return Promise.resolve(
+      `# HELP bullmq_job_count Number of jobs in the queue by state\n# TYPE bullmq_job_count gauge\n` +
+        `bullmq_job_count{queue="generations", state="waiting"${extra}} ${waiting}`,
+    );
+  }
+
   close(): Promise<void> {
     return Promise.resolve();
   }

@@ -125,6 +125,7 @@ export async function startDispatcher(
     host: config.HOST,
     metrics,
     ready: () => redis.status === 'ready',
+    onScrape: () => metrics.redisUp.set(redis.status === 'ready' ? 1 : 0),
   });
   logger.info(
     {

@@ -70,6 +70,7 @@ export async function startWorker(
     metrics,
     ready: () => consuming && engine.ready,
     healthy: () => !engine.stuck,
+    onScrape: () => metrics.workerReady.set(consuming && engine.ready ? 1 : 0),
   });
   await engine.start();
   if (config.safetyModelDir === false) {

@@ -99,6 +99,12 @@ const EngineEnv = z
     };
   });
 
+/**
+ * Room beyond WORKER_SHUTDOWN_MS for closing the engine, BullMQ and Redis after running jobs end: a
+ * stopped worker exits within WORKER_SHUTDOWN_MS plus this (what a container's grace period must cover).
+ */
+export const WORKER_CLOSE_MARGIN_MS = 15_000;
+
 const WorkerJobsEnv = z.object({
   WORKER_CONCURRENCY: int(1, 1, 64),
   JOB_TIMEOUT_MS: int(JOB_CATALOG.generate.timeoutMs, 100),

@@ -1,10 +1,7 @@
 import { runMain } from '@imagegen/observability';
 
-import { loadWorkerConfig } from './config.js';
+import { loadWorkerConfig, WORKER_CLOSE_MARGIN_MS } from './config.js';
 import { startWorker } from './compose.js';
-
-/** Room beyond WORKER_SHUTDOWN_MS for closing the engine, BullMQ and Redis after running jobs end. */
-const CLOSE_MARGIN_MS = 15_000;
 
 /**
  * `npm run worker`: one worker process, configured only from the environment. An invalid environment
@@ -18,7 +15,7 @@ await runMain(
     return {
       close: () => running.close(),
       logger: running.logger,
-      shutdownTimeoutMs: config.WORKER_SHUTDOWN_MS + CLOSE_MARGIN_MS,
+      shutdownTimeoutMs: config.WORKER_SHUTDOWN_MS + WORKER_CLOSE_MARGIN_MS,
     };
   },
   { name: 'worker' },

@@ -21,6 +21,11 @@ export interface GenerationQueue {
   state(jobId: string): Promise<string>;
   /** BullMQ's counts by state, for the queue-depth metric. */
   counts(): Promise<Record<string, number>>;
+  /**
+   * BullMQ's own Prometheus text for this queue (`bullmq_job_count{queue,state}` and its completed and
+   * failed totals), each sample carrying `labels` too.
+   */
+  prometheusMetrics(labels: Record<string, string>): Promise<string>;
   close(): Promise<void>;
 }
 
@@ -57,6 +62,10 @@ export class BullGenerationQueue implements GenerationQueue {
 
   counts(): Promise<Record<string, number>> {
     return redisCall(() => this.queue.getJobCounts('waiting', 'prioritized', 'delayed', 'active', 'failed'));
+  }
+
+  prometheusMetrics(labels: Record<string, string>): Promise<string> {
+    return redisCall(() => this.queue.exportPrometheusMetrics(labels));
   }
 
   close(): Promise<void> {

@@ -83,6 +83,8 @@ export interface JobRepository {
   /** 0-based position among waiting jobs, or null when the job is not waiting. */
   queuePosition(id: string): Promise<number | null>;
   waitingCount(): Promise<number>;
+  /** When the job first in the queue was submitted (epoch ms), or null when none waits. */
+  oldestQueuedAt(): Promise<number | null>;
   /** A worker takes (or retakes, after a crash) the job. */
   start(id: string, attempt: number, worker: string, now?: number): Promise<StartOutcome>;
   progress(

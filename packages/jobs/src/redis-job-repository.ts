@@ -119,6 +119,13 @@ export class RedisJobRepository implements JobRepository {
     return redisCall(() => this.redis.zcard(this.keys.waiting()));
   }
 
+  async oldestQueuedAt(): Promise<number | null> {
+    const [id] = await redisCall(() => this.redis.zrange(this.keys.waiting(), 0, 0));
+    if (id === undefined) return null;
+    const created = await redisCall(() => this.redis.hget(this.keys.job(id), 'created_at'));
+    return created === null ? null : Number(created);
+  }
+
   async start(id: string, attempt: number, worker: string, now = Date.now()): Promise<StartOutcome> {
     const k = this.keys;
     const r = await this.commands.run(

@@ -81,6 +81,21 @@ export function createMetrics(service: string) {
       help: 'Jobs this worker is running now',
       registers: [registry],
     }),
+    workerReady: new Gauge({
+      name: 'imagegen_worker_ready',
+      help: '1 while this worker has its model loaded and takes jobs, else 0',
+      registers: [registry],
+    }),
+    queueOldestAge: new Gauge({
+      name: 'imagegen_queue_oldest_job_age_seconds',
+      help: 'How long the job first in the queue has waited (0 when none waits)',
+      registers: [registry],
+    }),
+    redisUp: new Gauge({
+      name: 'imagegen_redis_up',
+      help: '1 when Redis answered the last check of this process (at each scrape), else 0',
+      registers: [registry],
+    }),
     jobsEnqueuedLate: new Counter({
       name: 'imagegen_jobs_enqueued_late_total',
       help: 'Jobs the dispatcher handed to the queue because the submit that wrote them died before doing so',

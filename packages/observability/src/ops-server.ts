@@ -18,6 +18,8 @@ export async function startOpsServer(options: {
   ready: () => boolean;
   /** False when the process must be replaced (then /healthz answers 503). Default: always healthy. */
   healthy?: () => boolean;
+  /** Sets point-in-time gauges just before each /metrics answer. */
+  onScrape?: () => void;
 }): Promise<OpsServer> {
   const { metrics } = options;
   const server = createServer((req, res) => {
@@ -33,6 +35,7 @@ export async function startOpsServer(options: {
           .writeHead(ok ? 200 : 503, { 'Content-Type': 'application/json' })
           .end(JSON.stringify({ status: ok ? 'ready' : 'not_ready' }));
       } else if (req.url === '/metrics') {
+        options.onScrape?.();
         res
           .writeHead(200, { 'Content-Type': metrics.registry.contentType })
           .end(await metrics.registry.metrics());

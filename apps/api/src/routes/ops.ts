@@ -3,7 +3,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { Router, type RequestHandler } from 'express';
 
 import { openApiDocument } from '@imagegen/contracts';
-import type { GenerationQueue } from '@imagegen/jobs';
+import type { GenerationQueue, JobRepository } from '@imagegen/jobs';
 import type { Metrics } from '@imagegen/observability';
 
 import { bearerToken } from '../http/auth-failures.js';
@@ -11,7 +11,8 @@ import { unauthorized } from '../services/errors.js';
 
 export interface OpsRoutesDeps {
   metrics: Metrics;
-  queue: Pick<GenerationQueue, 'counts'>;
+  queue: Pick<GenerationQueue, 'counts' | 'prometheusMetrics'>;
+  jobs: Pick<JobRepository, 'oldestQueuedAt'>;
   /** Redis and the object store answer. */
   pingRedis: () => Promise<boolean>;
   pingStorage: () => Promise<boolean>;
@@ -58,13 +59,25 @@ export function opsRoutes(deps: OpsRoutesDeps): Router {
         throw unauthorized('/metrics needs "Authorization: Bearer <METRICS_TOKEN>"');
       }
     }
+    const m = deps.metrics;
+    // Queue gauges come from Redis at each scrape; while it is down, the process metrics are still served
+    // with imagegen_redis_up 0 (and no bullmq_* samples).
+    let bull = '';
     try {
-      const counts = await deps.queue.counts();
-      for (const [state, n] of Object.entries(counts)) deps.metrics.queueDepth.set({ state }, n);
+      const [counts, oldest, text] = await Promise.all([
+        deps.queue.counts(),
+        deps.jobs.oldestQueuedAt(),
+        deps.queue.prometheusMetrics({ service: 'api' }),
+      ]);
+      for (const [state, n] of Object.entries(counts)) m.queueDepth.set({ state }, n);
+      m.queueOldestAge.set(oldest === null ? 0 : Math.max(0, (Date.now() - oldest) / 1000));
+      m.redisUp.set(1);
+      bull = text;
     } catch {
-      // Redis is down: serve the process metrics anyway.
+      m.redisUp.set((await deps.pingRedis().catch(() => false)) ? 1 : 0);
     }
-    res.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics());
+    const text = await m.registry.metrics();
+    res.type(m.registry.contentType).send(bull ? `${text}${text.endsWith('\n') ? '' : '\n'}${bull}\n` : text);
   });
   router.get('/openapi.json', (req, res) => {
     res.json(openApiDocument(`${req.protocol}://${req.get('host') ?? 'localhost'}`));

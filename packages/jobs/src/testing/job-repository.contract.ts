@@ -59,6 +59,17 @@ export function jobRepositoryContract(make: () => ContractSubject): void {
     });
   });
 
+  it('tells when the job first in the queue was submitted, for the queue-age metric', async () => {
+    const { jobs } = make();
+    // Jobs other tests left waiting stay ahead of a new one: the answer is the first one's, or the new one's.
+    const ahead = await jobs.oldestQueuedAt();
+    const job = { ...newJob('age'), createdAt: 1000 };
+    await jobs.submit(job, limits, null);
+    expect(await jobs.oldestQueuedAt()).toBe(ahead ?? 1000);
+    await jobs.finish(job.id, job.keyId, 'canceled', {});
+    expect(await jobs.oldestQueuedAt()).toBe(ahead);
+  });
+
   it('replays an idempotency key to the original job, per API key', async () => {
     const { jobs } = make();
     const a = newJob('idem');

@@ -125,6 +125,13 @@ export class MemoryJobRepository extends MemoryJobEvents implements JobRepositor
     return this.waiting.size;
   }
 
+  async oldestQueuedAt(): Promise<number | null> {
+    await Promise.resolve();
+    const [first] = [...this.waiting.entries()].sort((a, b) => a[1] - b[1]);
+    const created = first && this.hashes.get(first[0])?.['created_at'];
+    return created ? Number(created) : null;
+  }
+
   async start(id: string, attempt: number, worker: string, now = Date.now()): Promise<StartOutcome> {
     await Promise.resolve();
     const h = this.hashes.get(id);
