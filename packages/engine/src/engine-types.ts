@@ -2,6 +2,7 @@ import type { ImageFormat } from './image/sharp-ops.js';
 import type { AspectRatio } from './plan.js';
 import type { RuntimeOptions } from './runtime/options.js';
 import type { LoadedInfo } from './runtime/protocol.js';
+import type { PreviewSource } from './runtime/preview.js';
 import type { SafetyVerdict } from './runtime/safety.js';
 
 /** The engine's options, inputs and results (engine.ts runs them). */
@@ -44,6 +45,13 @@ export const DEFAULT_ABORT_GRACE_MS = 2000;
 /** Default of `EngineOptions.closeTimeoutMs`. */
 export const DEFAULT_CLOSE_TIMEOUT_MS = 5000;
 
+/** The long side of a live preview, in pixels, at most. */
+export const PREVIEW_MAX_SIDE = 256;
+/** Default of `PreviewHooks.minIntervalMs`: at most two previews a second. */
+export const DEFAULT_PREVIEW_MIN_INTERVAL_MS = 500;
+
+export type { PreviewSource } from './runtime/preview.js';
+
 /** Pipeline stages reported through `onStage`, in order. */
 export type EngineStage = 'generating' | 'upscaling' | 'safety_check' | 'encoding';
 
@@ -79,6 +87,38 @@ export interface GenerateHooks {
   deadlineAt?: number;
   onStage?: (stage: EngineStage) => void;
   onStep?: (step: number, total: number) => void;
+  /** Live previews while denoising; none when absent. */
+  previews?: PreviewHooks;
+}
+
+/**
+ * Live previews of a generation: a small JPEG of the scheduler's current estimate of the clean image (its
+ * predicted x0, which shows the composition from the first steps, where the current latents are still
+ * mostly noise), made from the model's fitted latent→RGB map (`latent_rgb.json`) or else a low-resolution
+ * VAE decode.
+ */
+export interface PreviewHooks {
+  /** A preview after every this many steps, never after the last one (the image follows). ≥ 1. */
+  everySteps: number;
+  /** At least this long between two previews. Default 500 (at most twice a second). */
+  minIntervalMs?: number;
+  /** Read at the start and after each step: false makes none for now (nobody watching). Default: always. */
+  wanted?: () => boolean;
+  /** Receives each preview (before `generate` resolves); what it throws is ignored. */
+  onPreview: (preview: Preview) => void;
+}
+
+/** One live preview. */
+export interface Preview {
+  /** The step it shows (1-based) and the generation's step count. */
+  step: number;
+  total: number;
+  /** JPEG bytes, at most PREVIEW_MAX_SIDE px on the long side. */
+  jpeg: Buffer;
+  width: number;
+  height: number;
+  /** How it was made: the fitted map, or a VAE decode. */
+  source: PreviewSource;
 }
 
 /** Per-stage wall time in milliseconds. */

@@ -3,24 +3,63 @@ import { performance } from 'node:perf_hooks';
 import { beforeDeadline } from './deadline.js';
 import { canceledError, EngineError } from './errors.js';
 import { resizeBilinearAlignCorners } from './image/bilinear.js';
-import { encodeImage, MIME_TYPES, resizeRgb } from './image/sharp-ops.js';
+import { encodeImage, encodePreview, MIME_TYPES, resizeRgb } from './image/sharp-ops.js';
 import type { ModelManifest } from './model/manifest.js';
 import { pickScale, planResolution, type AspectRatio, type ResolutionPlan } from './plan.js';
 import { DEFAULT_RUNTIME, type RuntimeOptions } from './runtime/options.js';
 import type { LoadedInfo } from './runtime/protocol.js';
 import type { SafetyVerdict } from './runtime/safety.js';
-import { ThreadClient } from './runtime/thread-client.js';
+import { ThreadClient, type ThreadPreviews } from './runtime/thread-client.js';
 import {
   DEFAULT_ABORT_GRACE_MS,
   DEFAULT_CLOSE_TIMEOUT_MS,
+  DEFAULT_PREVIEW_MIN_INTERVAL_MS,
+  PREVIEW_MAX_SIDE,
   type EngineInfo,
   type EngineOptions,
   type GenerateHooks,
   type GenerateInput,
   type GenerateResult,
+  type PreviewHooks,
 } from './engine-types.js';
 
 export * from './engine-types.js';
+
+/**
+ * The thread side of `PreviewHooks`: pixels from the thread are encoded here (sharp, on libuv's pool, so the
+ * thread goes on denoising); `settled()` resolves once every preview was handed out.
+ */
+function threadPreviews(hooks: PreviewHooks): { thread: ThreadPreviews; settled: () => Promise<void> } {
+  if (!Number.isInteger(hooks.everySteps) || hooks.everySteps < 1) {
+    throw new EngineError(
+      'invalid_argument',
+      `previews.everySteps must be an integer ≥ 1, got ${hooks.everySteps}`,
+    );
+  }
+  const encoding = new Set<Promise<void>>();
+  const thread: ThreadPreviews = {
+    plan: {
+      everySteps: hooks.everySteps,
+      minIntervalMs: hooks.minIntervalMs ?? DEFAULT_PREVIEW_MIN_INTERVAL_MS,
+    },
+    wanted: hooks.wanted ?? (() => true),
+    onPreview: (p) => {
+      const done: Promise<void> = encodePreview(p.rgb, { width: p.width, height: p.height }, PREVIEW_MAX_SIDE)
+        .then(({ jpeg, width, height }) =>
+          hooks.onPreview({ step: p.step, total: p.total, jpeg, width, height, source: p.source }),
+        )
+        .catch(() => undefined)
+        .finally(() => encoding.delete(done));
+      encoding.add(done);
+    },
+  };
+  return {
+    thread,
+    settled: async () => {
+      await Promise.allSettled([...encoding]);
+    },
+  };
+}
 
 const UNCHECKED: SafetyVerdict = { checked: false, flagged: false, label: null, category: null, scores: {} };
 
@@ -150,19 +189,23 @@ export class Engine {
       if (signal?.aborted) throw canceledError(signal.reason);
     };
     hooks.onStage?.('generating');
-    const gen = await this.thread.generate(
-      {
-        prompt: input.prompt,
-        negativePrompt: input.negativePrompt ?? '',
-        seed: input.seed,
-        steps,
-        guidance,
-        width: plan.native.width,
-        height: plan.native.height,
-      },
-      limits,
-      (step, total) => hooks.onStep?.(step, total),
-    );
+    const previews = hooks.previews ? threadPreviews(hooks.previews) : undefined;
+    const gen = await this.thread
+      .generate(
+        {
+          prompt: input.prompt,
+          negativePrompt: input.negativePrompt ?? '',
+          seed: input.seed,
+          steps,
+          guidance,
+          width: plan.native.width,
+          height: plan.native.height,
+        },
+        limits,
+        (step, total) => hooks.onStep?.(step, total),
+        previews?.thread,
+      )
+      .finally(() => previews?.settled());
     checkpoint();
 
     hooks.onStage?.('upscaling');

@@ -1,8 +1,17 @@
 /**
  * @imagegen/engine — the ONNX text-to-image pipeline. Knows nothing of HTTP, queues or storage.
  */
-export { DEFAULT_ABORT_GRACE_MS, DEFAULT_CLOSE_TIMEOUT_MS, Engine } from './engine.js';
+export {
+  DEFAULT_ABORT_GRACE_MS,
+  DEFAULT_CLOSE_TIMEOUT_MS,
+  DEFAULT_PREVIEW_MIN_INTERVAL_MS,
+  Engine,
+  PREVIEW_MAX_SIDE,
+} from './engine.js';
 export type {
+  Preview,
+  PreviewHooks,
+  PreviewSource,
   EngineInfo,
   EngineOptions,
   EngineStage,
@@ -23,6 +32,17 @@ export { decodeToRgb, readPngText, type ImageFormat } from './image/sharp-ops.js
 export { readModelDomain } from './model/domain.js';
 export { readModelManifest, type ModelManifest } from './model/manifest.js';
 export * from './model-files.js';
+export {
+  applyLatentRgbMap,
+  blockMeans,
+  fitLatentRgbMap,
+  LATENT_RGB_FILE,
+  latentRgbFileText,
+  parseLatentRgbMap,
+  readLatentRgbMap,
+  type FitSample,
+  type LatentRgbMap,
+} from './preview/latent-rgb.js';
 export { ClipTokenizer, type ClipTokenizerSpec } from './tokenizer/clip.js';
 export { createScheduler, parseSchedulerConfig } from './scheduler/index.js';
 export type { Scheduler, SchedulerConfig } from './scheduler/index.js';

@@ -94,6 +94,23 @@ export async function encodeImage(
   return withPngText(png, pngText);
 }
 
+/**
+ * A live preview as JPEG (quality 75, plain libjpeg: previews favour speed), shrunk to fit `maxSide` on
+ * its long side when larger (never enlarged).
+ */
+export async function encodePreview(
+  rgb: Uint8Array,
+  size: Size,
+  maxSide: number,
+): Promise<{ jpeg: Buffer; width: number; height: number }> {
+  let img = raw(rgb, size);
+  if (Math.max(size.width, size.height) > maxSide) {
+    img = img.resize(maxSide, maxSide, { fit: 'inside', kernel: 'cubic' });
+  }
+  const { data, info } = await img.jpeg({ quality: 75 }).toBuffer({ resolveWithObject: true });
+  return { jpeg: data, width: info.width, height: info.height };
+}
+
 /** Decodes any image to RGB8 (tests, evaluation, the safety stage of a stored image). */
 export async function decodeToRgb(file: Buffer): Promise<{ rgb: Uint8Array; size: Size; format: string }> {
   const img = sharp(file);

@@ -9,6 +9,7 @@ import { fillGaussian } from '../prng.js';
 import { createScheduler } from '../scheduler/index.js';
 import { ClipTokenizer } from '../tokenizer/clip.js';
 import type { RuntimeOptions } from './options.js';
+import { PreviewMaker, type PreviewPixels } from './preview.js';
 import { openSession } from './session.js';
 import { conditionPrompts, encodeText, type EncodedText, type TextEncoders } from './text-encoding.js';
 import { guidanceEmbedding, UnetRunner } from './unet.js';
@@ -38,12 +39,25 @@ export interface StepHooks {
   onStep?: (step: number, total: number) => void;
   /** True once the caller wants the generation stopped; checked between steps. */
   isCanceled?: () => boolean;
+  /**
+   * Called after each step with the scheduler's estimate of the clean latents ([c, h, w], scaled as the
+   * UNet sees them); awaited before the next step (live previews).
+   */
+  onDenoised?: (step: number, total: number, denoised: Float32Array, shape: LatentShape) => Promise<void>;
+}
+
+/** The latent tensor's shape for batch 1. */
+export interface LatentShape {
+  c: number;
+  h: number;
+  w: number;
 }
 
 /** The text-to-latents-to-pixels pipeline over three open sessions. Lives inside the engine's worker thread. */
 export class DiffusionPipeline {
   private readonly text: TextEncoders;
   private readonly unetRunner: UnetRunner;
+  private readonly previews: PreviewMaker;
 
   private constructor(
     readonly manifest: ModelManifest,
@@ -55,6 +69,12 @@ export class DiffusionPipeline {
   ) {
     this.text = { tokenizers, sessions: textEncoders, plans: io.encoders };
     this.unetRunner = new UnetRunner(unet, io.unet, manifest.files.unet, tokenizers[0]!.maxLength);
+    this.previews = PreviewMaker.open(manifest, vae, io.vae);
+  }
+
+  /** Preview pixels of latents (a fitted latent→RGB map, else a low-resolution VAE decode). */
+  preview(latents: Float32Array, shape: LatentShape): Promise<PreviewPixels> {
+    return this.previews.make(latents, shape);
   }
 
   static async open(manifest: ModelManifest, runtime: RuntimeOptions): Promise<DiffusionPipeline> {
@@ -151,6 +171,7 @@ export class DiffusionPipeline {
       denoised = r.denoised;
       stepTimes.push(performance.now() - s0);
       hooks.onStep?.(i + 1, total);
+      if (hooks.onDenoised) await hooks.onDenoised(i + 1, total, denoised, { c, h, w });
     }
     if (hooks.isCanceled?.()) throw canceledError();
     // LCM decodes its last boundary-conditioned estimate; for the others it equals the final latents.

@@ -1,6 +1,7 @@
 import type { SerializedEngineError } from '../errors.js';
 import type { ModelManifest } from '../model/manifest.js';
 import type { DenoiseRequest, DenoiseResult } from './pipeline.js';
+import type { PreviewSource } from './preview.js';
 import type { RuntimeOptions } from './options.js';
 import type { SafetyInputSpec, SafetyVerdict } from './safety.js';
 
@@ -47,8 +48,26 @@ export interface LoadedInfo {
   safety: { kind: 'classifier' | 'sd_safety_checker'; dir: string; input: SafetyInputSpec } | null;
 }
 
+/** When the thread makes previews during a generation. */
+export interface PreviewPlan {
+  /** After every this many steps (never after the last one). */
+  everySteps: number;
+  /** At least this long between two previews. */
+  minIntervalMs: number;
+}
+
 export type WorkerRequest =
-  | { id: number; kind: 'generate'; request: DenoiseRequest; cancel: SharedArrayBuffer }
+  | {
+      id: number;
+      kind: 'generate';
+      request: DenoiseRequest;
+      /**
+       * Two Int32 words: [0] becomes 1 when the caller cancels; [1] is 1 while the caller wants previews
+       * (the main thread updates it; the thread reads it before each preview).
+       */
+      cancel: SharedArrayBuffer;
+      previews: PreviewPlan | null;
+    }
   | { id: number; kind: 'upscale'; rgb: Uint8Array; width: number; height: number; scale: number }
   | { id: number; kind: 'classify'; rgb: Uint8Array | Float32Array; tolerance: number }
   | { id: number; kind: 'close' };
@@ -57,6 +76,16 @@ export type WorkerReply =
   | { kind: 'ready'; info: LoadedInfo }
   | { kind: 'load_failed'; error: SerializedEngineError }
   | { id: number; kind: 'progress'; step: number; total: number }
+  | {
+      id: number;
+      kind: 'preview';
+      step: number;
+      total: number;
+      rgb: Uint8Array;
+      width: number;
+      height: number;
+      source: PreviewSource;
+    }
   | { id: number; kind: 'generated'; result: DenoiseResult }
   | { id: number; kind: 'upscaled'; rgb: Uint8Array }
   | { id: number; kind: 'classified'; verdict: SafetyVerdict }

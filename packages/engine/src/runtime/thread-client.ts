@@ -8,6 +8,7 @@ import {
   THREAD_ABANDONED,
   THREAD_BUSY,
   type LoadedInfo,
+  type PreviewPlan,
   type WorkerReply,
   type WorkerRequest,
 } from './protocol.js';
@@ -36,11 +37,22 @@ export interface CallLimits {
   deadlineAt?: number | undefined;
 }
 
+type PreviewReply = Extract<WorkerReply, { kind: 'preview' }>;
+
 type Pending = {
   resolve: (reply: WorkerReply) => void;
   reject: (e: Error) => void;
   onProgress?: (step: number, total: number) => void;
+  onPreview?: (preview: PreviewReply) => void;
 };
+
+/** Live previews of one generation, as the thread client asks for them. */
+export interface ThreadPreviews {
+  plan: PreviewPlan;
+  /** Read at the start and at each step: whether previews are wanted now. */
+  wanted: () => boolean;
+  onPreview: (preview: PreviewReply) => void;
+}
 
 /** Distributive Omit, so each request variant keeps its own fields. */
 type WithoutId<T> = T extends unknown ? Omit<T, 'id'> : never;
@@ -85,6 +97,10 @@ export class ThreadClient {
         p.onProgress?.(msg.step, msg.total);
         return;
       }
+      if (msg.kind === 'preview') {
+        p.onPreview?.(msg);
+        return;
+      }
       if (msg.kind === 'failed') p.reject(EngineError.fromJSON(msg.error));
       else p.resolve(msg);
     });
@@ -117,7 +133,11 @@ export class ThreadClient {
     req: WithoutId<WorkerRequest>,
     limits: CallLimits,
     transfer: ArrayBuffer[] = [],
-    hooks: { onProgress?: (step: number, total: number) => void; onAbort?: () => void } = {},
+    hooks: {
+      onProgress?: (step: number, total: number) => void;
+      onPreview?: (preview: PreviewReply) => void;
+      onAbort?: () => void;
+    } = {},
   ): Promise<WorkerReply> {
     if (this.lost) return Promise.reject(this.lost);
     const { signal, deadlineAt } = limits;
@@ -187,6 +207,7 @@ export class ThreadClient {
           reject(canceled ? canceledError(signal.reason) : e);
         },
         ...(hooks.onProgress ? { onProgress: hooks.onProgress } : {}),
+        ...(hooks.onPreview ? { onPreview: hooks.onPreview } : {}),
       });
       this.worker.postMessage({ ...req, id }, transfer);
     });
@@ -196,13 +217,30 @@ export class ThreadClient {
     request: DenoiseRequest,
     limits: CallLimits,
     onProgress: (step: number, total: number) => void,
+    previews?: ThreadPreviews,
   ): Promise<DenoiseResult> {
-    const cancel = new SharedArrayBuffer(4);
-    const onAbort = () => Atomics.store(new Int32Array(cancel), 0, 1);
-    const reply = await this.call('generate', { kind: 'generate', request, cancel }, limits, [], {
-      onProgress,
-      onAbort,
-    });
+    // Word 0: canceled; word 1: previews wanted (see the generate request in protocol.ts).
+    const cancel = new SharedArrayBuffer(8);
+    const words = new Int32Array(cancel);
+    const onAbort = () => Atomics.store(words, 0, 1);
+    const refresh = () => {
+      if (previews) Atomics.store(words, 1, previews.wanted() ? 1 : 0);
+    };
+    refresh();
+    const reply = await this.call(
+      'generate',
+      { kind: 'generate', request, cancel, previews: previews?.plan ?? null },
+      limits,
+      [],
+      {
+        onProgress: (step, total) => {
+          refresh();
+          onProgress(step, total);
+        },
+        ...(previews ? { onPreview: previews.onPreview } : {}),
+        onAbort,
+      },
+    );
     if (reply.kind !== 'generated')
       throw new EngineError('runtime_failure', `unexpected reply ${reply.kind}`);
     return reply.result;

@@ -13,12 +13,13 @@ import { parentPort, workerData } from 'node:worker_threads';
 
 import { EngineError, type SerializedEngineError } from '../errors.js';
 import { readModelManifest } from '../model/manifest.js';
-import { DiffusionPipeline } from './pipeline.js';
+import { DiffusionPipeline, type StepHooks } from './pipeline.js';
 import {
   ABANDONED_EXIT_CODE,
   THREAD_ABANDONED,
   THREAD_BUSY,
   THREAD_IDLE,
+  type PreviewPlan,
   type WorkerInit,
   type WorkerReply,
   type WorkerRequest,
@@ -43,9 +44,31 @@ function transition(control: Int32Array, from: number, to: number): void {
   if (Atomics.compareExchange(control, 0, from, to) !== from) process.exit(ABANDONED_EXIT_CODE);
 }
 
+/**
+ * The step hook that makes live previews for one generation: after every `everySteps` steps but the last,
+ * while the caller wants them (word 1 of `flag`), at most once per `minIntervalMs`. A preview that fails
+ * turns previews off for the rest of the generation; it never fails the generation.
+ */
+function previewer(id: number, plan: PreviewPlan, flag: Int32Array): NonNullable<StepHooks['onDenoised']> {
+  let lastAt = -Infinity;
+  let broken = false;
+  return async (step, total, denoised, shape) => {
+    if (broken || step % plan.everySteps !== 0 || step >= total || Atomics.load(flag, 1) !== 1) return;
+    if (performance.now() - lastAt < plan.minIntervalMs) return;
+    lastAt = performance.now();
+    try {
+      const p = await pipeline.preview(denoised, shape);
+      send({ id, kind: 'preview', step, total, ...p }, [p.rgb.buffer as ArrayBuffer]);
+    } catch {
+      broken = true;
+    }
+  };
+}
+
+let pipeline: DiffusionPipeline;
+
 async function main(init: WorkerInit): Promise<void> {
   const control = new Int32Array(init.control);
-  let pipeline: DiffusionPipeline;
   let upscalers: UpscalerSet;
   let safety: SafetyChecker | null = null;
   try {
@@ -114,6 +137,7 @@ async function main(init: WorkerInit): Promise<void> {
           const result = await pipeline.generate(msg.request, {
             isCanceled: () => Atomics.load(flag, 0) === 1 || Atomics.load(control, 0) === THREAD_ABANDONED,
             onStep: (step, total) => send({ id: msg.id, kind: 'progress', step, total }),
+            ...(msg.previews ? { onDenoised: previewer(msg.id, msg.previews, flag) } : {}),
           });
           send({ id: msg.id, kind: 'generated', result }, [result.rgb.buffer as ArrayBuffer]);
           return;
