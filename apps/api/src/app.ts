@@ -1,7 +1,7 @@
 import express from 'express';
 
 import type { ApiKeyRepository, RateLimiter } from '@imagegen/access';
-import type { GenerationQueue, JobEvents, JobRepository, Presigner } from '@imagegen/jobs';
+import type { GenerationQueue, JobEvents, JobPreviews, JobRepository, Presigner } from '@imagegen/jobs';
 import type { Logger, Metrics } from '@imagegen/observability';
 import type { ModelDomain, PromptModerator } from '@imagegen/prompt';
 
@@ -40,6 +40,8 @@ export interface ApiDeps {
   settings: ApiSettings;
   jobs: JobRepository;
   events: JobEvents;
+  /** Live previews for event streams opened with `?previews=1`; absent: such streams carry none. */
+  previews?: JobPreviews;
   queue: GenerationQueue;
   apiKeys: ApiKeyRepository;
   rateLimiter: RateLimiter;

@@ -8,6 +8,7 @@ import {
   connectRedis,
   ModelRegistry,
   RedisJobEvents,
+  RedisJobPreviews,
   RedisJobRepository,
   waitReady,
   ReplicaAck,
@@ -43,6 +44,9 @@ export async function startApi(config: ApiConfig): Promise<RunningApi> {
   const subscriber: RedisClient = connectRedis(config.redis, 'subscriber');
   redis.on('error', (err: Error) => logger.warn({ err: err.message }, 'redis connection error'));
   subscriber.on('error', (err: Error) => logger.warn({ err: err.message }, 'redis subscriber error'));
+  // Previews get a subscriber of their own: their bigger messages never delay job event notifications.
+  const previewSubscriber: RedisClient = connectRedis(config.redis, 'subscriber');
+  previewSubscriber.on('error', (err: Error) => logger.warn({ err: err.message }, 'redis subscriber error'));
   // Redis must answer at start; afterwards request-path calls fail fast (503) while it is down.
   await waitReady(redis, 30_000);
   const jobs = new RedisJobRepository(redis, { prefix, retentionSeconds: config.JOB_RETENTION_S });
@@ -54,6 +58,7 @@ export async function startApi(config: ApiConfig): Promise<RunningApi> {
   // Best effort: /readyz reports the bucket as not ready until someone (api, worker, set-up) creates it.
   await storage.ensureBucket().catch((err: unknown) => logger.warn({ err }, 'bucket not ready'));
   const events = await RedisJobEvents.start(redis, subscriber, prefix);
+  const previews = new RedisJobPreviews(redis, prefix, previewSubscriber);
   const shutdown = new AbortController();
   // Every open wait and event stream listens for shutdown: no listener limit.
   setMaxListeners(0, shutdown.signal);
@@ -71,6 +76,7 @@ export async function startApi(config: ApiConfig): Promise<RunningApi> {
     settings: config,
     jobs,
     events,
+    previews,
     queue,
     apiKeys,
     rateLimiter: new RedisRateLimiter(redis, prefix),
@@ -135,6 +141,7 @@ export async function startApi(config: ApiConfig): Promise<RunningApi> {
         clearInterval(idle);
         clearTimeout(cut);
         events.close();
+        previews.close();
         await Promise.allSettled([queue.close(), redis.quit()]);
       })();
       return closing;

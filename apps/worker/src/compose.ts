@@ -8,6 +8,7 @@ import {
   createConsumer,
   Keys,
   ModelRegistry,
+  RedisJobPreviews,
   RedisJobRepository,
   type RedisClient,
 } from '@imagegen/jobs';
@@ -96,6 +97,7 @@ export async function startWorker(
     deadlineSlackMs: config.ENGINE_ABORT_GRACE_MS + 1000,
     maxCrashes: config.WORKER_MAX_CRASHES,
     workerName: `${hostname()}:${process.pid}`,
+    previews: { everySteps: config.PREVIEW_EVERY_STEPS, channel: new RedisJobPreviews(redis, prefix) },
   });
   subscriber.on('message', (_channel: string, jobId: string) => processor.cancel(jobId));
   await subscriber.subscribe(new Keys(prefix).cancelChannel());

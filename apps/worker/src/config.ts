@@ -115,6 +115,11 @@ const WorkerJobsEnv = z.object({
   WORKER_MAX_CRASHES: int(2, 0, 20),
   /** How long a canceled or timed-out generation may run on before its engine thread is given up. */
   ENGINE_ABORT_GRACE_MS: int(2000, 100, 600_000),
+  /**
+   * Live previews (for event streams opened with `?previews=1`, and only while one is open): at most one
+   * every this many denoising steps, and at most two a second. 0 turns them off.
+   */
+  PREVIEW_EVERY_STEPS: int(5, 0, 1000),
 });
 
 const WorkerEnv = [

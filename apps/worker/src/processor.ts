@@ -5,8 +5,8 @@ import {
   type JobRecord,
   type JobStage,
 } from '@imagegen/contracts';
-import type { EngineStage } from '@imagegen/engine';
-import { EXPIRED_ERROR, type ConsumedJob, type JobRepository } from '@imagegen/jobs';
+import type { EngineStage, PreviewHooks } from '@imagegen/engine';
+import { EXPIRED_ERROR, type ConsumedJob, type JobPreviews, type JobRepository } from '@imagegen/jobs';
 import type { Logger, Metrics } from '@imagegen/observability';
 import type { PromptModerator, Upsampler } from '@imagegen/prompt';
 
@@ -38,7 +38,19 @@ export interface ProcessorDeps {
   maxCrashes: number;
   /** host:pid, recorded on the job. */
   workerName: string;
+  /**
+   * Live previews (PREVIEW_EVERY_STEPS): made only while some event stream wants the job's previews, at
+   * most every `everySteps` steps and twice a second, and published on the job's preview channel. Absent
+   * or `everySteps` 0: none.
+   */
+  previews?: { everySteps: number; channel: Pick<JobPreviews, 'wanted' | 'publish'> } | undefined;
 }
+
+/** The job's progress (0..1) at a denoising step: generating spans 0..0.85, the stages after it the rest. */
+const generatingProgress = (step: number, total: number) => 0.85 * (step / total);
+
+/** How often, at most, a running job's worker asks Redis whether anyone watches its previews. */
+const PREVIEW_INTEREST_CHECK_MS = 1000;
 
 const STAGE: Record<EngineStage, JobStage> = {
   generating: 'generating',
@@ -148,6 +160,7 @@ export class GenerationProcessor {
       stageStart.stage = STAGE[s];
       void jobs.progress(id, STAGE[s], null, null, s === 'generating' ? 0 : 0.9).catch(() => undefined);
     };
+    const previews = await this.previewHooks(id);
     const deadlineAt = Date.now() + this.deps.jobTimeoutMs + this.deps.deadlineSlackMs;
     const result = await this.deps.engine.generate(
       {
@@ -166,9 +179,12 @@ export class GenerationProcessor {
           // At most ~10 progress writes a second per job, and always the last step.
           if (step === total || now - lastProgress > 100) {
             lastProgress = now;
-            void jobs.progress(id, 'generating', step, total, 0.85 * (step / total)).catch(() => undefined);
+            void jobs
+              .progress(id, 'generating', step, total, generatingProgress(step, total))
+              .catch(() => undefined);
           }
         },
+        ...(previews ? { previews } : {}),
       },
     );
     const t = result.timings;
@@ -217,6 +233,55 @@ export class GenerationProcessor {
       // Canceled while uploading: the object is not referenced by any job.
       await storage.delete([objectKey]).catch(() => undefined);
     }
+  }
+
+  /**
+   * The engine's preview hooks for one job, or undefined when previews are off. Whether anyone watches is
+   * read from Redis once before the generation and then at most once a second, never on the step's path;
+   * a failed read counts as nobody.
+   */
+  private async previewHooks(id: string): Promise<PreviewHooks | undefined> {
+    const config = this.deps.previews;
+    if (!config || config.everySteps <= 0) return undefined;
+    const { channel } = config;
+    // Bounded: the worker's Redis connection waits out an outage, and a job never waits for a preview.
+    let bound: NodeJS.Timeout | undefined;
+    let wanted = await Promise.race([
+      channel.wanted(id).catch(() => false),
+      new Promise<boolean>((r) => (bound = setTimeout(() => r(false), PREVIEW_INTEREST_CHECK_MS))),
+    ]);
+    clearTimeout(bound);
+    let checkedAt = performance.now();
+    let checking = false;
+    return {
+      everySteps: config.everySteps,
+      wanted: () => {
+        if (!checking && performance.now() - checkedAt >= PREVIEW_INTEREST_CHECK_MS) {
+          checking = true;
+          checkedAt = performance.now();
+          void channel
+            .wanted(id)
+            .then(
+              (w) => (wanted = w),
+              () => (wanted = false),
+            )
+            .finally(() => (checking = false));
+        }
+        return wanted;
+      },
+      onPreview: (p) => {
+        void channel
+          .publish(id, {
+            step: p.step,
+            total: p.total,
+            progress: generatingProgress(p.step, p.total),
+            width: p.width,
+            height: p.height,
+            jpeg: p.jpeg.toString('base64'),
+          })
+          .catch(() => undefined);
+      },
+    };
   }
 
   /** Settles the record for a failure, or rethrows what BullMQ should retry. */

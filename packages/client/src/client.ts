@@ -55,6 +55,13 @@ export interface WaitOptions extends RequestOptions {
 export interface EventsOptions extends RequestOptions {
   /** Resume after this event id (what an earlier stream's last event had). */
   lastEventId?: string | undefined;
+  /**
+   * Also receive live previews while the job is denoising: extra `progress` events whose `data.preview`
+   * is a small JPEG as a `data:image/jpeg;base64,…` URL (≤ 256 px on its long side; at most every
+   * PREVIEW_EVERY_STEPS steps and twice a second). Previews are never stored: a resumed stream does not
+   * replay them. Default false.
+   */
+  previews?: boolean | undefined;
 }
 
 export type GenerateImageOptions = SubmitOptions & WaitOptions;
@@ -184,7 +191,8 @@ export class ImageGen {
 
   /**
    * The job's server-sent events as they happen — `queued` (`queue_position`), `started`, `progress`
-   * (`stage`, `step`, `total`), then one `completed` carrying the job — from the start, or after
+   * (`stage`, `step`, `total`; with `previews: true` also live `preview` images), then one `completed`
+   * carrying the job — from the start, or after
    * `lastEventId`. A dropped or ended stream is resumed with `Last-Event-ID`, so every event arrives once
    * and in order; the iterator ends after `completed`. Breaking out of the loop closes the stream.
    */
@@ -196,16 +204,20 @@ export class ImageGen {
     for (;;) {
       const res = await this.transport.send('GET', path(id, '/events'), {
         headers: last === undefined ? {} : { 'last-event-id': last },
+        query: { previews: options.previews ? '1' : undefined },
         signal: options.signal,
         streaming: true,
       });
       try {
         for await (const message of readSse(res.body!, parser)) {
-          if (!isEventType(message.event) || message.id === undefined) continue;
-          last = message.id;
+          if (!isEventType(message.event)) continue;
+          // A preview has no id of its own (it is not stored): it keeps the stream's last id.
+          const eventId = message.id ?? last;
+          if (eventId === undefined) continue;
+          last = eventId;
           failures = 0;
           const event = {
-            id: message.id,
+            id: eventId,
             type: message.event,
             data: JSON.parse(message.data) as unknown,
           } as JobEvent;

@@ -132,7 +132,14 @@ export interface GenerateImageResult {
 export interface JobEventDataMap {
   queued: { queue_position: number | null };
   started: { attempt: number };
-  progress: { stage: JobStage; step: number | null; total: number | null; progress: number };
+  progress: {
+    stage: JobStage;
+    step: number | null;
+    total: number | null;
+    progress: number;
+    /** Only with `events(id, { previews: true })`: a small JPEG `data:image/jpeg;base64,…` URL. */
+    preview?: string;
+  };
   completed: Job;
 }
 

@@ -207,9 +207,18 @@ export function openApiDocument(serverUrl: string): Record<string, unknown> {
           description:
             'text/event-stream. Each event has an `id` (resume with Last-Event-ID), a name and JSON data: ' +
             '`queued` (EventQueued), `started` (EventStarted), `progress` (EventProgress) and one terminal ' +
-            '`completed` carrying the job (EventCompleted); then the stream ends.',
+            '`completed` carrying the job (EventCompleted); then the stream ends. With `previews=1`, extra ' +
+            '`progress` events without an `id` carry `preview`, a small JPEG data URL of the image being ' +
+            'denoised (at most every PREVIEW_EVERY_STEPS steps and twice a second; never stored).',
           parameters: [
             idParam,
+            {
+              name: 'previews',
+              in: 'query',
+              required: false,
+              description: '1 or true: live previews on progress events; 0, false or absent: none',
+              schema: { type: 'string', enum: ['1', 'true', '0', 'false'] },
+            },
             { name: 'Last-Event-ID', in: 'header', required: false, schema: { type: 'string' } },
           ],
           responses: {
@@ -217,7 +226,7 @@ export function openApiDocument(serverUrl: string): Record<string, unknown> {
               description: 'the event stream',
               content: { 'text/event-stream': { schema: { type: 'string' } } },
             },
-            ...errors(401, 404, 429),
+            ...errors(400, 401, 404, 429),
           },
         },
       },

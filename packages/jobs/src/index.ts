@@ -14,6 +14,7 @@ export {
 } from './consumer.js';
 export { BullGenerationQueue, type GenerationQueue } from './generation-queue.js';
 export { RedisJobEvents, type JobEvents, type JobStreamEntry } from './job-events.js';
+export { RedisJobPreviews, type JobPreviews } from './job-previews.js';
 export {
   EXPIRED_ERROR,
   WORKER_LOST_ERROR,

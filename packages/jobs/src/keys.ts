@@ -25,6 +25,10 @@ export class Keys {
   }
   job = (id: string) => `${this.prefix}:job:${id}`;
   events = (id: string) => `${this.prefix}:job:${id}:events`;
+  /** Pub/sub channel of one job's live previews (PreviewMessage JSON); nothing stores them. */
+  previews = (id: string) => `${this.prefix}:job:${id}:previews`;
+  /** Short-lived key that exists while some event stream wants the job's previews (the worker checks it). */
+  previewWatch = (id: string) => `${this.prefix}:job:${id}:previews:watch`;
   /** Pub/sub channel carrying `<job id> <event id>` for each job event, for live SSE and waits. */
   eventsChannel = () => `${this.prefix}:events`;
   /** Pub/sub channel carrying the id of each running job whose client asked to cancel it. */

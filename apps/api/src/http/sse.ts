@@ -22,8 +22,11 @@ export class SseStream {
     this.keepalive = setInterval(() => res.write(': keep-alive\n\n'), options.keepaliveMs);
   }
 
-  send(id: string, event: string, data: unknown): void {
-    if (!this.ended) this.res.write(`id: ${id}\nevent: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+  /** One event; with a null `id` it has no id field, so a client's Last-Event-ID stays the previous one. */
+  send(id: string | null, event: string, data: unknown): void {
+    if (this.ended) return;
+    const head = id === null ? '' : `id: ${id}\n`;
+    this.res.write(`${head}event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
   }
 
   /** Ends the stream. Safe to call twice. */

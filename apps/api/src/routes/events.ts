@@ -1,98 +1,49 @@
 import { Router, type RequestHandler } from 'express';
 
-import type { JobRecord } from '@imagegen/contracts';
-import {
-  jobView,
-  type JobEvents,
-  type JobRepository,
-  type JobStreamEntry,
-  type Presigner,
-} from '@imagegen/jobs';
+import { PreviewsFlag } from '@imagegen/contracts';
 
 import { ctx } from '../http/middleware.js';
 import { SseStream } from '../http/sse.js';
-import { readOwnedJob } from '../services/read.js';
+import { invalidRequest } from '../services/errors.js';
+import { openJobEventStream, type JobEventStreamDeps } from '../services/job-event-stream.js';
 
-export interface EventRoutesDeps {
-  jobs: Pick<JobRepository, 'get' | 'queuePosition'>;
-  events: JobEvents;
-  storage: Presigner;
+export interface EventRoutesDeps extends JobEventStreamDeps {
   shutdown?: AbortSignal | undefined;
   auth: RequestHandler;
   readLimit: RequestHandler;
-  /** How often a stream re-reads its job's events in case a notification was missed. Default 5000 ms. */
-  pollMs?: number;
-}
-
-const num = (v: string | undefined) => (v ? Number(v) : null);
-
-/** The public `data` of one stored event (its shapes are contracts' JobEventData, which /openapi.json documents); the terminal one is the whole job. */
-async function eventData(deps: EventRoutesDeps, record: JobRecord, ev: JobStreamEntry): Promise<unknown> {
-  switch (ev.type) {
-    case 'queued': {
-      const rank = await deps.jobs.queuePosition(record.id);
-      return { queue_position: rank === null ? null : rank + 1 };
-    }
-    case 'started':
-      return { attempt: Number(ev.fields['attempt']) };
-    case 'progress':
-      return {
-        stage: ev.fields['stage'],
-        step: num(ev.fields['step']),
-        total: num(ev.fields['total']),
-        progress: Number(ev.fields['progress']),
-      };
-    case 'completed': {
-      const latest = await deps.jobs.get(record.id);
-      return latest ? jobView(latest, deps.jobs, deps.storage) : null;
-    }
-  }
 }
 
 /**
  * `GET /v1/images/generations/{id}/events`: the job's events as SSE, from `Last-Event-ID` on; ends after
  * the terminal `completed` event, or when the process shuts down (the client reconnects and resumes).
+ * `?previews=1` adds live previews: `progress` events with `preview` and no `id`.
  */
 export function eventRoutes(deps: EventRoutesDeps): Router {
   const router = Router();
   router.get('/v1/images/generations/:id/events', deps.auth, deps.readLimit, async (req, res) => {
-    const record = await readOwnedJob(deps.jobs, ctx(res).keyId!, String(req.params['id']));
+    const flag = PreviewsFlag.safeParse(req.query['previews']);
+    if (!flag.success) throw invalidRequest(flag.error.issues[0]!.message, 'previews');
+    // Ends the iteration when the client goes away or the process shuts down; in the second case the
+    // stream ends after what was already sent, and the client reconnects with Last-Event-ID.
+    const stop = new AbortController();
+    const onShutdown = () => stop.abort();
+    const events = await openJobEventStream(deps, ctx(res).keyId!, String(req.params['id']), {
+      after: req.header('last-event-id'),
+      previews: flag.data,
+      signal: stop.signal,
+    });
     const stream = new SseStream(res, { retryMs: 2000, keepaliveMs: 15_000 });
-    let last = req.header('last-event-id') ?? '0';
-    if (!/^\d+-\d+$/.test(last)) last = '0';
-    let done = false;
-    let pending = Promise.resolve();
-    const pump = () => {
-      pending = pending
-        .then(async () => {
-          if (done) return;
-          for (const ev of await deps.events.read(record.id, last)) {
-            last = ev.id;
-            stream.send(ev.id, ev.type, await eventData(deps, record, ev));
-            if (ev.type === 'completed') {
-              finish();
-              return;
-            }
-          }
-        })
-        .catch(() => finish());
-    };
-    const stop = deps.events.listen(record.id, pump);
-    const poll = setInterval(pump, deps.pollMs ?? 5000);
-    const finish = () => {
-      done = true;
-      stop();
-      clearInterval(poll);
-      deps.shutdown?.removeEventListener('abort', endForShutdown);
+    stream.onClose(onShutdown);
+    if (deps.shutdown?.aborted) stop.abort();
+    else deps.shutdown?.addEventListener('abort', onShutdown);
+    try {
+      for await (const ev of events) stream.send(ev.id, ev.type, ev.data);
+    } catch {
+      // A Redis failure mid-stream ends the stream; the client reconnects and resumes.
+    } finally {
+      deps.shutdown?.removeEventListener('abort', onShutdown);
       stream.end();
-    };
-    // Shutting down: end the stream after what was already sent; the client reconnects with Last-Event-ID.
-    const endForShutdown = () => void pending.then(finish);
-    if (deps.shutdown?.aborted) endForShutdown();
-    else deps.shutdown?.addEventListener('abort', endForShutdown);
-    stream.onClose(finish);
-    pump();
-    await pending;
+    }
   });
   return router;
 }
