@@ -34,13 +34,15 @@ export const REQUIRED_FILES = [
 
 /**
  * Whether the engine reads this file (a path relative to the model directory, `/`-separated):
- * the root's `model_index.json` and `imagegen.json`, the tokenizers' four files, the scheduler config,
+ * the root's `model_index.json`, `imagegen.json` and `latent_rgb.json` (the live previews' map), the tokenizers' four files, the scheduler config,
  * and in each network folder `model.onnx`, `config.json` and the external weight files next to them
  * (`model.onnx_data`, `weights.pb`, or per-tensor files), but no other `.onnx` and no other framework's weights.
  */
 export function isEngineFile(path: string): boolean {
   const parts = path.split('/');
-  if (parts.length === 1) return path === 'model_index.json' || path === 'imagegen.json';
+  if (parts.length === 1) {
+    return path === 'model_index.json' || path === 'imagegen.json' || path === 'latent_rgb.json';
+  }
   if (parts.length !== 2) return false;
   const [folder, file] = parts as [string, string];
   if (folder === 'tokenizer' || folder === 'tokenizer_2') return TOKENIZER_FILES.includes(file);
