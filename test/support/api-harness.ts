@@ -4,6 +4,7 @@ import { createServer, type RequestListener, type Server } from 'node:http';
 import { afterAll, beforeAll } from 'vitest';
 
 import type { Job } from '@imagegen/contracts';
+import { MemoryRequestAnchors } from '@imagegen/jobs';
 import { MemoryJobRepository } from '@imagegen/jobs/testing';
 import { createMetrics } from '@imagegen/observability';
 import { createModerator } from '@imagegen/prompt';
@@ -69,6 +70,7 @@ export function world(settings: Partial<ApiSettings> = {}, over: Partial<ApiDeps
     rateLimiter: new FakeRateLimiter(),
     modelDomains: () => Promise.resolve([SHAPES_MODEL]),
     storage,
+    anchors: new MemoryRequestAnchors(),
     moderator: createModerator(null),
     webhookRefusal: () => Promise.resolve(null),
     newObjectKey: (f) => `images/obj${++n}.${f === 'jpeg' ? 'jpg' : 'png'}`,

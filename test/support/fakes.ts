@@ -162,6 +162,11 @@ export class FakeStorage implements Presigner {
   ping(): Promise<boolean> {
     return Promise.resolve(this.healthy);
   }
+
+  /** The bytes of an image: its key, as the fast tier stores nothing. */
+  read(key: string): Promise<Buffer> {
+    return Promise.resolve(Buffer.from(key));
+  }
 }
 
 /** The worker's image store: keeps what was put, records deletions; can be told to fail. */

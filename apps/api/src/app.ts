@@ -1,10 +1,19 @@
 import express from 'express';
 
 import type { ApiKeyRepository, RateLimiter } from '@imagegen/access';
-import type { GenerationQueue, JobEvents, JobPreviews, JobRepository, Presigner } from '@imagegen/jobs';
+import type {
+  GenerationQueue,
+  JobEvents,
+  JobPreviews,
+  JobRepository,
+  Presigner,
+  RequestAnchors,
+} from '@imagegen/jobs';
 import type { Logger, Metrics } from '@imagegen/observability';
 import type { ModelDomain, PromptModerator } from '@imagegen/prompt';
 
+import { bflRoutes } from './adapters/bfl/routes.js';
+import { openAIRoutes } from './adapters/openai/routes.js';
 import { DEFAULT_AUTH_FAILURES_PER_MINUTE } from './http/auth-failures.js';
 import { errorHandler } from './http/errors.js';
 import { knownPaths, methodNotAllowed } from './http/method-not-allowed.js';
@@ -34,6 +43,11 @@ export interface ApiSettings {
   METRICS_TOKEN?: string | undefined;
   /** Requests per client address and minute to the routes that take no key (default 600), then 429. */
   OPS_RATE_LIMIT_PER_MINUTE?: number | undefined;
+  /**
+   * Where clients reach this server (e.g. `https://images.example.com`): the BFL adapter builds its
+   * absolute `polling_url` from it (never from the Host header); without it that submit route answers 501.
+   */
+  PUBLIC_BASE_URL?: string | undefined;
 }
 
 export interface ApiDeps {
@@ -45,7 +59,9 @@ export interface ApiDeps {
   queue: GenerationQueue;
   apiKeys: ApiKeyRepository;
   rateLimiter: RateLimiter;
-  storage: Presigner & { ping(): Promise<boolean> };
+  storage: Presigner & { ping(): Promise<boolean>; read(key: string): Promise<Buffer> };
+  /** The jobs each OpenAI-adapter request started, so the SDK's own retries attach to them. */
+  anchors: RequestAnchors;
   moderator: PromptModerator;
   /** The models the workers run, as they registered them (for `outside_model_domain`). */
   modelDomains: () => Promise<readonly ModelDomain[]>;
@@ -97,16 +113,29 @@ export function createApp(deps: ApiDeps): express.Express {
     readLimit: rateLimit({ limiter, bucket: 'read', perMinute: s.READ_RATE_LIMIT_PER_MINUTE }),
     writeLimit: rateLimit({ limiter, bucket: 'write', perMinute: s.RATE_LIMIT_PER_MINUTE }),
   };
+  const limits = {
+    concurrency: s.CONCURRENCY_LIMIT,
+    queueBound: s.QUEUE_MAX_WAITING,
+    queueDeadlineMs: s.QUEUE_DEADLINE_MS,
+  };
+  app.use(generationRoutes({ ...routeDeps, json, maxWaitS: s.MAX_WAIT_S, limits }));
   app.use(
-    generationRoutes({
+    openAIRoutes({
       ...routeDeps,
       json,
+      limits,
+      writeLimit: { limiter, perMinute: s.RATE_LIMIT_PER_MINUTE },
       maxWaitS: s.MAX_WAIT_S,
-      limits: {
-        concurrency: s.CONCURRENCY_LIMIT,
-        queueBound: s.QUEUE_MAX_WAITING,
-        queueDeadlineMs: s.QUEUE_DEADLINE_MS,
-      },
+      bodyLimitBytes: s.BODY_LIMIT_BYTES,
+    }),
+  );
+  app.use(
+    bflRoutes({
+      ...routeDeps,
+      json,
+      limits,
+      publicBaseUrl: s.PUBLIC_BASE_URL,
+      bodyLimitBytes: s.BODY_LIMIT_BYTES,
     }),
   );
   app.use(eventRoutes(routeDeps));

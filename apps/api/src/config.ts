@@ -67,6 +67,17 @@ const ApiLimitsEnv = z.object({
   REQUEST_TIMEOUT_MS: int(30_000, 1000, 600_000),
   /** Open connections per client address (IPv6 by /64); one more is answered 429 and closed. */
   MAX_CONNECTIONS_PER_ADDRESS: int(DEFAULT_MAX_CONNECTIONS_PER_ADDRESS, 1),
+  /**
+   * Where clients reach this server, scheme and host (and a path prefix if any): the BFL adapter's
+   * absolute `polling_url` is built from it, never from the Host header (which a client can forge).
+   */
+  PUBLIC_BASE_URL: z
+    .url({
+      protocol: /^https?$/,
+      error: 'must be an absolute http(s) URL such as https://images.example.com',
+    })
+    .refine((u) => !/[?#]/.test(u), { error: 'must not have a query or fragment' })
+    .optional(),
 });
 
 const ApiEnv = [

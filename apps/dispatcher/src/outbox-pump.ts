@@ -51,6 +51,8 @@ export class OutboxPump {
             kind: entry.type,
             eventId: entry.event,
             snapshot,
+            ...(record.webhook.format ? { format: record.webhook.format } : {}),
+            ...(record.webhook.secret ? { bflSecret: record.webhook.secret } : {}),
           },
           terminal ? this.deps.terminalAttempts : this.deps.intermediateAttempts,
         );

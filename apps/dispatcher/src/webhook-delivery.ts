@@ -1,5 +1,6 @@
 import { AppError, type Job } from '@imagegen/contracts';
 import {
+  bflWebhookBody,
   jobView,
   webhookMessageId,
   type ConsumedJob,
@@ -8,7 +9,7 @@ import {
 } from '@imagegen/jobs';
 import type { ApiKeyRepository } from '@imagegen/access';
 import type { Logger, Metrics } from '@imagegen/observability';
-import { signedHeaders, type DeliveryRequest, type DeliveryResult } from '@imagegen/webhooks';
+import { bflSignature, signedHeaders, type DeliveryRequest, type DeliveryResult } from '@imagegen/webhooks';
 
 /** A failed attempt that the retry schedule should try again, no sooner than `retryAfterMs` (Retry-After). */
 export class DeliveryFailure extends AppError {
@@ -51,7 +52,12 @@ export async function deliverWebhook(deps: DeliveryDeps, job: ConsumedJob<'deliv
   if (!data) return;
   const type = terminal ? `image.generation.${data.status}` : `image.generation.${d.kind}`;
   const at = Number(d.eventId.split('-')[0]);
-  const body = JSON.stringify({ type, timestamp: new Date(at).toISOString(), data });
+  // BFL's clients read BFL's body (id, status, result.sample); everyone else the job object.
+  const body = JSON.stringify(
+    d.format === 'bfl'
+      ? bflWebhookBody(data, new Date(at))
+      : { type, timestamp: new Date(at).toISOString(), data },
+  );
   const secrets = await deps.apiKeys.webhookSecrets(d.keyId);
   if (secrets.length === 0) {
     logger.warn({ jobId: d.jobId }, 'webhook dropped: the API key of this job no longer exists');
@@ -63,7 +69,10 @@ export async function deliverWebhook(deps: DeliveryDeps, job: ConsumedJob<'deliv
   const result = await deps.deliver({
     url: d.url,
     body,
-    headers: signedHeaders(secrets, id, Math.floor(now() / 1000), body),
+    headers: {
+      ...signedHeaders(secrets, id, Math.floor(now() / 1000), body),
+      ...(d.bflSecret ? { 'x-bfl-signature': bflSignature(d.bflSecret, body) } : {}),
+    },
   });
   metrics.webhookDuration.observe((performance.now() - started) / 1000);
   const attemptNo = job.attemptsMade + 1;

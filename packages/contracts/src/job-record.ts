@@ -36,7 +36,17 @@ export const JobModerationRecord = z.object({
 export type JobModerationRecord = z.infer<typeof JobModerationRecord>;
 
 export type WebhookEventKind = (typeof WEBHOOK_EVENTS)[number];
-export const JobWebhookTarget = z.object({ url: z.string(), events: z.array(z.enum(WEBHOOK_EVENTS)) });
+/**
+ * Where a job's webhook goes. `format: 'bfl'` (jobs submitted through the BFL adapter) sends BFL's body
+ * (`{id, status, result, …}`) instead of the job object, and with `secret` (the request's
+ * `webhook_secret`) adds BFL's `X-BFL-Signature`; the secret is never shown on the job.
+ */
+export const JobWebhookTarget = z.object({
+  url: z.string(),
+  events: z.array(z.enum(WEBHOOK_EVENTS)),
+  format: z.enum(['standard', 'bfl']).optional(),
+  secret: z.string().optional(),
+});
 export type JobWebhookTarget = z.infer<typeof JobWebhookTarget>;
 
 export const WEBHOOK_DELIVERY_STATUSES = ['pending', 'delivered', 'retrying', 'failed'] as const;

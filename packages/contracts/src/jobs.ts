@@ -21,6 +21,10 @@ export const WebhookDelivery = z.object({
   eventId: z.string(),
   /** The job object when the terminal event happened, sent if the record is purged before delivery. */
   snapshot: Job.nullable(),
+  /** `bfl`: BFL's body instead of the job object (jobs submitted through the BFL adapter). */
+  format: z.enum(['standard', 'bfl']).optional(),
+  /** The request's BFL `webhook_secret`: the body is also signed as `X-BFL-Signature: sha256=<hex>`. */
+  bflSecret: z.string().optional(),
 });
 export type WebhookDelivery = z.infer<typeof WebhookDelivery>;
 

@@ -3,6 +3,14 @@
  * repository and events, the generation and webhook queues (the only BullMQ code), the outbox reader and
  * the public job view.
  */
+export {
+  BFL_STATUSES,
+  bflNotFound,
+  bflResult,
+  bflWebhookBody,
+  type BflResult,
+  type BflStatus,
+} from './bfl-result.js';
 export { Commands, COMMANDS, luaSource, type CommandName, type CommandObserver } from './commands.js';
 export {
   createConsumer,
@@ -34,6 +42,7 @@ export { Keys, keySlot, taggedPrefix } from './keys.js';
 export { MODEL_REGISTRATION_TTL_MS, ModelRegistry } from './model-registry.js';
 export { OutboxReader, type OutboxItem } from './outbox.js';
 export { RedisJobRepository } from './redis-job-repository.js';
+export { MemoryRequestAnchors, RedisRequestAnchors, type RequestAnchors } from './request-anchors.js';
 export {
   connectRedis,
   redisCall,

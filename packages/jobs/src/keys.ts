@@ -43,6 +43,8 @@ export class Keys {
   /** Sorted set of one API key's job ids by submit order (seq), for listing. */
   keyJobs = (keyId: string) => `${this.prefix}:key:${keyId}:jobs`;
   idempotency = (keyId: string, digest: string) => `${this.prefix}:idem:${keyId}:${digest}`;
+  /** The job ids one compatible-API request started (key + body digest), so the client's retries find them. */
+  requestAnchor = (keyId: string, digest: string) => `${this.prefix}:anchor:${keyId}:${digest}`;
   /** A key that never holds data, passed where a command takes an optional key. */
   none = () => `${this.prefix}:none`;
   apiKey = (id: string) => `${this.prefix}:apikey:${id}`;

@@ -197,6 +197,27 @@ export class ObjectStore {
     return { url, expiresAt };
   }
 
+  /**
+   * One stored object's bytes, read whole within `requestTimeoutMs` (the OpenAI adapter's `b64_json`).
+   * Rejects with `StorageError`, also when the object is larger than `maxBytes`.
+   */
+  async read(key: string, maxBytes = 64 * 1024 * 1024): Promise<Buffer> {
+    return this.call('getObject', async () => {
+      const stream = await this.internal.getObject(this.config.bucket, key);
+      const chunks: Buffer[] = [];
+      let size = 0;
+      for await (const chunk of stream as AsyncIterable<Buffer>) {
+        size += chunk.length;
+        if (size > maxBytes) {
+          stream.destroy();
+          throw new StorageError(`object ${key} is larger than ${maxBytes} bytes`);
+        }
+        chunks.push(chunk);
+      }
+      return Buffer.concat(chunks);
+    });
+  }
+
   /** Deletes the objects (missing ones count as deleted). Rejects with `StorageError`, also when the server refuses any key. */
   async delete(keys: string[]): Promise<void> {
     if (keys.length === 0) return;

@@ -23,5 +23,6 @@ export {
   type Allowlist,
   type LookupFn,
 } from './ssrf.js';
+export { bflSignature } from './bfl-signature.js';
 export { deliver, type DeliveryErrorClass, type DeliveryRequest, type DeliveryResult } from './deliver.js';
 export { DEFAULT_RETRY_SCHEDULE_MS, parseSchedule, retryDelay } from './schedule.js';

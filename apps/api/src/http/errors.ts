@@ -55,26 +55,38 @@ const INTERNAL = new AppError('internal_error', 'internal error; retry later or 
   httpStatus: 500,
 });
 
+/**
+ * What a thrown error means to the client, logged: an AppError with an HTTP status as it is, body-parser's
+ * errors as their client errors, anything else a generic 500 (the compatible APIs answer the same error
+ * in their own shapes).
+ */
+export function clientError(
+  err: unknown,
+  options: { logger: Logger; bodyLimitBytes: number },
+  requestId: string,
+): AppError & { httpStatus: number } {
+  const e = err instanceof AppError ? err : fromBodyParser(err, options.bodyLimitBytes);
+  if (e === null || e.httpStatus === undefined) {
+    options.logger.error({ err, requestId }, 'unhandled error');
+    return INTERNAL as AppError & { httpStatus: number };
+  }
+  if (e.httpStatus >= 500) {
+    options.logger.warn({ err: e.cause ?? e, code: e.code, requestId }, 'request failed');
+  }
+  return e as AppError & { httpStatus: number };
+}
+
 /** The one error middleware: an AppError becomes its status and envelope; anything unknown a 500. */
 export function errorHandler(options: { logger: Logger; bodyLimitBytes: number }) {
   return (err: unknown, req: Request, res: Response, _next: NextFunction): void => {
     const requestId = String(res.getHeader('X-Request-Id') ?? newRequestId());
-    let e = err instanceof AppError ? err : fromBodyParser(err, options.bodyLimitBytes);
-    if (e === null || e.httpStatus === undefined) {
-      options.logger.error({ err, requestId }, 'unhandled error');
-      e = INTERNAL;
-    } else if (e.httpStatus >= 500) {
-      options.logger.warn({ err: e.cause ?? e, code: e.code, requestId }, 'request failed');
-    }
+    const e = clientError(err, options, requestId);
     if (res.headersSent) {
       res.end();
       return;
     }
     if (e.retryAfterS !== undefined) res.setHeader('Retry-After', String(e.retryAfterS));
-    res
-      .status(e.httpStatus ?? 500)
-      .type('application/json')
-      .send(errorBody(e, requestId));
+    res.status(e.httpStatus).type('application/json').send(errorBody(e, requestId));
   };
 }
 

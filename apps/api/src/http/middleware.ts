@@ -69,29 +69,40 @@ export function authenticate(options: {
   };
 }
 
+export interface RateLimitOptions {
+  limiter: RateLimiter;
+  bucket: string;
+  perMinute: number;
+}
+
+/**
+ * Takes `cost` tokens from the key's bucket (the OpenAI adapter's `n` images cost n), sets the rate-limit
+ * headers and throws 429 `rate_limited` when the bucket cannot pay.
+ */
+export async function takeTokens(options: RateLimitOptions, res: Response, cost = 1): Promise<void> {
+  const t = await options.limiter.take(
+    `${ctx(res).keyId ?? 'anonymous'}:${options.bucket}`,
+    options.perMinute,
+    cost,
+  );
+  res.setHeader('RateLimit-Limit', String(options.perMinute));
+  res.setHeader('RateLimit-Remaining', String(t.remaining));
+  res.setHeader('RateLimit-Reset', String(Math.ceil(t.retryAfterMs / 1000)));
+  if (!t.allowed) {
+    throw rateLimited(
+      `this API key is limited to ${options.perMinute} requests per minute here; retry after the Retry-After delay`,
+      Math.max(1, Math.ceil(t.retryAfterMs / 1000)),
+    );
+  }
+}
+
 /**
  * One token bucket per key and bucket name. Headers per draft-ietf-httpapi-ratelimit-headers: the limit,
  * what remains, and seconds until a token is back.
  */
-export function rateLimit(options: {
-  limiter: RateLimiter;
-  bucket: string;
-  perMinute: number;
-}): RequestHandler {
+export function rateLimit(options: RateLimitOptions): RequestHandler {
   return async (_req, res, next) => {
-    const t = await options.limiter.take(
-      `${ctx(res).keyId ?? 'anonymous'}:${options.bucket}`,
-      options.perMinute,
-    );
-    res.setHeader('RateLimit-Limit', String(options.perMinute));
-    res.setHeader('RateLimit-Remaining', String(t.remaining));
-    res.setHeader('RateLimit-Reset', String(Math.ceil(t.retryAfterMs / 1000)));
-    if (!t.allowed) {
-      throw rateLimited(
-        `this API key is limited to ${options.perMinute} requests per minute here; retry after the Retry-After delay`,
-        Math.max(1, Math.ceil(t.retryAfterMs / 1000)),
-      );
-    }
+    await takeTokens(options, res);
     next();
   };
 }

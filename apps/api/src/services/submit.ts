@@ -16,7 +16,7 @@ import { checkPromptLength, validationError } from './validation.js';
 import { parseWaitSeconds } from './wait.js';
 
 export interface SubmitDeps {
-  jobs: Pick<JobRepository, 'submit' | 'get' | 'clearEnqueueIntent'>;
+  jobs: Pick<JobRepository, 'submit' | 'get' | 'clearEnqueueIntent' | 'finish'>;
   queue: Pick<GenerationQueue, 'enqueue'>;
   moderator: PromptModerator;
   /** The models the workers run (for the `outside_model_domain` warning). */
@@ -48,6 +48,18 @@ export interface SubmitRequest {
   prefer?: string | undefined;
   /** The longest wait granted (MAX_WAIT_S). */
   maxWaitS?: number;
+  /**
+   * Jobs of the same request still to be submitted after this one (the OpenAI adapter's `n`): the
+   * concurrency check leaves room for them, so a request that cannot fit whole is refused at its first job.
+   */
+  reserve?: number;
+  /**
+   * What a refused prompt does: `throw` (default) a ModerationError before any job exists; `record` a job
+   * that ends `moderated` at once (stage `input`), as BFL's API reports it through its poll and webhook.
+   */
+  onRefused?: 'throw' | 'record';
+  /** The webhook's body format and BFL signing secret (the BFL adapter). */
+  webhookExtras?: Pick<JobWebhookTarget, 'format' | 'secret'>;
 }
 
 const ID_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
@@ -93,11 +105,13 @@ export async function submitGeneration(
     deps.metrics.moderationErrors.inc({ reason: verdict.classifier_error });
     deps.logger.warn({ reason: verdict.classifier_error }, 'moderation model unavailable; word lists only');
   }
-  if (!verdict.allowed && verdict.category) {
-    deps.metrics.promptsRefused.inc({ category: verdict.category, stage: 'submit' });
-    throw new ModerationError(refusalMessage(verdict.category), verdict.category);
+  const refused = !verdict.allowed && verdict.category ? verdict.category : null;
+  if (refused) {
+    deps.metrics.promptsRefused.inc({ category: refused, stage: 'submit' });
+    if (req.onRefused !== 'record') throw new ModerationError(refusalMessage(refused), refused);
   }
-  const webhook = await webhookTarget(deps, body);
+  const target = await webhookTarget(deps, body);
+  const webhook = target && req.webhookExtras ? { ...target, ...req.webhookExtras } : target;
   const idemKey = req.idempotencyKey;
   if (idemKey !== undefined && (idemKey.length < 1 || idemKey.length > 255)) {
     throw invalidRequest('Idempotency-Key must be 1 to 255 characters', 'Idempotency-Key');
@@ -136,7 +150,10 @@ export async function submitGeneration(
       analysis: { ...analysis },
       warnings: await promptWarnings(deps, body.prompt, analysis),
     },
-    { concurrency: deps.limits.concurrency, queueBound: deps.limits.queueBound },
+    {
+      concurrency: Math.max(1, deps.limits.concurrency - (req.reserve ?? 0)),
+      queueBound: deps.limits.queueBound,
+    },
     idem,
   );
   switch (outcome.kind) {
@@ -159,6 +176,24 @@ export async function submitGeneration(
     }
     case 'created':
       break;
+  }
+  if (refused) {
+    // Never handed to a worker: it ends here, with its event and webhook, like any moderated job.
+    await deps.jobs.finish(
+      id,
+      req.keyId,
+      'moderated',
+      {
+        error: { code: 'content_policy_violation', message: refusalMessage(refused), retryable: false },
+        moderation: { stage: 'input', category: refused },
+      },
+      { onlyFrom: 'queued', now },
+    );
+    await deps.jobs.clearEnqueueIntent(id);
+    deps.logger.info({ jobId: id, keyId: req.keyId, category: refused }, 'job refused at submit');
+    const record = await deps.jobs.get(id);
+    if (!record) throw new Error(`job ${id} vanished after it was created`);
+    return { record, replayed: false, waitS };
   }
   try {
     await deps.queue.enqueue({ id, keyId: req.keyId, objectKey });
