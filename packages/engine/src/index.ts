@@ -38,11 +38,13 @@ export {
   fitLatentRgbMap,
   LATENT_RGB_FILE,
   latentRgbFileText,
+  latentRgbR2,
   parseLatentRgbMap,
   readLatentRgbMap,
   type FitSample,
   type LatentRgbMap,
 } from './preview/latent-rgb.js';
+export { FIT_PROMPTS, fitPreviewMap, type FitOptions, type FitReport } from './preview/fit.js';
 export { ClipTokenizer, type ClipTokenizerSpec } from './tokenizer/clip.js';
 export { createScheduler, parseSchedulerConfig } from './scheduler/index.js';
 export type { Scheduler, SchedulerConfig } from './scheduler/index.js';

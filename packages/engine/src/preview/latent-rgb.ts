@@ -168,7 +168,19 @@ export function fitLatentRgbMap(
   const weights = [0, 1, 2].map((ch) => Array.from({ length: c }, (_, k) => beta[k * 3 + ch]!));
   const bias = [0, 1, 2].map((ch) => beta[c * 3 + ch]!);
   const map: LatentRgbMap = { weights, bias, latentChannels: c };
-  // R² per channel: 1 − residual / total sum of squares.
+  return { map, r2: latentRgbR2(map, samples, shape), positions };
+}
+
+/** R² of the map per channel (1 − residual / total sum of squares) on samples: 1 is exact, 0 the mean. */
+export function latentRgbR2(
+  map: LatentRgbMap,
+  samples: readonly FitSample[],
+  shape: { c: number; h: number; w: number },
+): number[] {
+  const { c, h, w } = shape;
+  const plane = h * w;
+  const { weights, bias } = map;
+  const positions = samples.length * plane;
   const sum = [0, 0, 0];
   const sumSq = [0, 0, 0];
   const res = [0, 0, 0];
@@ -184,11 +196,10 @@ export function fitLatentRgbMap(
       }
     }
   }
-  const r2 = [0, 1, 2].map((ch) => {
+  return [0, 1, 2].map((ch) => {
     const total = sumSq[ch]! - sum[ch]! ** 2 / positions;
     return total > 0 ? 1 - res[ch]! / total : 0;
   });
-  return { map, r2, positions };
 }
 
 /** Solves A·X = B for X (A d×d, B d×m, row-major), in place on copies. */

@@ -72,6 +72,23 @@ export class DiffusionPipeline {
     this.previews = PreviewMaker.open(manifest, vae, io.vae);
   }
 
+  /** Full-resolution RGB8 of latents [c, h, w] (scaled as the UNet sees them), through the VAE decoder. */
+  decode(latents: Float32Array, shape: LatentShape): Promise<Uint8Array> {
+    const s = this.manifest.vaeScaleFactor;
+    return decodeLatents(
+      this.vae,
+      this.io.vae,
+      this.manifest.files.vaeDecoder,
+      latents,
+      this.manifest.scalingFactor,
+      {
+        ...shape,
+        width: shape.w * s,
+        height: shape.h * s,
+      },
+    );
+  }
+
   /** Preview pixels of latents (a fitted latent→RGB map, else a low-resolution VAE decode). */
   preview(latents: Float32Array, shape: LatentShape): Promise<PreviewPixels> {
     return this.previews.make(latents, shape);
