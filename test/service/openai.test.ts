@@ -15,7 +15,8 @@ let redis: ReturnType<typeof connectRedis>;
 
 beforeAll(async () => {
   // A plain resize instead of the ESRGAN upscaler: the sizes are what is tested here, not the pixels.
-  stack = await startStack({ env: { UPSCALER: 'lanczos' } });
+  // Previews at every step: the fixture model takes 4 (the stream test turns them into partial images).
+  stack = await startStack({ env: { UPSCALER: 'lanczos', PREVIEW_EVERY_STEPS: '1' } });
   redis = connectRedis(stack.env['REDIS_URL']!, 'request');
 });
 afterAll(async () => {
@@ -233,6 +234,42 @@ describe('OpenAI SDK → /openai/v1/images/generations', () => {
     expect(seen).toHaveLength(1);
     const made = await jobs();
     expect(made.map((j) => j.id)).toEqual([id]);
+  });
+
+  it('stream: true yields partial images from the engine’s live previews, then the final image', async () => {
+    const { openai, jobs } = await sdk();
+    const stream = await openai.images.generate({
+      prompt: 'a red circle on a white background',
+      stream: true,
+      partial_images: 2,
+      size: '1024x1024',
+    });
+    const events: OpenAI.Images.ImageGenStreamEvent[] = [];
+    for await (const ev of stream) events.push(ev);
+    const partials = events.filter((e) => e.type === 'image_generation.partial_image');
+    expect(partials.length).toBeGreaterThan(0);
+    expect(partials.length).toBeLessThanOrEqual(2);
+    expect(partials.map((p) => p.partial_image_index)).toEqual(partials.map((_, i) => i));
+    for (const p of partials) {
+      const [w, h] = jpegSize(Buffer.from(p.b64_json, 'base64'));
+      expect(Math.max(w, h)).toBeLessThanOrEqual(256);
+    }
+    const final = events.at(-1)!;
+    expect(final.type).toBe('image_generation.completed');
+    expect(pngSize(Buffer.from(final.b64_json, 'base64'))).toEqual([1024, 1024]);
+    expect(events.filter((e) => e.type === 'image_generation.completed')).toHaveLength(1);
+    expect(await jobs()).toHaveLength(1);
+
+    // A refused prompt is refused before the stream opens; n > 1 cannot stream.
+    await expect(
+      openai.images.generate({ prompt: 'a decapitated body, gore everywhere', stream: true }),
+    ).rejects.toBeInstanceOf(BadRequestError);
+    await expect(
+      openai.images.generate({ prompt: 'a red circle', stream: true, n: 2 }),
+    ).rejects.toMatchObject({
+      status: 400,
+      param: 'stream',
+    });
   });
 
   it('refuses a wrong key with AuthenticationError, and lists the models the workers run', async () => {

@@ -60,6 +60,11 @@ export interface SubmitRequest {
   onRefused?: 'throw' | 'record';
   /** The webhook's body format and BFL signing secret (the BFL adapter). */
   webhookExtras?: Pick<JobWebhookTarget, 'format' | 'secret'>;
+  /**
+   * Called with the new job's id once its record exists and before any worker can take it (the OpenAI
+   * adapter's stream subscribes to its events and previews here, so it misses none).
+   */
+  beforeEnqueue?: (jobId: string) => Promise<void>;
 }
 
 const ID_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
@@ -195,6 +200,7 @@ export async function submitGeneration(
     if (!record) throw new Error(`job ${id} vanished after it was created`);
     return { record, replayed: false, waitS };
   }
+  await req.beforeEnqueue?.(id);
   try {
     await deps.queue.enqueue({ id, keyId: req.keyId, objectKey });
     await deps.jobs.clearEnqueueIntent(id);

@@ -6,11 +6,12 @@ import type { Logger } from '@imagegen/observability';
 import { clientError, newRequestId } from '../../http/errors.js';
 
 /** OpenAI's error `type` for each of our statuses and codes. */
-function errorType(e: AppError & { httpStatus: number }): string {
+function errorType(e: AppError): string {
+  const status = e.httpStatus ?? 500;
   if (e.code === 'content_policy_violation') return 'image_generation_user_error';
-  if (e.httpStatus === 401) return 'authentication_error';
-  if (e.httpStatus === 429) return 'rate_limit_error';
-  if (e.httpStatus >= 500) return 'server_error';
+  if (status === 401) return 'authentication_error';
+  if (status === 429) return 'rate_limit_error';
+  if (status >= 500) return 'server_error';
   return 'invalid_request_error';
 }
 
@@ -33,14 +34,19 @@ const shouldRetry = (e: AppError & { httpStatus: number }) =>
 export function sendOpenAIError(res: Response, e: AppError & { httpStatus: number }): void {
   if (e.retryAfterS !== undefined) res.setHeader('Retry-After', String(e.retryAfterS));
   res.setHeader('x-should-retry', shouldRetry(e) ? 'true' : 'false');
-  res.status(e.httpStatus).json({
+  res.status(e.httpStatus).json(openAIErrorBody(e));
+}
+
+/** OpenAI's error body `{error: {message, type, param, code}}` (also the data of a stream's `error` event). */
+export function openAIErrorBody(e: AppError) {
+  return {
     error: {
       message: e.message,
       type: errorType(e),
       param: e.param ?? null,
       code: CODES[e.code] ?? e.code,
     },
-  });
+  };
 }
 
 /** The error middleware of `/openai/v1`: every error in OpenAI's shape. */

@@ -13,9 +13,12 @@ import { invalidRequest, notFound } from '../../services/errors.js';
 import { canonicalJson } from '../../services/submit.js';
 import { openAIErrorHandler } from './errors.js';
 import { parseOpenAIRequest, nativeBodies, type OpenAIImageRequest } from './request.js';
+import { openImageStream, streamImage, type OpenAIStreamDeps, type OpenedStream } from './stream.js';
 
-export interface OpenAIRoutesDeps extends BatchDeps {
+export interface OpenAIRoutesDeps extends Omit<BatchDeps, 'jobs'>, Omit<OpenAIStreamDeps, 'jobs' | 'events'> {
+  jobs: BatchDeps['jobs'] & OpenAIStreamDeps['jobs'];
   storage: Presigner & { read(key: string): Promise<Buffer> };
+  events: OpenAIStreamDeps['events'];
   anchors: RequestAnchors;
   modelDomains: () => Promise<readonly ModelDomain[]>;
   auth: RequestHandler;
@@ -69,15 +72,19 @@ export function openAIRoutes(deps: OpenAIRoutesDeps): Router {
     const body = parseOpenAIRequest(req.body);
     const keyId = ctx(res).keyId!;
     const digest = createHash('sha256').update(canonicalJson(req.body)).digest('hex');
-    const records =
-      (await attachToFirstAttempt(deps, req.header('x-stainless-retry-count'), keyId, digest)) ??
-      (await startJobs(deps, res, body, keyId, digest));
-    const final = await waitForAll(
-      deps,
-      records,
-      waitSeconds(deps.maxWaitS, req.header('x-stainless-timeout')),
-    );
-    await answer(deps, res, body, final);
+    const attached = await attachToFirstAttempt(deps, req.header('x-stainless-retry-count'), keyId, digest);
+    const { records, stream } = attached
+      ? {
+          records: attached,
+          stream: body.stream ? await openImageStream(deps, keyId, attached[0]!.id) : null,
+        }
+      : await startJobs(deps, res, body, keyId, digest);
+    const wait = waitSeconds(deps.maxWaitS, req.header('x-stainless-timeout'));
+    if (stream) {
+      await streamImage(deps, res, body, records[0]!, stream, wait, (r) => jobError(r, 0, 1), timeoutError);
+      return;
+    }
+    await answer(deps, res, body, await waitForAll(deps, records, wait));
   });
 
   router.use(
@@ -122,11 +129,11 @@ async function startJobs(
   body: OpenAIImageRequest,
   keyId: string,
   digest: string,
-): Promise<JobRecord[]> {
-  if (body.stream) {
-    throw invalidRequest('stream: true is not offered yet; leave stream out for one JSON answer', 'stream');
-  }
+): Promise<{ records: JobRecord[]; stream: OpenedStream | null }> {
   const n = body.n ?? 1;
+  if (body.stream && n > 1) {
+    throw invalidRequest('stream: true makes one image: ask for n: 1, or leave stream out', 'stream');
+  }
   if (n > deps.limits.concurrency) {
     throw invalidRequest(
       `n is ${n} but this API key may run at most ${deps.limits.concurrency} generations at once; ask for at most ${deps.limits.concurrency}`,
@@ -135,14 +142,30 @@ async function startJobs(
   }
   await takeTokens({ ...deps.writeLimit, bucket: 'write' }, res, n);
   const seed = body.seed ?? (deps.randomSeed ?? (() => randomBytes(4).readUInt32BE(0)))();
-  const records = await submitBatch(deps, { keyId, requestId: ctx(res).requestId }, nativeBodies(body, seed));
+  let stream: OpenedStream | null = null;
+  const records = await submitBatch(
+    deps,
+    {
+      keyId,
+      requestId: ctx(res).requestId,
+      // Subscribed to the job's events and previews before any worker can take it: no preview is missed.
+      ...(body.stream
+        ? {
+            beforeEnqueue: async (id: string) => {
+              stream = await openImageStream(deps, keyId, id);
+            },
+          }
+        : {}),
+    },
+    nativeBodies(body, seed),
+  );
   await deps.anchors.remember(
     keyId,
     digest,
     records.map((r) => r.id),
     ANCHOR_TTL_S,
   );
-  return records;
+  return { records, stream };
 }
 
 /** The jobs' outcome as OpenAI answers: every image, or the first reason there is none. */
@@ -153,14 +176,7 @@ async function answer(
   records: readonly JobRecord[],
 ): Promise<void> {
   const running = records.filter((r) => !TERMINAL_STATUSES.includes(r.status));
-  if (running.length > 0) {
-    const ids = running.map((r) => r.id).join(', ');
-    throw new AppError(
-      'timeout',
-      `the images were not ready within the server's wait; the jobs go on (${ids}): read them at /v1/images/generations/{id} instead of sending this request again`,
-      { httpStatus: 504 },
-    );
-  }
+  if (running.length > 0) throw timeoutError(running.map((r) => r.id).join(', '));
   for (const [i, r] of records.entries()) {
     if (r.status === 'succeeded') continue;
     throw jobError(r, i, records.length);
@@ -188,6 +204,15 @@ async function answer(
     background: 'opaque',
     output_format: records[0]!.input.output_format,
   });
+}
+
+/** 504 for jobs that outlived the wait: they go on, and the message names them. */
+function timeoutError(ids: string): AppError {
+  return new AppError(
+    'timeout',
+    `the images were not ready within the server's wait; the jobs go on (${ids}): read them at /v1/images/generations/{id} instead of sending this request again`,
+    { httpStatus: 504 },
+  );
 }
 
 /** Why a terminal job has no image, as the OpenAI error its client expects. */
