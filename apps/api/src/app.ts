@@ -3,6 +3,7 @@ import express from 'express';
 import type { ApiKeyRepository, RateLimiter } from '@imagegen/access';
 import type {
   GenerationQueue,
+  InspectedQueue,
   JobEvents,
   JobPreviews,
   JobRepository,
@@ -24,6 +25,7 @@ import { eventRoutes } from './routes/events.js';
 import { generationRoutes } from './routes/generations.js';
 import { opsRoutes } from './routes/ops.js';
 import { promptRoutes } from './routes/prompts.js';
+import { QUEUE_BOARD_PATH, queueBoard } from './routes/queue-board.js';
 import { notFound } from './services/errors.js';
 import type { SubmitDeps } from './services/submit.js';
 
@@ -71,6 +73,8 @@ export interface ApiDeps {
   metrics: Metrics;
   logger: Logger;
   pingRedis: () => Promise<boolean>;
+  /** BullMQ's queues for the admin dashboard at /admin/queues (mounted only with ADMIN_API_KEY). */
+  boardQueues?: readonly InspectedQueue[];
   /** Confirms a submit reached the Redis replicas before it is answered 202 (see SubmitDeps). */
   durability?: SubmitDeps['durability'];
   /**
@@ -104,7 +108,13 @@ export function createApp(deps: ApiDeps): express.Express {
     perMinute: s.AUTH_FAILURES_PER_MINUTE ?? DEFAULT_AUTH_FAILURES_PER_MINUTE,
   };
   if (s.ADMIN_API_KEY) {
-    app.use('/admin/v1', adminRouter(s.ADMIN_API_KEY, deps.apiKeys, json, authFailures));
+    app.use('/admin/v1', adminRouter(s.ADMIN_API_KEY, deps.apiKeys, json, authFailures, deps));
+    if (deps.boardQueues) {
+      app.use(
+        QUEUE_BOARD_PATH,
+        queueBoard({ adminKey: s.ADMIN_API_KEY, queues: deps.boardQueues, authFailures }),
+      );
+    }
   }
 
   const routeDeps = {

@@ -6,6 +6,7 @@ import type { ModelInfo } from '@imagegen/contracts';
 import {
   BullGenerationQueue,
   connectRedis,
+  inspectionQueues,
   ModelRegistry,
   RedisJobEvents,
   RedisJobPreviews,
@@ -55,6 +56,10 @@ export async function startApi(config: ApiConfig): Promise<RunningApi> {
   const queue = new BullGenerationQueue(redis, prefix, (err) =>
     logger.warn({ err: err.message }, 'queue error'),
   );
+  // The admin queue dashboard's view of BullMQ, only when the admin API is on.
+  const board = config.ADMIN_API_KEY
+    ? inspectionQueues(redis, prefix, (err) => logger.warn({ err: err.message }, 'queue error'))
+    : null;
   const storage = storageFromEnv(config);
   // Best effort: /readyz reports the bucket as not ready until someone (api, worker, set-up) creates it.
   await storage.ensureBucket().catch((err: unknown) => logger.warn({ err }, 'bucket not ready'));
@@ -95,6 +100,7 @@ export async function startApi(config: ApiConfig): Promise<RunningApi> {
     }),
     pingRedis: async () => (await redis.ping().catch(() => '')) === 'PONG',
     shutdown: shutdown.signal,
+    ...(board ? { boardQueues: board.queues } : {}),
   });
   // Receiving a request (headers and body) is bounded on every route: a silent or trickling client is
   // answered 408 and closed (issue 17, finding 3). Node's timer covers only the request's arrival, so long
@@ -144,7 +150,8 @@ export async function startApi(config: ApiConfig): Promise<RunningApi> {
         clearTimeout(cut);
         events.close();
         previews.close();
-        await Promise.allSettled([queue.close(), redis.quit()]);
+        await Promise.allSettled([queue.close(), board?.close()]);
+        await redis.quit().catch(() => undefined);
       })();
       return closing;
     },

@@ -114,6 +114,7 @@ const BY_CODE: Record<string, ErrorClass> = {
   unsupported_media_type: InvalidRequestError,
   method_not_allowed: InvalidRequestError,
   unauthorized: AuthenticationError,
+  forbidden: AuthenticationError,
   not_found: NotFoundError,
   conflict: ConflictError,
   idempotency_conflict: ConflictError,

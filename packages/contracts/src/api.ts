@@ -110,6 +110,7 @@ export type JobStage = (typeof JOB_STAGES)[number];
 export const ERROR_CODES = [
   'invalid_request',
   'unauthorized',
+  'forbidden',
   'not_found',
   'idempotency_conflict',
   'content_policy_violation',

@@ -30,7 +30,7 @@ const waitParam = {
 };
 const noAuth = { security: [] };
 
-/** The admin endpoints (key management), present only when the server has ADMIN_API_KEY set. */
+/** The admin endpoints (key management, all keys' jobs), present only when the server has ADMIN_API_KEY set. */
 function adminPaths(): Record<string, unknown> {
   const admin = { security: [{ bearer: [] }], tags: ['admin'] };
   const keyId = {
@@ -66,6 +66,31 @@ function adminPaths(): Record<string, unknown> {
         summary: 'Create an API key (its secret and webhook secret are shown once)',
         requestBody: body({ name: { type: 'string', minLength: 1, maxLength: 100 } }, ['name']),
         responses: { '201': { description: 'the new key' }, ...errors(400, 401) },
+      },
+    },
+    '/admin/v1/jobs': {
+      get: {
+        ...admin,
+        operationId: 'listAllJobs',
+        summary: 'Every key’s jobs (or one key’s), newest first, paged like listGenerations',
+        parameters: [
+          { name: 'key_id', in: 'query', required: false, schema: keyId.schema },
+          {
+            name: 'limit',
+            in: 'query',
+            required: false,
+            schema: { type: 'integer', minimum: 1, maximum: 100, default: 20 },
+          },
+          {
+            name: 'status',
+            in: 'query',
+            required: false,
+            description: 'one or more statuses, comma-separated',
+            schema: { type: 'string' },
+          },
+          { name: 'cursor', in: 'query', required: false, schema: { type: 'string' } },
+        ],
+        responses: { '200': { description: 'the jobs, each with its key_id' }, ...errors(400, 401) },
       },
     },
     '/admin/v1/keys/{id}': {

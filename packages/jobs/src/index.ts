@@ -37,6 +37,7 @@ export {
   type TerminalStatus,
   type WebhookAttempt,
 } from './job-repository.js';
+export { inspectionQueues, type InspectedQueue } from './inspection-queues.js';
 export { jobView, type Presigner } from './job-view.js';
 export { Keys, keySlot, taggedPrefix } from './keys.js';
 export { MODEL_REGISTRATION_TTL_MS, ModelRegistry } from './model-registry.js';

@@ -4,6 +4,7 @@ import express, { type NextFunction, type Request, type Response, type Router } 
 import { z } from 'zod';
 
 import type { ApiKeyRepository } from '@imagegen/access';
+import { jobView, type JobRepository, type Presigner } from '@imagegen/jobs';
 
 import {
   bearerToken,
@@ -12,6 +13,7 @@ import {
   type AuthFailureBudget,
 } from '../http/auth-failures.js';
 import { notFound, unauthorized } from '../services/errors.js';
+import { listAllJobs } from '../services/list-all.js';
 import { validationError } from '../services/validation.js';
 
 const digest = (s: string) => createHash('sha256').update(s).digest();
@@ -41,7 +43,7 @@ function parse<T>(schema: z.ZodType<T>, body: unknown): T {
 const noSuchKey = () => notFound('no API key with this id');
 
 /**
- * Key management over HTTP, for operators: only mounted when ADMIN_API_KEY is set (off by default),
+ * Key management and every key's jobs over HTTP, for operators: only mounted when ADMIN_API_KEY is set (off by default),
  * and only for requests bearing that key (compared as SHA-256 digests in constant time). Wrong keys
  * count against the client address's failure budget, shared with API keys.
  */
@@ -50,6 +52,7 @@ export function adminRouter(
   apiKeys: ApiKeyRepository,
   jsonBody: express.RequestHandler[],
   authFailures: AuthFailureBudget,
+  jobs: { jobs: Pick<JobRepository, 'listForKey' | 'queuePosition'>; storage: Presigner },
 ): Router {
   const expected = digest(adminKey);
   const router = express.Router();
@@ -77,6 +80,16 @@ export function adminRouter(
         created_at: new Date(k.createdAt).toISOString(),
         revoked_at: k.revokedAt === null ? null : new Date(k.revokedAt).toISOString(),
       })),
+    });
+  });
+  router.get('/jobs', async (req, res) => {
+    const page = await listAllJobs({ jobs: jobs.jobs, apiKeys }, req.query);
+    res.json({
+      object: 'list',
+      data: await Promise.all(
+        page.records.map(async (r) => ({ ...(await jobView(r, jobs.jobs, jobs.storage)), key_id: r.keyId })),
+      ),
+      next_cursor: page.nextCursor,
     });
   });
   router.post('/keys', ...jsonBody, async (req, res) => {

@@ -25,6 +25,9 @@ export const idempotencyConflict = (message: string) =>
 
 export const unauthorized = (message: string) => new AppError('unauthorized', message, { httpStatus: 401 });
 
+/** Authenticated, but this request may not do that (e.g. a cross-site request to the admin dashboard). */
+export const forbidden = (message: string) => new AppError('forbidden', message, { httpStatus: 403 });
+
 export const rateLimited = (message: string, retryAfterS: number) =>
   new AppError('rate_limited', message, { httpStatus: 429, retryable: true, retryAfterS });
 

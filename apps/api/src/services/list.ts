@@ -5,9 +5,9 @@ import { invalidRequest } from './errors.js';
 import { validationError } from './validation.js';
 
 /** Cursors are opaque to clients: `v1.<seq>` in base64url, so the format can change without breaking them. */
-const encodeCursor = (seq: number) => Buffer.from(`v1.${seq}`).toString('base64url');
+export const encodeCursor = (seq: number) => Buffer.from(`v1.${seq}`).toString('base64url');
 
-function decodeCursor(cursor: string): number {
+export function decodeCursor(cursor: string): number {
   const m = /^v1\.(\d{1,15})$/.exec(Buffer.from(cursor, 'base64url').toString('utf8'));
   if (!m)
     throw invalidRequest(

@@ -165,6 +165,7 @@ class DownloadError(ImageGenError):
 _BY_CODE = {
     "invalid_request": InvalidRequestError,
     "unauthorized": AuthenticationError,
+    "forbidden": AuthenticationError,
     "not_found": NotFoundError,
     "conflict": ConflictError,
     "idempotency_conflict": IdempotencyConflictError,
