@@ -19,7 +19,14 @@ let stack: TestStack;
 let api: ReturnType<typeof client>;
 let receiver: Awaited<ReturnType<typeof startReceiver>>;
 let dispatcher: RunningDispatcher | null = null;
-const DISPATCH_ENV = { WEBHOOK_RETRY_SCHEDULE: '150ms,300ms,600ms,600ms', WEBHOOK_TIMEOUT_MS: '400' };
+const DISPATCH_ENV = {
+  WEBHOOK_RETRY_SCHEDULE: '150ms,300ms,600ms,600ms',
+  WEBHOOK_TIMEOUT_MS: '400',
+  // Two failures in a row open a target's circuit for 1 s, longer than the retry delays: the failing
+  // receivers below go through it.
+  WEBHOOK_CIRCUIT_FAILURES: '2',
+  WEBHOOK_CIRCUIT_COOLDOWN_MS: '1000',
+};
 const startDispatch = async () => {
   dispatcher = await startDispatcher(loadDispatcherConfig({ ...stack.env, ...DISPATCH_ENV }));
 };
@@ -107,6 +114,10 @@ describe('webhook deliveries', () => {
     expect(job['webhook']).toMatchObject({ attempts: 4, status: 'delivered' });
     await webhooksSettled(stack.env);
     expect(receiver.forJob(id)).toHaveLength(4);
+    // Three failures in a row opened the receiver's circuit (issue 17, finding 1): the retry that found it
+    // open waited for the cool-down without spending an attempt (still four above), then probed it.
+    const metrics = await (await fetch(`http://127.0.0.1:${dispatcher!.port}/metrics`)).text();
+    expect(metrics).toMatch(/imagegen_webhook_deferrals_total\{reason="circuit_open"[^}]*\} [1-9]/);
   });
 
   it('stops on 410 Gone and does not follow redirects', async () => {
@@ -235,5 +246,49 @@ describe('webhook targets (SSRF)', () => {
       body: { prompt: 'x', webhook_url: receiver.url, webhook_events: ['finished'] },
     });
     expect(r.json['error']).toMatchObject({ code: 'invalid_request', param: 'webhook_events.0' });
+  });
+});
+
+describe('a receiver that never answers (issue 17, finding 1)', () => {
+  it("delays only its own deliveries: another key's webhook arrives while the tarpit still holds its attempts", async () => {
+    // Four delivery slots and attempts that may hang 30 s: before the fix, six deliveries to a tarpit took
+    // all four slots and the other key's webhook, generated after them, waited for them to time out.
+    await dispatcher?.close();
+    dispatcher = await startDispatcher(
+      loadDispatcherConfig({
+        ...stack.env,
+        ...DISPATCH_ENV,
+        WEBHOOK_TIMEOUT_MS: '30000',
+        WEBHOOK_CONCURRENCY: '4',
+        WEBHOOK_TARGET_CONCURRENCY: '2',
+      }),
+    );
+    const tarpit = await startReceiver();
+    tarpit.setResponder(() => 'hang');
+    receiver.setResponder(() => 204);
+    try {
+      const keyA = await stack.api.apiKeys.create('tarpit owner');
+      const keyB = await stack.api.apiKeys.create('bystander');
+      const submitAs = async (key: string, url: string) => {
+        const r = await api('/v1/images/generations', {
+          key,
+          body: { prompt: 'A red circle', aspect_ratio: '1:1', webhook_url: url },
+        });
+        expect(r.status, r.text).toBe(202);
+        return r.json['id'] as string;
+      };
+      for (let i = 0; i < 6; i++) await submitAs(keyA.secret, tarpit.url);
+      await until('the tarpit holding its attempts', () => tarpit.deliveries.length >= 2);
+      const bystander = await submitAs(keyB.secret, receiver.url);
+      await until("the other key's webhook", () => receiver.forJob(bystander).length > 0);
+      // Not one of the tarpit's attempts has ended (they hang 30 s), and no more than two were let in.
+      expect(tarpit.deliveries).toHaveLength(2);
+      const metrics = await (await fetch(`http://127.0.0.1:${dispatcher.port}/metrics`)).text();
+      expect(metrics).toMatch(/imagegen_webhook_deferrals_total\{reason="target_busy"[^}]*\} [1-9]/);
+    } finally {
+      await tarpit.close(); // its hanging attempts fail at once, so the dispatcher stops without waiting
+      await dispatcher.close();
+      await startDispatch();
+    }
   });
 });

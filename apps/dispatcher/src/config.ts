@@ -31,6 +31,14 @@ const DispatcherDutiesEnv = z.object({
       }
     }),
   WEBHOOK_CONCURRENCY: int(16, 1, 256),
+  /** Attempts in flight to one target (scheme, host and port) per dispatcher. */
+  WEBHOOK_TARGET_CONCURRENCY: int(2, 1, 256),
+  /** Attempts in flight for one API key per dispatcher. */
+  WEBHOOK_KEY_CONCURRENCY: int(4, 1, 256),
+  /** Failed attempts in a row to one target that open its circuit (its deliveries wait, no attempt made). */
+  WEBHOOK_CIRCUIT_FAILURES: int(5, 1, 1000),
+  /** The first cool-down of an open circuit; it doubles while the target keeps failing, up to 10 min. */
+  WEBHOOK_CIRCUIT_COOLDOWN_MS: int(30_000, 100, 600_000),
 });
 
 const DispatcherEnv = [

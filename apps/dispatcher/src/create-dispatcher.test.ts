@@ -76,6 +76,7 @@ describe('createDispatcher', () => {
       data: queued[0]!.delivery,
       attemptsMade: 0,
       stalledCounter: 0,
+      defer: () => Promise.reject(new Error('this test does not defer')),
       maxAttempts: 3,
     });
     expect(posted).toHaveLength(1);

@@ -10,6 +10,7 @@ import type {
 } from '@imagegen/jobs';
 import type { Logger, Metrics } from '@imagegen/observability';
 
+import type { DeliveryGate } from './delivery-gate.js';
 import { Janitor } from './janitor.js';
 import { OutboxPump } from './outbox-pump.js';
 import { deliverWebhook, type DeliveryDeps } from './webhook-delivery.js';
@@ -27,6 +28,8 @@ export interface DispatcherDeps {
   logger: Logger;
   /** Delays before each retry of a terminal event (WEBHOOK_RETRY_SCHEDULE); its length + 1 attempts. */
   retrySchedule: readonly number[];
+  /** Per-target and per-key concurrency and circuit breakers for deliveries; none: no limits. */
+  gate?: DeliveryGate;
   /** ENQUEUE_GRACE_MS. */
   intentGraceMs: number;
 }

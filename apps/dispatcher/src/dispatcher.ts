@@ -22,6 +22,7 @@ import { deliver, parseAllowlist, retryDelay, type LookupFn } from '@imagegen/we
 
 import type { DispatcherConfig } from './config.js';
 import { createDispatcher } from './create-dispatcher.js';
+import { DeliveryGate } from './delivery-gate.js';
 import { DeliveryFailure } from './webhook-delivery.js';
 
 export interface RunningDispatcher {
@@ -69,6 +70,13 @@ export async function startDispatcher(
   const reader = new OutboxReader(redis, blocking, prefix, `${hostname()}:${process.pid}`);
   await reader.ensureGroup();
   const allowlist = parseAllowlist(config.IMAGEGEN_WEBHOOK_ALLOWLIST);
+  const gate = new DeliveryGate({
+    perTarget: config.WEBHOOK_TARGET_CONCURRENCY,
+    perKey: config.WEBHOOK_KEY_CONCURRENCY,
+    failuresToOpen: config.WEBHOOK_CIRCUIT_FAILURES,
+    cooldownMs: config.WEBHOOK_CIRCUIT_COOLDOWN_MS,
+    maxCooldownMs: Math.max(600_000, config.WEBHOOK_CIRCUIT_COOLDOWN_MS),
+  });
   const { pump, janitor, handlers } = createDispatcher({
     jobs,
     reader,
@@ -79,6 +87,7 @@ export async function startDispatcher(
     metrics,
     logger,
     retrySchedule: config.WEBHOOK_RETRY_SCHEDULE,
+    gate,
     intentGraceMs: config.ENQUEUE_GRACE_MS,
     deliver: (req) =>
       deliver({
@@ -114,6 +123,7 @@ export async function startDispatcher(
   const timers = [
     setInterval(() => void sweepOnce(), config.SWEEP_INTERVAL_MS),
     setInterval(() => {
+      metrics.webhookCircuitsOpen.set(gate.openCircuits());
       void janitor.expireOverdue().catch(warnOnFailure('expire'));
       void janitor.reapOrphans().catch(warnOnFailure('orphans'));
       void enqueueLeftBehindOnce();

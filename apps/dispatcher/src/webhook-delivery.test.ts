@@ -17,6 +17,7 @@ import {
 } from '@imagegen/webhooks';
 
 import { FakeApiKeys, FakeStorage, seedJob, silentLogger } from '../../../test/support/fakes.js';
+import { DeliveryGate, targetOf } from './delivery-gate.js';
 import { deliverWebhook, DeliveryFailure } from './webhook-delivery.js';
 
 const NOW = 1_700_000_100_000;
@@ -79,7 +80,15 @@ const delivery = (
   attemptsMade: attempt.attemptsMade ?? 0,
   stalledCounter: 0,
   maxAttempts: attempt.maxAttempts ?? 3,
+  defer: (ms) => Promise.reject(new Deferred(ms)),
 });
+
+/** What `defer` throws here (BullMQ's DelayedError in production). */
+class Deferred extends Error {
+  constructor(readonly ms: number) {
+    super(`deferred ${ms} ms`);
+  }
+}
 
 const failed = (over: Partial<Extract<DeliveryResult, { ok: false }>> = {}): DeliveryResult => ({
   ok: false,
@@ -242,5 +251,43 @@ describe('delivery logs', () => {
       });
       for (const leak of [target, '127.0.0.1', String(closed), '8443', url]) expect(line).not.toContain(leak);
     }
+  });
+});
+
+describe('the delivery gate (issue 17, finding 1)', () => {
+  it('defers a delivery whose target is busy: no attempt, nothing recorded, back in the queue', async () => {
+    const w = world();
+    const job = await succeeded(w.jobs);
+    const gate = new DeliveryGate(
+      { perTarget: 1, perKey: 4, failuresToOpen: 5, cooldownMs: 1000, maxCooldownMs: 4000 },
+      () => 0.5,
+    );
+    const held = gate.admit(targetOf(HOOK.url), 'other-key'); // another delivery to the same target
+    expect(held.ok).toBe(true);
+    const deferral = await deliverWebhook({ ...w.deps, gate }, delivery(job.id)).catch((e: unknown) => e);
+    expect(deferral).toBeInstanceOf(Deferred);
+    expect((deferral as Deferred).ms).toBe(500);
+    expect(w.sent).toHaveLength(0);
+    expect((await w.jobs.get(job.id))!.webhookState?.attempts).toBe(0);
+  });
+
+  it('parks a failing target after failures in a row, then lets one probe through after the cool-down', async () => {
+    const w = world(failed());
+    const job = await succeeded(w.jobs);
+    const gate = new DeliveryGate(
+      { perTarget: 4, perKey: 4, failuresToOpen: 2, cooldownMs: 60_000, maxCooldownMs: 60_000 },
+      () => 0.5,
+    );
+    const deps = { ...w.deps, gate };
+    for (let i = 0; i < 2; i++) {
+      await expect(deliverWebhook(deps, delivery(job.id, {}, { maxAttempts: 9 }))).rejects.toBeInstanceOf(
+        DeliveryFailure,
+      );
+    }
+    expect(w.sent).toHaveLength(2);
+    await expect(deliverWebhook(deps, delivery(job.id, {}, { maxAttempts: 9 }))).rejects.toBeInstanceOf(
+      Deferred,
+    );
+    expect(w.sent).toHaveLength(2); // parked: no third attempt
   });
 });

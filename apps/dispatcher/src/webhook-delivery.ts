@@ -11,6 +11,8 @@ import type { ApiKeyRepository } from '@imagegen/access';
 import type { Logger, Metrics } from '@imagegen/observability';
 import { bflSignature, signedHeaders, type DeliveryRequest, type DeliveryResult } from '@imagegen/webhooks';
 
+import { targetOf, type DeliveryGate } from './delivery-gate.js';
+
 /** A failed attempt that the retry schedule should try again, no sooner than `retryAfterMs` (Retry-After). */
 export class DeliveryFailure extends AppError {
   override name = 'DeliveryFailure';
@@ -26,11 +28,24 @@ export interface DeliveryDeps {
   jobs: Pick<JobRepository, 'get' | 'queuePosition' | 'recordWebhookAttempt'>;
   apiKeys: Pick<ApiKeyRepository, 'webhookSecrets'>;
   storage: Presigner;
-  metrics: Pick<Metrics, 'webhookDuration' | 'webhookDeliveries'>;
+  metrics: Pick<Metrics, 'webhookDuration' | 'webhookDeliveries' | 'webhookDeferrals'>;
+  /** Per-target and per-key concurrency and the circuit breakers; none: every attempt goes at once. */
+  gate?: DeliveryGate;
   logger: Logger;
   /** One HTTP attempt (SSRF-guarded, no redirects, bounded). */
   deliver: (request: Pick<DeliveryRequest, 'url' | 'body' | 'headers'>) => Promise<DeliveryResult>;
   now?: () => number;
+}
+
+/**
+ * Whether an attempt says the target is down or overwhelmed (no connection, no answer in time, 5xx, 429),
+ * which counts towards its circuit breaker. A receiver that answers anything else is up, even if it
+ * refuses this message (a 410, a redirect).
+ */
+function targetFailing(result: DeliveryResult): boolean {
+  if (result.ok) return false;
+  if (result.error !== 'http_status') return true;
+  return result.status === null || result.status >= 500 || result.status === 429;
 }
 
 /**
@@ -65,15 +80,29 @@ export async function deliverWebhook(deps: DeliveryDeps, job: ConsumedJob<'deliv
   }
   const id = job.id || webhookMessageId(d.jobId, d.eventId);
   const now = deps.now ?? Date.now;
+  // A busy target or key, or a target that keeps failing: back to the queue, without spending an attempt
+  // or holding a delivery slot (issue 17, finding 1).
+  const admission = deps.gate?.admit(targetOf(d.url), d.keyId) ?? null;
+  if (admission && !admission.ok) {
+    metrics.webhookDeferrals.inc({ reason: admission.reason });
+    return job.defer(admission.retryInMs);
+  }
   const started = performance.now();
-  const result = await deps.deliver({
-    url: d.url,
-    body,
-    headers: {
-      ...signedHeaders(secrets, id, Math.floor(now() / 1000), body),
-      ...(d.bflSecret ? { 'x-bfl-signature': bflSignature(d.bflSecret, body) } : {}),
-    },
-  });
+  let result: DeliveryResult;
+  try {
+    result = await deps.deliver({
+      url: d.url,
+      body,
+      headers: {
+        ...signedHeaders(secrets, id, Math.floor(now() / 1000), body),
+        ...(d.bflSecret ? { 'x-bfl-signature': bflSignature(d.bflSecret, body) } : {}),
+      },
+    });
+  } catch (e) {
+    admission?.done('failure');
+    throw e;
+  }
+  admission?.done(targetFailing(result) ? 'failure' : 'success');
   metrics.webhookDuration.observe((performance.now() - started) / 1000);
   const attemptNo = job.attemptsMade + 1;
   const at2 = now();

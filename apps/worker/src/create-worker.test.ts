@@ -19,6 +19,7 @@ const consumed = (job: { id: string; keyId: string; objectKey: string }): Consum
   attemptsMade: 0,
   stalledCounter: 0,
   maxAttempts: 5,
+  defer: () => Promise.reject(new Error('this test does not defer')),
 });
 
 describe('createWorker (the handler BullMQ calls)', () => {

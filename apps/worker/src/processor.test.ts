@@ -52,6 +52,7 @@ const consumed = (
   attemptsMade: 0,
   stalledCounter: 0,
   maxAttempts: 5,
+  defer: () => Promise.reject(new Error('this test does not defer')),
   ...over,
 });
 

@@ -1,4 +1,4 @@
-import { UnrecoverableError, Worker, type Job as BullJob } from 'bullmq';
+import { DelayedError, UnrecoverableError, Worker, type Job as BullJob } from 'bullmq';
 import type { Cluster, Redis } from 'ioredis';
 
 import { JOB_CATALOG, type JobName, type JobPayload } from '@imagegen/contracts';
@@ -15,6 +15,11 @@ export interface ConsumedJob<N extends JobName> {
   stalledCounter: number;
   /** Attempts this job may make in all. */
   maxAttempts: number;
+  /**
+   * Puts the job back in the queue to run again in `ms`, without spending an attempt, and ends this run
+   * (it throws: `return job.defer(ms)`). For work that may not go now, so it does not hold a slot.
+   */
+  defer(ms: number): Promise<never>;
 }
 
 /** A handler for each catalog job a process consumes: forgetting one is a compile error. */
@@ -60,13 +65,17 @@ export function createConsumer<N extends JobName>(
   const entry = JOB_CATALOG[name];
   const worker = new Worker<JobPayload<N>>(
     entry.queue,
-    (job: BullJob<JobPayload<N>>) =>
+    (job: BullJob<JobPayload<N>>, token?: string) =>
       handler({
         id: job.id ?? '',
         data: entry.payload.parse(job.data) as JobPayload<N>,
         attemptsMade: job.attemptsMade,
         stalledCounter: job.stalledCounter,
         maxAttempts: job.opts.attempts ?? entry.attempts,
+        defer: async (ms) => {
+          await job.moveToDelayed(Date.now() + Math.max(0, ms), token);
+          throw new DelayedError();
+        },
       }),
     {
       connection: options.connection,

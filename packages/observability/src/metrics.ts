@@ -70,6 +70,17 @@ export function createMetrics(service: string) {
       labelNames: ['outcome'] as const,
       registers: [registry],
     }),
+    webhookDeferrals: new Counter({
+      name: 'imagegen_webhook_deferrals_total',
+      help: 'Webhook deliveries put back without an attempt, by reason (target_busy, key_busy, circuit_open)',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
+    webhookCircuitsOpen: new Gauge({
+      name: 'imagegen_webhook_circuits_open',
+      help: 'Webhook targets whose deliveries are parked by their circuit breaker (this dispatcher)',
+      registers: [registry],
+    }),
     webhookDuration: new Histogram({
       name: 'imagegen_webhook_delivery_duration_seconds',
       help: 'Duration of one webhook delivery attempt',
