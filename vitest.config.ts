@@ -7,6 +7,7 @@ const src = (p: string): string => fileURLToPath(new URL(p, import.meta.url));
 export default defineConfig({
   resolve: {
     alias: {
+      '@imagegen/engine/model-files': src('./packages/engine/src/model-files.ts'),
       '@imagegen/engine': src('./packages/engine/src/index.ts'),
       '@imagegen/networks': src('./packages/networks/src/index.ts'),
       '@imagegen/contracts': src('./packages/contracts/src/index.ts'),

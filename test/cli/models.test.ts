@@ -215,3 +215,49 @@ describe('imagegen models pull, list and verify against a loopback hub', () => {
     expect(usage.stderr).toContain('REPO must be owner/name');
   });
 });
+
+describe('a pulled model in the service', () => {
+  it('serves images with MODEL_DIR=<pulled name>, reports the model at /readyz and on every job', async () => {
+    const { startStack, client } = await import('../support/stack.js');
+    // The pull of the first test, unless this test runs alone.
+    if (!existsSync(join(pulledDir, PULL_RECORD_FILE))) {
+      expect((await imagegen(['models', 'pull', REPO])).status).toBe(0);
+    }
+    const commit = hub.repo(REPO).commit;
+    const stack = await startStack({ env: { MODEL_DIR: REPO, IMAGEGEN_MODELS_DIR: modelsDir } });
+    try {
+      const api = client(stack);
+      const r = await api('/v1/images/generations', {
+        body: { prompt: 'a red circle', aspect_ratio: '1:1', seed: 7 },
+        headers: { prefer: 'wait=60' },
+      });
+      expect(r.status).toBe(200);
+      expect(r.json).toMatchObject({ status: 'succeeded', model: { name: REPO, revision: commit } });
+      const image = await fetch(r.json['image_url'] as string);
+      expect(image.status).toBe(200);
+      expect((await image.arrayBuffer()).byteLength).toBeGreaterThan(100);
+
+      const model = { name: REPO, revision: commit, native: { width: 128, height: 128 } };
+      const worker = await fetch(`http://127.0.0.1:${stack.workers[0]!.port}/readyz`);
+      expect(await worker.json()).toEqual({ status: 'ready', model });
+      expect((await api('/readyz', { key: null })).json).toMatchObject({ status: 'ready', models: [model] });
+
+      // The same model where it cannot fit: the worker refuses to start, saying why.
+      const { loadWorkerConfig, startWorker } = await import('@imagegen/worker');
+      await expect(
+        startWorker(
+          loadWorkerConfig({
+            ...stack.env,
+            MODEL_DIR: REPO,
+            IMAGEGEN_MODELS_DIR: modelsDir,
+            MODEL_MEMORY_BYTES: '100000000',
+          }),
+        ),
+      ).rejects.toThrow(
+        /MODEL_DIR: the model will not fit this machine: its weights are 0\.00 GiB, so it needs about 0\.50 GiB .+ but only 0\.09 GiB is free \(MODEL_MEMORY_BYTES\)/,
+      );
+    } finally {
+      await stack.stop();
+    }
+  });
+});

@@ -248,10 +248,12 @@ describe('idempotency', () => {
 describe('operations endpoints', () => {
   it('healthz, readyz, metrics and the OpenAPI document', async () => {
     expect((await api('/healthz', { key: null })).json).toEqual({ status: 'ok' });
+    // The workers' models as they registered them (the fixture is a directory, not a pulled model).
     expect((await api('/readyz', { key: null })).json).toEqual({
       status: 'ready',
       redis: true,
       storage: true,
+      models: [{ name: 'tiny-random', revision: null, native: { width: 128, height: 128 } }],
     });
     const metrics = await api('/metrics', { key: null });
     expect(metrics.text).toContain('imagegen_jobs_submitted_total');

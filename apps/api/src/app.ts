@@ -11,7 +11,7 @@ import type {
   RequestAnchors,
 } from '@imagegen/jobs';
 import type { Logger, Metrics } from '@imagegen/observability';
-import type { ModelDomain, PromptModerator } from '@imagegen/prompt';
+import type { PromptModerator } from '@imagegen/prompt';
 
 import { bflRoutes } from './adapters/bfl/routes.js';
 import { openAIRoutes } from './adapters/openai/routes.js';
@@ -23,7 +23,7 @@ import { authenticate, jsonBody, rateLimit, requestContext } from './http/middle
 import { adminRouter } from './routes/admin.js';
 import { eventRoutes } from './routes/events.js';
 import { generationRoutes } from './routes/generations.js';
-import { opsRoutes } from './routes/ops.js';
+import { opsRoutes, type RegisteredModel } from './routes/ops.js';
 import { promptRoutes } from './routes/prompts.js';
 import { QUEUE_BOARD_PATH, queueBoard } from './routes/queue-board.js';
 import { notFound } from './services/errors.js';
@@ -65,8 +65,11 @@ export interface ApiDeps {
   /** The jobs each OpenAI-adapter request started, so the SDK's own retries attach to them. */
   anchors: RequestAnchors;
   moderator: PromptModerator;
-  /** The models the workers run, as they registered them (for `outside_model_domain`). */
-  modelDomains: () => Promise<readonly ModelDomain[]>;
+  /**
+   * The models the workers run, as they registered them: what they draw (for `outside_model_domain`) and,
+   * for /readyz, their revision and native size.
+   */
+  modelDomains: () => Promise<readonly RegisteredModel[]>;
   /** Why a webhook URL is refused (SSRF policy and allow-list), or null. */
   webhookRefusal: (url: string) => Promise<string | null>;
   newObjectKey: (format: 'jpeg' | 'png') => string;

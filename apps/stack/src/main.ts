@@ -125,6 +125,8 @@ async function main(): Promise<void> {
       `embedded S3 endpoint at ${s3.endpoint} (pid ${s3.pid ?? '?'}), data in ${join(dataDir, 's3')} (loopback only)`,
     );
   }
+  // The worker finds models pulled with `imagegen models pull` (MODEL_DIR=owner/name) under this directory.
+  childEnv['IMAGEGEN_DATA_DIR'] = dataDir;
   if (!config.MODEL_DIR) {
     const bundled = join(root, 'packages/tiny-model/model');
     if (existsSync(join(bundled, 'model_index.json'))) childEnv['MODEL_DIR'] = bundled;

@@ -1,8 +1,13 @@
 import { hostname } from 'node:os';
-import { basename } from 'node:path';
 
 import { JOB_CATALOG } from '@imagegen/contracts';
-import { Engine, readModelDomain, type EngineOptions } from '@imagegen/engine';
+import {
+  Engine,
+  modelIdentity,
+  readModelDomain,
+  readModelManifest,
+  type EngineOptions,
+} from '@imagegen/engine';
 import {
   connectRedis,
   createConsumer,
@@ -19,6 +24,7 @@ import { storageFromEnv } from '@imagegen/storage';
 import type { WorkerConfig } from './config.js';
 import { EngineHost, type EnginePort } from './engine-host.js';
 import { createWorker } from './create-worker.js';
+import { checkModelFits } from './model-fit.js';
 
 export interface RunningWorker {
   /** Stops taking jobs, lets running ones finish within WORKER_SHUTDOWN_MS, closes everything. Idempotent. */
@@ -43,6 +49,12 @@ export async function startWorker(
   overrides: WorkerOverrides = {},
 ): Promise<RunningWorker> {
   const logger = createLogger('worker', config.LOG_LEVEL);
+  // Before anything loads: a model too large for its device stops the worker here (ConfigError, exit 2).
+  const fit = checkModelFits(config);
+  if (!fit) logger.warn({ provider: config.ORT_PROVIDER }, 'device memory unknown: model size not checked');
+  else logger.info({ weightBytes: fit.weightBytes, availableBytes: fit.available.bytes }, 'model fits');
+  const identity = modelIdentity(config.MODEL_DIR);
+  let native: { width: number; height: number } | null = null;
   const metrics = createMetrics('worker');
   const prefix = config.REDIS_PREFIX;
   let consuming = false;
@@ -72,8 +84,12 @@ export async function startWorker(
     ready: () => consuming && engine.ready,
     healthy: () => !engine.stuck,
     onScrape: () => metrics.workerReady.set(consuming && engine.ready ? 1 : 0),
+    readyDetails: () => ({ model: { ...identity, native } }),
   });
   await engine.start();
+  const manifest = readModelManifest(config.MODEL_DIR);
+  const side = Math.round(Math.sqrt(manifest.nativePixels));
+  native = { width: side, height: side };
   if (config.safetyModelDir === false) {
     // SAFETY_MODEL_DIR=none: generated images reach users unchecked (only prompts are moderated).
     logger.warn({ SAFETY_MODEL_DIR: 'none' }, 'image safety check is off');
@@ -98,6 +114,7 @@ export async function startWorker(
     maxCrashes: config.WORKER_MAX_CRASHES,
     workerName: `${hostname()}:${process.pid}`,
     previews: { everySteps: config.PREVIEW_EVERY_STEPS, channel: new RedisJobPreviews(redis, prefix) },
+    model: identity,
   });
   subscriber.on('message', (_channel: string, jobId: string) => processor.cancel(jobId));
   await subscriber.subscribe(new Keys(prefix).cancelChannel());
@@ -117,7 +134,7 @@ export async function startWorker(
   // Tell the API what this model can draw (prompt checks warn when a prompt is outside it); renewed so
   // that a model no worker runs any more drops out.
   const models = new ModelRegistry(redis, prefix);
-  const model = { name: basename(config.MODEL_DIR), ...readModelDomain(config.MODEL_DIR) };
+  const model = { ...identity, native, ...readModelDomain(config.MODEL_DIR) };
   const register = () =>
     models.register(model).catch((err: unknown) => logger.warn({ err }, 'model registration failed'));
   await register();

@@ -1,3 +1,7 @@
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
 import { describe, expect, it } from 'vitest';
 
 import { BUNDLED_MODEL_DIR, loadWorkerConfig } from './config.js';
@@ -43,7 +47,28 @@ describe('loadWorkerConfig', () => {
         S3_BUCKET: 'No_Such',
       }),
     ).toThrow(
-      /S3_BUCKET: .+\n {2}MODEL_DIR: MODEL_DIR does not exist.+\n {2}UPSAMPLER_BASE_URL: is required when PROMPT_UPSAMPLER=llm$/,
+      /S3_BUCKET: .+\n {2}MODEL_DIR: MODEL_DIR is neither a directory nor a model pulled into .+\n {2}UPSAMPLER_BASE_URL: is required when PROMPT_UPSAMPLER=llm$/,
     );
+  });
+
+  it('MODEL_DIR takes the name of a pulled model, under IMAGEGEN_MODELS_DIR or IMAGEGEN_DATA_DIR/models', () => {
+    const data = mkdtempSync(join(tmpdir(), 'imagegen-worker-config-'));
+    try {
+      const pulled = join(data, 'models', 'owner', 'name');
+      mkdirSync(pulled, { recursive: true });
+      expect(loadWorkerConfig({ MODEL_DIR: 'owner/name', IMAGEGEN_DATA_DIR: data })).toMatchObject({
+        MODEL_DIR: pulled,
+        IMAGEGEN_MODELS_DIR: join(data, 'models'),
+        MODEL_MEMORY_BYTES: 0,
+      });
+      expect(
+        loadWorkerConfig({ MODEL_DIR: 'owner/name', IMAGEGEN_MODELS_DIR: join(data, 'models') }).MODEL_DIR,
+      ).toBe(pulled);
+      expect(() => loadWorkerConfig({ MODEL_DIR: 'owner/other', IMAGEGEN_DATA_DIR: data })).toThrow(
+        `MODEL_DIR: MODEL_DIR is neither a directory nor a model pulled into ${join(data, 'models')}`,
+      );
+    } finally {
+      rmSync(data, { recursive: true, force: true });
+    }
   });
 });

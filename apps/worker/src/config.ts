@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { z } from 'zod';
@@ -14,6 +15,7 @@ import {
   type Env,
   type EnvConfig,
 } from '@imagegen/contracts';
+import { resolveModelDir } from '@imagegen/engine/model-files';
 import { isUpscalerNetwork, networkDir, SAFETY_NETWORK, UPSCALER_NETWORKS } from '@imagegen/networks';
 import type { ClassifierConfig, UpsamplerConfig } from '@imagegen/prompt';
 
@@ -21,6 +23,9 @@ import type { ClassifierConfig, UpsamplerConfig } from '@imagegen/prompt';
 export const BUNDLED_MODEL_DIR = fileURLToPath(
   new URL('../../../packages/tiny-model/model', import.meta.url),
 );
+
+/** `npm start`'s data directory when IMAGEGEN_DATA_DIR is unset (the repository's `.imagegen`). */
+const DEFAULT_DATA_DIR = fileURLToPath(new URL('../../../.imagegen', import.meta.url));
 
 /** A shipped network's directory, or the reason this installation lacks it. */
 function shipped(name: string): { dir: string } | { error: string } {
@@ -33,7 +38,16 @@ function shipped(name: string): { dir: string } | { error: string } {
 
 const EngineEnv = z
   .object({
+    /** A model directory, or the name of one pulled into IMAGEGEN_MODELS_DIR (`owner/name`). */
     MODEL_DIR: z.string().min(1).optional(),
+    /** Where `imagegen models pull` puts models: default `<IMAGEGEN_DATA_DIR>/models`. */
+    IMAGEGEN_MODELS_DIR: z.string().min(1).optional(),
+    IMAGEGEN_DATA_DIR: z.string().min(1).optional(),
+    /**
+     * Memory the model may use on its device, in bytes; 0 (default) reads what is free (the process's
+     * available memory on CPU, nvidia-smi on CUDA). The worker refuses to start a model estimated larger.
+     */
+    MODEL_MEMORY_BYTES: int(0, 0),
     /**
      * Image safety classifier directory; `none` turns the check off. Unset: the model's own
      * `safety_checker/`, else the shipped nsfwjs MobileNetV2 (`@imagegen/networks`).
@@ -49,8 +63,17 @@ const EngineEnv = z
     ORT_INTRA_OP_THREADS: int(0, 0, 1024),
   })
   .transform((c, ctx) => {
-    const modelDir = c.MODEL_DIR ?? BUNDLED_MODEL_DIR;
-    if (!existsSync(modelDir)) {
+    const modelsDir = resolve(
+      c.IMAGEGEN_MODELS_DIR ?? join(c.IMAGEGEN_DATA_DIR ?? DEFAULT_DATA_DIR, 'models'),
+    );
+    const modelDir = c.MODEL_DIR === undefined ? BUNDLED_MODEL_DIR : resolveModelDir(c.MODEL_DIR, modelsDir);
+    if (modelDir === null) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `MODEL_DIR is neither a directory nor a model pulled into ${modelsDir} (set it to an ONNX model directory, or pull one: npx imagegen models pull OWNER/NAME)`,
+        path: ['MODEL_DIR'],
+      });
+    } else if (!existsSync(modelDir)) {
       ctx.addIssue({
         code: 'custom',
         message: 'MODEL_DIR does not exist (set it to an ONNX model directory)',
@@ -90,7 +113,8 @@ const EngineEnv = z
     const safetyModelDir: string | false | null = safety === 'none' ? false : (safety ?? null);
     return {
       ...c,
-      MODEL_DIR: modelDir,
+      MODEL_DIR: modelDir ?? c.MODEL_DIR ?? BUNDLED_MODEL_DIR,
+      IMAGEGEN_MODELS_DIR: modelsDir,
       /** Engine options: false = off, null = the model's own, else this directory. */
       safetyModelDir,
       defaultSafetyModelDir: 'dir' in defaultSafety ? defaultSafety.dir : null,

@@ -2,6 +2,7 @@ import {
   CanceledError,
   JobTimeoutError,
   WorkerCrashedError,
+  type JobModel,
   type JobRecord,
   type JobStage,
 } from '@imagegen/contracts';
@@ -44,6 +45,8 @@ export interface ProcessorDeps {
    * or `everySteps` 0: none.
    */
   previews?: { everySteps: number; channel: Pick<JobPreviews, 'wanted' | 'publish'> } | undefined;
+  /** The model the engine runs, recorded on every job it makes an image for. */
+  model?: JobModel;
 }
 
 /** The job's progress (0..1) at a denoising step: generating spans 0..0.85, the stages after it the rest. */
@@ -75,6 +78,11 @@ export class GenerationProcessor {
   private readonly running = new Map<string, AbortController>();
 
   constructor(private readonly deps: ProcessorDeps) {}
+
+  /** The outcome field naming the model, when the worker knows it. */
+  private modelField(): { model?: JobModel } {
+    return this.deps.model ? { model: this.deps.model } : {};
+  }
 
   /** Called for every id announced on the cancel channel. */
   cancel(jobId: string): void {
@@ -205,6 +213,7 @@ export class GenerationProcessor {
           retryable: false,
         },
         moderation: { stage: 'output', category: result.safety.category ?? 'adult' },
+        ...this.modelField(),
       });
       return;
     }
@@ -215,6 +224,7 @@ export class GenerationProcessor {
     timings['store'] = Math.round(performance.now() - s0);
     metrics.stageDuration.observe({ stage: 'storing' }, (performance.now() - s0) / 1000);
     const outcome = await jobs.finish(id, record.keyId, 'succeeded', {
+      ...this.modelField(),
       timings,
       image: {
         key: objectKey,

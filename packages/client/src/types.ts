@@ -112,6 +112,8 @@ export interface Job {
   webhook: JobWebhook | null;
   metadata: Record<string, unknown>;
   timings_ms: Record<string, number>;
+  /** The model that made the image (`name`, and the hub commit of a pulled model), once there is one. */
+  model: { name: string; revision: string | null } | null;
   success: boolean | null;
   request_id: string;
   image_url: string | null;

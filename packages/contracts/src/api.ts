@@ -163,6 +163,14 @@ export const JobWebhook = z.object({
   delivered_at: z.string().nullable(),
 });
 
+/** The model that made a job's image: its name (a pulled model's `owner/name`) and commit, if known. */
+export const JobModel = z.object({
+  name: z.string(),
+  /** The hub commit of a pulled model; null for a directory that was not pulled (the bundled model). */
+  revision: z.string().nullable(),
+});
+export type JobModel = z.infer<typeof JobModel>;
+
 /** The job object every read returns; the last five fields are exactly the vendor response. */
 export const Job = z.object({
   id: z.string(),
@@ -188,6 +196,8 @@ export const Job = z.object({
   webhook: JobWebhook.nullable(),
   metadata: z.record(z.string(), z.unknown()),
   timings_ms: z.record(z.string(), z.number()),
+  /** The model that made the image, once a worker has run the job to an image (succeeded or moderated). */
+  model: JobModel.nullable(),
   success: z.boolean().nullable(),
   request_id: z.string(),
   image_url: z.string().nullable(),

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 
-import { JOB_STAGES, JOB_STATUSES, JobInput, WEBHOOK_EVENTS, type JobStatus } from './api.js';
+import { JOB_STAGES, JOB_STATUSES, JobInput, JobModel, WEBHOOK_EVENTS, type JobStatus } from './api.js';
 
 /**
  * The job record: what Redis keeps about one generation (a hash under `…:job:<id>`), shared by the api,
@@ -102,6 +102,8 @@ export interface JobRecord {
   /** The prompt actually generated when prompt_upsampling rewrote it. */
   revisedPrompt: string | null;
   moderation: JobModerationRecord | null;
+  /** The model whose engine made the image (name and revision), written with the outcome. */
+  model: JobModel | null;
 }
 
 /** The fields a submit writes; the submit command adds `seq` and `status`. */
@@ -126,6 +128,7 @@ export interface JobOutcomeFields {
   timings?: Record<string, number>;
   revisedPrompt?: string;
   moderation?: JobModerationRecord;
+  model?: JobModel;
 }
 
 const json = <T>(schema: z.ZodType<T>, fallback: T) => ({
@@ -148,6 +151,7 @@ const codecs = {
   analysis: json(z.record(z.string(), z.unknown()).nullable(), null),
   warnings: json(z.array(PromptWarningRecord), []),
   moderation: json(JobModerationRecord.nullable(), null),
+  model: json(JobModel.nullable(), null),
 };
 
 const Status = z.enum(JOB_STATUSES);
@@ -194,6 +198,7 @@ export function decodeJobRecord(h: Record<string, string>): JobRecord | null {
     warnings: codecs.warnings.decode(h['warnings']),
     revisedPrompt: h['revised_prompt'] ?? null,
     moderation: codecs.moderation.decode(h['moderation']),
+    model: codecs.model.decode(h['model']),
   };
 }
 
@@ -231,6 +236,7 @@ export function encodeOutcome(data: JobOutcomeFields): Record<string, string> {
   if (data.timings) fields['timings'] = codecs.timings.encode(data.timings);
   if (data.revisedPrompt !== undefined) fields['revised_prompt'] = data.revisedPrompt;
   if (data.moderation) fields['moderation'] = codecs.moderation.encode(data.moderation);
+  if (data.model) fields['model'] = codecs.model.encode(data.model);
   return fields;
 }
 

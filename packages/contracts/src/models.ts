@@ -15,6 +15,10 @@ export const ModelInfo = z.object({
    * nearly every English word).
    */
   vocabulary: z.array(z.string()).nullable(),
+  /** The hub commit of a pulled model, null for a directory that was not pulled (registrations before it: null). */
+  revision: z.string().nullable().default(null),
+  /** The generation size the model was trained at (width × height), null when not reported. */
+  native: z.object({ width: z.int(), height: z.int() }).nullable().default(null),
   /** Epoch ms of the latest registration. */
   registeredAt: z.int(),
 });

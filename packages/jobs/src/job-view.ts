@@ -74,6 +74,7 @@ export async function jobView(
           },
     metadata: record.metadata,
     timings_ms: timings,
+    model: record.model,
     success: terminal ? record.status === 'succeeded' : null,
     request_id: record.id,
     image_url: output?.url ?? null,

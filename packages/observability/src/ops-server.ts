@@ -20,6 +20,8 @@ export async function startOpsServer(options: {
   healthy?: () => boolean;
   /** Sets point-in-time gauges just before each /metrics answer. */
   onScrape?: () => void;
+  /** More fields of the /readyz answer (the worker: the model it runs). */
+  readyDetails?: () => Record<string, unknown>;
 }): Promise<OpsServer> {
   const { metrics } = options;
   const server = createServer((req, res) => {
@@ -33,7 +35,7 @@ export async function startOpsServer(options: {
         const ok = options.ready();
         res
           .writeHead(ok ? 200 : 503, { 'Content-Type': 'application/json' })
-          .end(JSON.stringify({ status: ok ? 'ready' : 'not_ready' }));
+          .end(JSON.stringify({ status: ok ? 'ready' : 'not_ready', ...options.readyDetails?.() }));
       } else if (req.url === '/metrics') {
         options.onScrape?.();
         res

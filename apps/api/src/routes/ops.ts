@@ -5,9 +5,16 @@ import { Router, type RequestHandler } from 'express';
 import { openApiDocument } from '@imagegen/contracts';
 import type { GenerationQueue, JobRepository } from '@imagegen/jobs';
 import type { Metrics } from '@imagegen/observability';
+import type { ModelDomain } from '@imagegen/prompt';
 
 import { bearerToken } from '../http/auth-failures.js';
 import { unauthorized } from '../services/errors.js';
+
+/** A model as a worker registered it: what it draws, and (workers of this release) its revision and size. */
+export type RegisteredModel = ModelDomain & {
+  revision?: string | null;
+  native?: { width: number; height: number } | null;
+};
 
 export interface OpsRoutesDeps {
   metrics: Metrics;
@@ -20,6 +27,8 @@ export interface OpsRoutesDeps {
   metricsToken?: string | undefined;
   /** The per-address limit of these routes (see http/ops-limit.ts). */
   opsLimit: RequestHandler;
+  /** The models the workers registered (read at most every 10 s); listed by /readyz. */
+  modelDomains: () => Promise<readonly RegisteredModel[]>;
 }
 
 /** How long one readiness check answers every /readyz: a flood of probes costs one ping a second. */
@@ -37,18 +46,30 @@ export function opsRoutes(deps: OpsRoutesDeps): Router {
   router.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });
-  let ready: { at: number; check: Promise<[boolean, boolean]> } | null = null;
+  let ready: {
+    at: number;
+    check: Promise<[boolean, boolean, readonly RegisteredModel[]]>;
+  } | null = null;
+  // `models`: what the workers run (name, hub revision, native size), from their registrations; it does
+  // not decide readiness — an API with no worker yet still accepts jobs, which wait in the queue.
   router.get('/readyz', async (_req, res) => {
     if (!ready || Date.now() - ready.at >= READY_CACHE_MS) {
       ready = {
         at: Date.now(),
-        check: Promise.all([deps.pingRedis().catch(() => false), deps.pingStorage().catch(() => false)]),
+        check: Promise.all([
+          deps.pingRedis().catch(() => false),
+          deps.pingStorage().catch(() => false),
+          deps.modelDomains().catch(() => []),
+        ]),
       };
     }
-    const [redis, storage] = await ready.check;
-    res
-      .status(redis && storage ? 200 : 503)
-      .json({ status: redis && storage ? 'ready' : 'not_ready', redis, storage });
+    const [redis, storage, models] = await ready.check;
+    res.status(redis && storage ? 200 : 503).json({
+      status: redis && storage ? 'ready' : 'not_ready',
+      redis,
+      storage,
+      models: models.map((m) => ({ name: m.name, revision: m.revision ?? null, native: m.native ?? null })),
+    });
   });
   const expected = deps.metricsToken === undefined ? null : digest(deps.metricsToken);
   router.get('/metrics', async (req, res) => {
