@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 
 import { call, useApiServer, world } from '../../../../test/support/api-harness.js';
+import { FakeRateLimiter } from '../../../../test/support/fakes.js';
 import { nearestAspectRatio } from './aspect.js';
 import { aspectRatioOfSize } from './openai/request.js';
 
@@ -64,6 +65,35 @@ describe('/openai/v1 limits', () => {
     expect(second.headers.get('x-should-retry')).toBe('true');
     expect(second.body['error']).toMatchObject({ code: 'rate_limit_exceeded', type: 'rate_limit_error' });
     expect(queue.enqueued).toHaveLength(4);
+  });
+
+  it('attaches a retry to its own first attempt’s jobs, never to an earlier request with the same body', async () => {
+    const limiter = new FakeRateLimiter();
+    const { queue } = world({ MAX_WAIT_S: 0 }, { rateLimiter: limiter });
+    const body = { prompt: 'a red circle', seed: 5 };
+    const post = (retryCount: string) =>
+      call('POST', '/openai/v1/images/generations', {
+        body,
+        headers: { 'x-stainless-retry-count': retryCount },
+      });
+    // An earlier request with the same body.
+    expect((await post('0')).status).toBe(504);
+    // A first attempt is retried: the retry attaches to that attempt's job.
+    const attempt = await post('0');
+    expect(attempt.status).toBe(504);
+    expect(queue.enqueued).toHaveLength(2);
+    const retried = await post('1');
+    expect(retried.status).toBe(504);
+    expect(queue.enqueued).toHaveLength(2);
+    expect((retried.body['error'] as { message: string }).message).toContain(queue.enqueued[1]!.id);
+    // A new request that is refused (429) before it makes a job: its retry makes one, and the earlier
+    // request's jobs stay out of it.
+    limiter.used.set('keya:write', 1000);
+    expect((await post('0')).status).toBe(429);
+    limiter.used.delete('keya:write');
+    const afterRefusal = await post('1');
+    expect(queue.enqueued).toHaveLength(3);
+    expect((afterRefusal.body['error'] as { message: string }).message).toContain(queue.enqueued[2]!.id);
   });
 
   it('answers an unknown path in OpenAI’s shape and a wrong method with 405', async () => {

@@ -114,7 +114,12 @@ async function attachToFirstAttempt(
   keyId: string,
   digest: string,
 ): Promise<JobRecord[] | null> {
-  if (!(Number(retryCount) > 0)) return null;
+  if (!(Number(retryCount) > 0)) {
+    // A new request: forget the jobs of an earlier one with the same body, so that this request's own
+    // retries (after a 429, before it made any job) cannot attach to them.
+    await deps.anchors.remember(keyId, digest, [], ANCHOR_TTL_S);
+    return null;
+  }
   const ids = await deps.anchors.recall(keyId, digest);
   if (!ids || ids.length === 0) return null;
   const records = await Promise.all(ids.map((id) => deps.jobs.get(id)));
