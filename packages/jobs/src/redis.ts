@@ -64,7 +64,9 @@ export function connectRedis(target: string | RedisTarget, role: RedisRole): Red
       const { enableOfflineQueue, enableReadyCheck, ...nodeOptions } = options;
       return new Cluster(target.nodes, {
         enableOfflineQueue: enableOfflineQueue ?? true,
-        enableReadyCheck: enableReadyCheck ?? true,
+        // The Cluster's ready check (CLUSTER INFO) goes through its own queue, which a request-path client
+        // keeps off: it would never become ready. It is ready once it has the slot map instead.
+        enableReadyCheck: role !== 'request' && (enableReadyCheck ?? true),
         redisOptions: { ...nodeOptions, ...credentials(target), ...(target.tls ? { tls: {} } : {}) },
         clusterRetryStrategy: (times) => Math.min(times * 200, 2000),
         // A slot whose primary failed answers CLUSTERDOWN until a replica takes over: retry meanwhile.
