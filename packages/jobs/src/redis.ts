@@ -55,9 +55,9 @@ export function connectRedis(target: string | RedisTarget, role: RedisRole): Red
         ...credentials(target),
         ...(target.sentinelPassword === undefined ? {} : { sentinelPassword: target.sentinelPassword }),
         ...(target.tls ? { tls: {}, enableTLSForSentinelMode: true, sentinelTLS: {} } : {}),
-        // Ask the sentinels again at once when they announce a new primary (not only when the old one's
-        // connection breaks: a partitioned primary may keep it open).
-        failoverDetector: true,
+        // No failoverDetector: in ioredis 5.11 its disconnect on +switch-master, landing while the
+        // connector waits to ask the sentinels again, ends the connection for good. A primary cut off from
+        // its replicas cannot confirm a submit (WAIT) and is demoted with READONLY when it comes back.
         sentinelRetryStrategy: (times) => Math.min(times * 200, 2000),
       });
     case 'cluster': {
