@@ -36,6 +36,8 @@ export function domainWarning(prompt: string, models: readonly ModelDomain[]): P
     message: `most of this prompt is outside what the configured model can draw (${what}), so the picture will not show ${unknown
       .slice(0, 3)
       .map((w) => `"${w}"`)
-      .join(', ')}; set MODEL_DIR on the workers to a Stable Diffusion ONNX export to draw anything`,
+      .join(
+        ', ',
+      )}; to draw anything, pull a Stable Diffusion ONNX export (npx imagegen models pull onnxruntime/sd-turbo) and set MODEL_DIR on the workers to it`,
   };
 }
