@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 
 import { call, useApiServer, world } from '../../../../test/support/api-harness.js';
 import { FakeRateLimiter } from '../../../../test/support/fakes.js';
+import { until } from '../../../../test/support/processes.js';
 import { nearestAspectRatio } from './aspect.js';
 import { aspectRatioOfSize } from './openai/request.js';
 
@@ -94,6 +95,47 @@ describe('/openai/v1 limits', () => {
     const afterRefusal = await post('1');
     expect(queue.enqueued).toHaveLength(3);
     expect((afterRefusal.body['error'] as { message: string }).message).toContain(queue.enqueued[2]!.id);
+  });
+
+  it('answers an image the safety stage withheld as 400 content_policy_violation, a failed one as 5xx', async () => {
+    const { queue, jobs } = world();
+    /** Sends a request, ends its job as `end` does once it is queued, and returns the answer. */
+    const ending = async (end: (id: string) => Promise<unknown>) => {
+      const before = queue.enqueued.length;
+      const answer = call('POST', '/openai/v1/images/generations', { body: { prompt: 'a red circle' } });
+      await until('the job to be queued', () => queue.enqueued.length > before);
+      await end(queue.enqueued.at(-1)!.id);
+      return answer;
+    };
+    const withheld = await ending((id) =>
+      jobs.finish(id, 'keya', 'moderated', {
+        error: { code: 'content_moderated', message: 'withheld', retryable: false },
+        moderation: { stage: 'output', category: 'adult' },
+      }),
+    );
+    expect(withheld.status).toBe(400);
+    expect(withheld.headers.get('x-should-retry')).toBe('false');
+    expect(withheld.body['error']).toMatchObject({
+      code: 'content_policy_violation',
+      type: 'image_generation_user_error',
+    });
+    expect((withheld.body['error'] as { message: string }).message).toMatch(/safety check \(adult\)/);
+
+    const failed = await ending((id) =>
+      jobs.finish(id, 'keya', 'failed', {
+        error: { code: 'generation_failed', message: 'boom', retryable: false },
+      }),
+    );
+    expect(failed.status).toBe(500);
+    expect(failed.headers.get('x-should-retry')).toBe('false');
+    const transient = await ending((id) =>
+      jobs.finish(id, 'keya', 'failed', {
+        error: { code: 'storage_unavailable', message: 'S3', retryable: true },
+      }),
+    );
+    expect(transient.status).toBe(503);
+    expect(transient.headers.get('x-should-retry')).toBe('true');
+    expect(transient.headers.get('retry-after')).toBe('1');
   });
 
   it('answers an unknown path in OpenAI’s shape and a wrong method with 405', async () => {
