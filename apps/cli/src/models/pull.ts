@@ -25,10 +25,19 @@ export interface PullProgress {
   done: (path: string, size: number, how: 'downloaded' | 'resumed' | 'present') => void;
 }
 
-/** The hash the hub lists for a file: its LFS sha256 when it is an LFS/Xet file, else its git blob id. */
-function expectedOf(entry: ListFileEntry): PulledFile {
+/**
+ * The hash the hub lists for a file: its LFS sha256 when it is an LFS file (Xet-stored files keep their
+ * LFS pointer, so they have one too), else its git blob id. A file with only a Xet hash is refused rather
+ * than taken unchecked: its `oid` would be the blob id of a pointer, not of the bytes.
+ */
+export function expectedOf(entry: ListFileEntry): PulledFile {
   if (entry.lfs) {
     return { path: entry.path, size: entry.lfs.size, algorithm: 'sha256', hash: entry.lfs.oid };
+  }
+  if (entry.xetHash) {
+    throw new CommandError(
+      `${entry.path}: the hub lists only a Xet hash for it, which pull cannot check against the bytes`,
+    );
   }
   if (!entry.oid) throw new CommandError(`${entry.path}: the hub lists no hash for it`);
   return { path: entry.path, size: entry.size, algorithm: 'git-sha1', hash: entry.oid };
