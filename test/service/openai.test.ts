@@ -120,8 +120,9 @@ describe('OpenAI SDK → /openai/v1/images/generations', () => {
       n: 3,
       size: '1024x1024',
       output_format: 'jpeg',
-      // Our extension: the first image's seed.
+      // Our extensions: the first image's seed, and the worker's prompt rewrite.
       seed: 4000,
+      prompt_upsampling: true,
     } as OpenAI.Images.ImageGenerateParamsNonStreaming);
     expect(r.data).toHaveLength(3);
     expect(r.output_format).toBe('jpeg');
@@ -130,10 +131,15 @@ describe('OpenAI SDK → /openai/v1/images/generations', () => {
     );
     for (const img of images) expect([img[0], img[1]]).toEqual([0xff, 0xd8]);
     expect(new Set(images.map((b) => b.toString('base64'))).size).toBe(3);
+    // The rewrite keeps the user's words and adds to them; the job records the same revised prompt.
+    for (const d of r.data!) expect(d.revised_prompt).toMatch(/two small blue stars.+/);
     // Native list, newest first: one job per image, seeds s, s+1, s+2.
     const made = (await jobs()).reverse();
     expect(made.map((j) => j.input.seed)).toEqual([4000, 4001, 4002]);
     expect(made.map((j) => j.metadata['index'])).toEqual([0, 1, 2]);
+    expect(made.map((j) => (j as unknown as { revised_prompt: string }).revised_prompt)).toEqual(
+      r.data!.map((d) => d.revised_prompt),
+    );
     expect(made.every((j) => j.input.output_format === 'jpeg' && j.input.safety_tolerance === 2)).toBe(true);
   });
 
