@@ -27,6 +27,12 @@ export async function handle(
 ): Promise<void> {
   const requestId = randomUUID();
   res.setHeader('x-amz-request-id', requestId);
+  // A page on another origin may read what it holds a presigned URL for (the playground's "Download"
+  // fetches one): the URL's signature is the whole authority, no cookie is involved, so any origin may read
+  // (CORS simple requests: GET and HEAD need no preflight). Writes get no CORS headers.
+  if (req.headers.origin !== undefined && (req.method === 'GET' || req.method === 'HEAD')) {
+    res.setHeader('Access-Control-Allow-Origin', '*');
+  }
   let resource = '/';
   try {
     const url = new URL(req.url ?? '/', 'http://s3.local');

@@ -81,6 +81,22 @@ describe('S3 compatibility with the minio client', () => {
     expect(await expired.text()).toContain('Request has expired');
   });
 
+  it('lets a page on another origin read a presigned URL (CORS), and nothing else', async () => {
+    await client.putObject('images', 'cors.jpg', Buffer.from('jpeg'), 4, { 'Content-Type': 'image/jpeg' });
+    const url = await client.presignedGetObject('images', 'cors.jpg', 3600);
+    const origin = { origin: 'http://127.0.0.1:8080' };
+    const read = await fetch(url, { headers: origin });
+    expect(read.status).toBe(200);
+    expect(read.headers.get('access-control-allow-origin')).toBe('*');
+    // Without an Origin (not a browser's cross-origin read) no CORS header; a refused read still refuses.
+    expect((await fetch(url)).headers.get('access-control-allow-origin')).toBeNull();
+    const unsigned = await fetch(`${server.endpoint}/images/cors.jpg`, { headers: origin });
+    expect(unsigned.status).toBe(403);
+    // Writes never get CORS headers, whatever their origin.
+    const put = await fetch(`${server.endpoint}/images/x.jpg`, { method: 'PUT', headers: origin, body: 'x' });
+    expect(put.headers.get('access-control-allow-origin')).toBeNull();
+  });
+
   it('refuses unsigned requests and wrong secrets', async () => {
     expect((await fetch(`${server.endpoint}/images/p.jpg`)).status).toBe(403);
     const wrong = new Minio.Client({
