@@ -24,6 +24,13 @@ export default tseslint.config(
     },
   },
   {
+    // The playground runs in browsers: its own project (DOM types, no Node).
+    files: ['apps/web/src/**/*.ts'],
+    languageOptions: {
+      parserOptions: { project: './apps/web/tsconfig.json', tsconfigRootDir: import.meta.dirname },
+    },
+  },
+  {
     files: ['**/*.js', '**/*.mjs'],
     languageOptions: { globals: { ...globals.node } },
   },

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
-// `npm test`: the build first (the tests spawn the compiled dist/ mains), then the tests' type check,
-// ESLint, Prettier and Vitest at once. Each check's output is printed, prefixed, when it ends; Vitest's
-// streams as it runs, but its closing summary is held back and printed last. The exit code is non-zero
+// `npm test`: the build first (the tests spawn the compiled dist/ mains; then the playground's assets), then
+// the tests' type check, ESLint, Prettier and Vitest at once. Each check's output is printed, prefixed, when
+// it ends; Vitest's streams as it runs, but its closing summary is held back and printed last. The exit code is non-zero
 // when any step's is. Arguments are passed to Vitest (e.g. `npm test -- test/service`).
 import { spawn } from 'node:child_process';
 import { delimiter, dirname, join } from 'node:path';
@@ -55,6 +55,10 @@ for (const signal of ['SIGINT', 'SIGTERM']) {
 const build = await run('build', 'tsc', ['-b']);
 print(build);
 if (build.code !== 0) process.exit(build.code);
+// The playground's assets (esbuild, well under a second), so the browser tests see the current sources.
+const web = await run('web', process.execPath, ['apps/web/build.mjs']);
+print(web);
+if (web.code !== 0) process.exit(web.code);
 
 // Vitest's lines stream through, except its closing summary (from "Test Files" on), kept for the end.
 const summary = [];

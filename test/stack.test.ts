@@ -113,6 +113,11 @@ describe('npm start (the all-in-one stack)', () => {
       expect(stderr).not.toContain(key);
       expect(stderr).not.toContain(webhookSecret);
       expect(stderr).toContain(`curl -s http://127.0.0.1:${port}/v1/images/generations`);
+      // The playground is served at /, its images allowed from the embedded S3 endpoint by the CSP.
+      expect(stderr).toContain(`echo "http://127.0.0.1:${port}/#key=$IMAGEGEN_BOOTSTRAP_API_KEY"`);
+      const page = await fetch(`http://127.0.0.1:${port}/`);
+      expect(page.status).toBe(200);
+      expect(await page.text()).toContain('<title>imagegen playground</title>');
       const res = await fetch(`http://127.0.0.1:${port}/v1/images/generations`, {
         method: 'POST',
         headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json', prefer: 'wait=60' },
@@ -126,6 +131,8 @@ describe('npm start (the all-in-one stack)', () => {
       expect(res.status).toBe(200);
       const job = (await res.json()) as { status: string; image_url: string };
       expect(job.status).toBe('succeeded');
+      const s3Origin = new URL(job.image_url).origin;
+      expect(page.headers.get('content-security-policy')).toContain(`img-src 'self' data: ${s3Origin}`);
       const meta = await sharp(Buffer.from(await (await fetch(job.image_url)).arrayBuffer())).metadata();
       expect([meta.width, meta.height, meta.format]).toEqual([1024, 1024, 'jpeg']);
       const d = await until('the webhook delivery', () => receiver.deliveries[0]);

@@ -647,7 +647,11 @@ const PREFER: readonly (readonly [string, Expect])[] = [
 ];
 
 const UNKNOWN_PATHS: readonly (readonly [string, Expect])[] = [
-  ['/', 'error'],
+  ['/', 'any'], // the playground (GET), 405 otherwise
+  ['/assets/', 'error'],
+  ['/assets/app.js', 'error'],
+  ['/assets/..%2f..%2fpackage.json', 'error'],
+  ['/assets/%2e%2e/index.html', 'error'],
   ['/v1', 'error'],
   ['/v1/images', 'error'],
   ['/v2/images/generations', 'error'],

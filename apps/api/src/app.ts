@@ -24,6 +24,7 @@ import { adminRouter } from './routes/admin.js';
 import { eventRoutes } from './routes/events.js';
 import { generationRoutes } from './routes/generations.js';
 import { opsRoutes, type RegisteredModel } from './routes/ops.js';
+import { playgroundRoutes, type PlaygroundOptions } from './routes/playground.js';
 import { promptRoutes } from './routes/prompts.js';
 import { QUEUE_BOARD_PATH, queueBoard } from './routes/queue-board.js';
 import { notFound } from './services/errors.js';
@@ -85,6 +86,8 @@ export interface ApiDeps {
    * streams end (clients reconnect with Last-Event-ID to another or the restarted process).
    */
   shutdown?: AbortSignal;
+  /** The playground at `/` (apps/web's build); without it `/` is a 404 like any unknown path. */
+  playground?: PlaygroundOptions;
 }
 
 /** The Express application; no ports, no environment: tests build it with their own deps. */
@@ -153,8 +156,9 @@ export function createApp(deps: ApiDeps): express.Express {
   );
   app.use(eventRoutes(routeDeps));
   app.use(promptRoutes({ ...routeDeps, json }));
+  if (deps.playground) app.use(playgroundRoutes(deps.playground));
 
-  app.use(methodNotAllowed(knownPaths(s.ADMIN_API_KEY !== undefined)));
+  app.use(methodNotAllowed(knownPaths(s.ADMIN_API_KEY !== undefined, deps.playground !== undefined)));
   app.use(() => {
     throw notFound('no such endpoint; see /openapi.json');
   });

@@ -25,6 +25,7 @@ import { createApp } from './app.js';
 import type { ApiConfig } from './config.js';
 import { limitConnections, openFileLimit } from './http/connection-limit.js';
 import { answerClientError, answerUnmetExpectation } from './http/errors.js';
+import { DEFAULT_PLAYGROUND_DIR, loadPlayground } from './routes/playground.js';
 
 export interface RunningApi {
   port: number;
@@ -78,6 +79,9 @@ export async function startApi(config: ApiConfig): Promise<RunningApi> {
     }
     return models.list;
   };
+  const playgroundDir = config.PLAYGROUND_DIR ?? DEFAULT_PLAYGROUND_DIR;
+  const playground = loadPlayground(playgroundDir);
+  if (!playground) logger.warn({ dir: playgroundDir }, 'playground not built: / answers 404');
   const app = createApp({
     settings: config,
     jobs,
@@ -101,6 +105,10 @@ export async function startApi(config: ApiConfig): Promise<RunningApi> {
     pingRedis: async () => (await redis.ping().catch(() => '')) === 'PONG',
     shutdown: shutdown.signal,
     ...(board ? { boardQueues: board.queues } : {}),
+    playground: {
+      files: playground,
+      imageOrigin: new URL(config.S3_PUBLIC_ENDPOINT ?? config.S3_ENDPOINT).origin,
+    },
   });
   // Receiving a request (headers and body) is bounded on every route: a silent or trickling client is
   // answered 408 and closed (issue 17, finding 3). Node's timer covers only the request's arrival, so long

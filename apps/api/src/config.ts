@@ -80,6 +80,11 @@ const ApiLimitsEnv = z.object({
     .optional(),
 });
 
+const PlaygroundEnv = z.object({
+  /** The built playground (index.html + assets/) served at `/`; default apps/web/dist/public. */
+  PLAYGROUND_DIR: z.string().min(1).optional(),
+});
+
 const ApiEnv = [
   ...SharedEnv,
   RedisDurabilityEnv,
@@ -87,6 +92,7 @@ const ApiEnv = [
   webhookAllowlistEnv(parseAllowlist),
   ModerationEnv,
   ApiLimitsEnv,
+  PlaygroundEnv,
 ] as const;
 
 export type ApiConfig = Readonly<

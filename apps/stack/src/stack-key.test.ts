@@ -44,6 +44,10 @@ describe('the npm start banner', () => {
     const id = secret.slice(3, 15);
     const [webhookSecret] = await keys.webhookSecrets(id);
     expect(first).toContain(webhookSecret);
+    // The playground link that opens the page ready to use, with the key in its fragment.
+    expect(first).toContain(
+      `Playground (open this link; it carries the key): ${options.base}/#key=${secret}`,
+    );
 
     const second = await start();
     expect(readFileSync(keyFile, 'utf8').trim()).toBe(secret);
@@ -51,6 +55,7 @@ describe('the npm start banner', () => {
     expect(second).not.toMatch(WHSEC);
     expect(second).toContain(`API key: in ${keyFile} (id ${id})`);
     expect(second).toContain(`KEY=$(cat ${keyFile})`);
+    expect(second).toContain(`echo "${options.base}/#key=$(cat ${keyFile})"`);
     expect(second).toContain(`imagegen keys rotate-webhook-secret ${id}`);
 
     // A revoked local key is replaced by a new one, shown once.
@@ -74,6 +79,7 @@ describe('the npm start banner', () => {
     expect(first).not.toContain(bootstrapKey);
     expect(first).toContain('API key: IMAGEGEN_BOOTSTRAP_API_KEY (id 0123456789ab)');
     expect(first).toContain('KEY=$IMAGEGEN_BOOTSTRAP_API_KEY');
+    expect(first).toContain(`echo "${options.base}/#key=$IMAGEGEN_BOOTSTRAP_API_KEY"`);
     expect(first).toMatch(WHSEC);
     const second = await start();
     expect(second).not.toContain(bootstrapKey);

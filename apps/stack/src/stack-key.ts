@@ -87,10 +87,20 @@ export function banner(
       ? `Webhook signing secret of this key (shown this once): ${key.newWebhookSecret}`
       : `Webhooks are signed with the secret shown when this key was created; ` +
         `\`npx imagegen keys rotate-webhook-secret ${key.id}\` makes a new one.`;
+  // The playground link carries the key in its fragment, which browsers never send to a server: the page
+  // moves it into the tab's sessionStorage. Printed with the key only when the key itself is shown.
+  const playground = key.newSecret
+    ? [`Playground (open this link; it carries the key): ${base}/#key=${key.newSecret}`]
+    : [
+        `Playground: ${base}/  (paste the API key there, or open the link this prints:`,
+        `  echo "${base}/#key=${key.keyRef}")`,
+      ];
   return [
     '',
     `imagegen is running at ${base}  (Ctrl-C stops everything)`,
     keyLine,
+    '',
+    ...playground,
     '',
     'Try it:',
     `  KEY=${key.keyRef}`,

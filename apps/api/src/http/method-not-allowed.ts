@@ -32,8 +32,11 @@ export function methodNotAllowed(paths: readonly KnownPath[]) {
 }
 
 const ID = '[^/]+';
-/** Every path the API serves, with its methods (admin paths only when the admin API is on). */
-export function knownPaths(admin: boolean): KnownPath[] {
+/**
+ * Every path the API serves, with its methods (admin paths only when the admin API is on, the playground's
+ * only when it is served).
+ */
+export function knownPaths(admin: boolean, playground = false): KnownPath[] {
   const paths: KnownPath[] = [
     { pattern: /^\/v1\/images\/generations\/?$/, methods: ['GET', 'POST'] },
     { pattern: new RegExp(`^/v1/images/generations/${ID}/?$`), methods: ['GET'] },
@@ -42,6 +45,7 @@ export function knownPaths(admin: boolean): KnownPath[] {
     { pattern: /^\/v1\/prompts\/analyze\/?$/, methods: ['POST'] },
     { pattern: /^\/(healthz|readyz|metrics|openapi\.json)\/?$/, methods: ['GET'] },
   ];
+  if (playground) paths.push({ pattern: /^\/(assets\/[^/]+)?$/, methods: ['GET'] });
   if (admin) {
     paths.push(
       { pattern: /^\/admin\/v1\/keys\/?$/, methods: ['GET', 'POST'] },
