@@ -6,12 +6,12 @@
  * (apps/web/screenshot.png).
  */
 import { createHash } from 'node:crypto';
-import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import type { Page, Request } from 'playwright-core';
+import type { Locator, Page, Request } from 'playwright-core';
 import sharp from 'sharp';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 
@@ -24,12 +24,19 @@ import { client, startStack, type TestStack } from '../support/stack.js';
 const BUNDLED_MODEL = fileURLToPath(new URL('../../packages/tiny-model/model', import.meta.url));
 const RESULT_MS = 60_000;
 
-// The bundled model at its 30 steps (about a second a job on this machine); a copy with 1000 steps (the most a model may ask) for the
-// cancel test, so the job is still generating when the page cancels it.
-const slowRoot = mkdtempSync(join(tmpdir(), 'imagegen-web-slow-'));
-const slowModel = join(slowRoot, 'model');
-cpSync(BUNDLED_MODEL, slowModel, { recursive: true });
-writeFileSync(join(slowModel, 'imagegen.json'), JSON.stringify({ default_steps: 1000, default_guidance: 5 }));
+// Two copies of the bundled model: 12 steps for most tests (well under a second a job here), and 60 for the
+// live preview and cancel tests, so previews appear while a job generates and a job is still generating
+// when the page cancels it.
+const models = mkdtempSync(join(tmpdir(), 'imagegen-web-models-'));
+function modelWithSteps(steps: number): string {
+  const dir = join(models, `steps-${steps}`);
+  cpSync(BUNDLED_MODEL, dir, { recursive: true });
+  const manifest = JSON.parse(readFileSync(join(BUNDLED_MODEL, 'imagegen.json'), 'utf8')) as object;
+  writeFileSync(join(dir, 'imagegen.json'), JSON.stringify({ ...manifest, default_steps: steps }));
+  return dir;
+}
+const fastModel = modelWithSteps(12);
+const slowModel = modelWithSteps(60);
 
 let stack: TestStack;
 let api: ReturnType<typeof client>;
@@ -48,7 +55,7 @@ const watch = (p: Page) => {
 };
 
 beforeAll(async () => {
-  stack = await startStack({ env: { MODEL_DIR: BUNDLED_MODEL } });
+  stack = await startStack({ env: { MODEL_DIR: fastModel } });
   api = client(stack);
   browser = await launchChromium();
   page = await browser.context.newPage();
@@ -57,7 +64,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await browser.close();
   await stack.stop();
-  rmSync(slowRoot, { recursive: true, force: true });
+  rmSync(models, { recursive: true, force: true });
 });
 beforeEach(({ task, onTestFailed }) => {
   onTestFailed(async () => {
@@ -97,6 +104,29 @@ async function recordProgress(): Promise<void> {
     });
     window.__progressObserver.observe(bar, { attributes: true, attributeFilter: ['value'] });
   })()`);
+}
+
+let slowWorker: Promise<void> | undefined;
+/** Once the queue is empty, replaces the worker with one on the 60-step copy (once per file). */
+function useSlowWorker(): Promise<void> {
+  slowWorker ??= (async () => {
+    await until('the queue to drain', async () => {
+      const r = await api('/v1/images/generations?status=queued,processing');
+      return (r.json['data'] as unknown[]).length === 0;
+    });
+    await stack.workers[0]!.close();
+    await stack.addWorker({ MODEL_DIR: slowModel });
+  })();
+  return slowWorker;
+}
+
+/** An image's natural size once it has loaded and decoded (fails if it cannot be). */
+function naturalSize(img: Locator): Promise<number[]> {
+  return img.evaluate(async (el) => {
+    const i = el as unknown as { naturalWidth: number; naturalHeight: number; decode: () => Promise<void> };
+    await i.decode();
+    return [i.naturalWidth, i.naturalHeight];
+  });
 }
 
 const bytesOf = async (url: string) => Buffer.from(await (await fetch(url)).arrayBuffer());
@@ -179,10 +209,7 @@ describe('the playground page', () => {
       else await generateButton().click();
       previous = await resultJob(previous);
       const img = resultRegion().getByRole('img', { name: prompt, exact: true });
-      const natural = await img.evaluate((el) => {
-        const i = el as unknown as { naturalWidth: number; naturalHeight: number };
-        return [i.naturalWidth, i.naturalHeight];
-      });
+      const natural = await naturalSize(img);
       expect(natural, ratio).toEqual([size.width, size.height]);
       expect(await resultRegion().innerText()).toContain(`${size.width} × ${size.height} px`);
       const seen = await page.evaluate<number[]>('window.__progress');
@@ -268,7 +295,7 @@ describe('the playground page', () => {
     }
 
     // A job that fails: the real submit, then an event stream whose terminal event is a failed job.
-    const events = `${stack.base}/v1/images/generations/*/events`;
+    const events = (url: URL) => url.pathname.endsWith('/events'); // with ?previews=1
     await page.route(events, async (route) => {
       const id = new URL(route.request().url()).pathname.split('/')[4]!;
       const real = (await api(`/v1/images/generations/${id}?wait=30`)).json;
@@ -340,14 +367,37 @@ describe('the playground page', () => {
     expect(await ids()).toEqual(first);
   });
 
+  it('shows at least one live preview before the result', async () => {
+    await useSlowWorker();
+    await page.evaluate(`(() => {
+      window.__seen = [];
+      window.__seenObserver?.disconnect();
+      const img = document.getElementById('preview-img');
+      const note = (what) => { if (!window.__seen.includes(what)) window.__seen.push(what); };
+      window.__seenObserver = new MutationObserver(() => {
+        if ((img.getAttribute('src') ?? '').startsWith('data:image/jpeg;base64,')) note('preview');
+        if (document.querySelector('#result figure.result')) note('result');
+      });
+      window.__seenObserver.observe(document.querySelector('main'), {
+        subtree: true, childList: true, attributes: true, attributeFilter: ['src'],
+      });
+    })()`);
+    await page.getByLabel('Aspect ratio').selectOption('1:1');
+    await promptBox().fill('an orange ring and a white star');
+    const before = await page
+      .locator('figure.result')
+      .getAttribute('data-job', { timeout: 1000 })
+      .catch(() => null);
+    await generateButton().click();
+    await resultJob(before);
+    expect(await page.evaluate<string[]>('window.__seen')).toEqual(['preview', 'result']);
+    const size = await naturalSize(page.locator('#preview-img'));
+    expect(Math.min(...size)).toBeGreaterThan(0);
+    expect(Math.max(...size)).toBeLessThanOrEqual(256);
+  });
+
   it('cancels a running job', async () => {
-    // Swap the worker for one on the 1000-step copy, so the job is still generating when canceled.
-    await until('the queue to drain', async () => {
-      const r = await api('/v1/images/generations?status=queued,processing');
-      return (r.json['data'] as unknown[]).length === 0;
-    });
-    await stack.workers[0]!.close();
-    await stack.addWorker({ MODEL_DIR: slowModel });
+    await useSlowWorker();
     await promptBox().fill('a purple diamond');
     await generateButton().click();
     await page

@@ -32,6 +32,7 @@ export class Runner {
   private readonly cancelButton = byId('cancel', HTMLButtonElement);
   private running = false;
   private jobId: string | null = null;
+  private shownProgress = 0;
   private stopTimers: (() => void)[] = [];
 
   constructor(private readonly deps: RunnerDeps) {
@@ -77,7 +78,7 @@ export class Runner {
       let finished: Job | null =
         submitted.status === 'queued' || submitted.status === 'processing' ? null : submitted;
       if (!finished) {
-        for await (const event of clients.api.events(submitted.id)) {
+        for await (const event of clients.api.events(submitted.id, { previews: true })) {
           if (event.type === 'completed') finished = event.data;
           else this.onEvent(event);
         }
@@ -128,13 +129,17 @@ export class Runner {
         break;
       case 'progress': {
         const d = event.data;
-        this.progress.value = Math.min(1, Math.max(0, d.progress));
-        const stage = STAGES[d.stage] ?? d.stage;
-        this.say(d.step !== null && d.total !== null ? `${stage}: step ${d.step} of ${d.total}` : stage);
-        // Live previews (`?previews=1`): a small JPEG data URL of the current latents.
-        const preview = (d as { preview?: unknown }).preview;
-        if (typeof preview === 'string' && preview.startsWith('data:image/')) {
-          this.previewImg.src = preview;
+        // Previews travel apart from the stored progress events and may arrive a step behind them:
+        // the bar and the step line only move forward.
+        if (d.progress >= this.shownProgress) {
+          this.shownProgress = d.progress;
+          this.progress.value = Math.min(1, Math.max(0, d.progress));
+          const stage = STAGES[d.stage] ?? d.stage;
+          this.say(d.step !== null && d.total !== null ? `${stage}: step ${d.step} of ${d.total}` : stage);
+        }
+        // Live previews (`?previews=1`): a small JPEG data URL of the image as it forms.
+        if (d.preview?.startsWith('data:image/jpeg;base64,')) {
+          this.previewImg.src = d.preview;
           this.preview.hidden = false;
         }
         break;
@@ -258,6 +263,7 @@ export class Runner {
   }
 
   private reset(): void {
+    this.shownProgress = 0;
     for (const stop of this.stopTimers.splice(0)) stop();
     this.alert.replaceChildren();
     this.result.replaceChildren();
