@@ -140,6 +140,8 @@ async function main(): Promise<void> {
   childEnv['WORKER_PORT'] ??= '0';
   childEnv['DISPATCHER_PORT'] ??= '0';
   const base = `http://${childEnv['HOST'] === '0.0.0.0' ? '127.0.0.1' : childEnv['HOST']}:${childEnv['PORT']}`;
+  // The BFL adapter's polling_url: this machine's API unless the operator says where clients reach it.
+  childEnv['PUBLIC_BASE_URL'] ??= base;
   writeFileSync(
     stackFile,
     JSON.stringify({
