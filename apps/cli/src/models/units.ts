@@ -1,4 +1,4 @@
-/** Bytes for people: `512 B`, `12.3 MB`, `4.71 GB` (decimal units, as the Hub shows sizes). */
+/** Bytes for people: `512 B`, `4.71 GB`, `12.3 MB`, `702 MB` (decimal units, as the Hub shows sizes). */
 export function formatBytes(bytes: number): string {
   if (bytes < 1000) return `${bytes} B`;
   const units = ['kB', 'MB', 'GB', 'TB'];
@@ -8,5 +8,5 @@ export function formatBytes(bytes: number): string {
     value /= 1000;
     unit++;
   }
-  return `${value.toFixed(value < 10 ? 2 : 1)} ${units[unit]}`;
+  return `${value.toFixed(value < 10 ? 2 : value < 100 ? 1 : 0)} ${units[unit]}`;
 }
