@@ -121,6 +121,12 @@ export interface Preview {
   source: PreviewSource;
 }
 
+/** One generation of `Engine.generateBatch`: its input and its own hooks. */
+export interface GenerateEntry {
+  input: GenerateInput;
+  hooks?: GenerateHooks;
+}
+
 /** Per-stage wall time in milliseconds. */
 export interface StageTimings {
   tokenize: number;

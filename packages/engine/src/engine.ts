@@ -1,67 +1,32 @@
 import { performance } from 'node:perf_hooks';
 
-import { beforeDeadline } from './deadline.js';
-import { canceledError, EngineError } from './errors.js';
-import { resizeBilinearAlignCorners } from './image/bilinear.js';
-import { encodeImage, encodePreview, MIME_TYPES, resizeRgb } from './image/sharp-ops.js';
 import type { ModelManifest } from './model/manifest.js';
-import { pickScale, planResolution, type AspectRatio, type ResolutionPlan } from './plan.js';
+import { planResolution, type AspectRatio, type ResolutionPlan } from './plan.js';
 import { DEFAULT_RUNTIME, type RuntimeOptions } from './runtime/options.js';
+import type { DenoiseRequest } from './runtime/pipeline.js';
 import type { LoadedInfo } from './runtime/protocol.js';
-import type { SafetyVerdict } from './runtime/safety.js';
-import { ThreadClient, type ThreadPreviews } from './runtime/thread-client.js';
+import { ThreadClient } from './runtime/thread-client.js';
+import { denoiseRequest, finishGeneration, threadPreviews, type StageContext } from './stages.js';
 import {
   DEFAULT_ABORT_GRACE_MS,
   DEFAULT_CLOSE_TIMEOUT_MS,
-  DEFAULT_PREVIEW_MIN_INTERVAL_MS,
-  PREVIEW_MAX_SIDE,
   type EngineInfo,
   type EngineOptions,
+  type GenerateEntry,
   type GenerateHooks,
   type GenerateInput,
   type GenerateResult,
-  type PreviewHooks,
 } from './engine-types.js';
 
 export * from './engine-types.js';
 
-/**
- * The thread side of `PreviewHooks`: pixels from the thread are encoded here (sharp, on libuv's pool, so the
- * thread goes on denoising); `settled()` resolves once every preview was handed out.
- */
-function threadPreviews(hooks: PreviewHooks): { thread: ThreadPreviews; settled: () => Promise<void> } {
-  if (!Number.isInteger(hooks.everySteps) || hooks.everySteps < 1) {
-    throw new EngineError(
-      'invalid_argument',
-      `previews.everySteps must be an integer ≥ 1, got ${hooks.everySteps}`,
-    );
-  }
-  const encoding = new Set<Promise<void>>();
-  const thread: ThreadPreviews = {
-    plan: {
-      everySteps: hooks.everySteps,
-      minIntervalMs: hooks.minIntervalMs ?? DEFAULT_PREVIEW_MIN_INTERVAL_MS,
-    },
-    wanted: hooks.wanted ?? (() => true),
-    onPreview: (p) => {
-      const done: Promise<void> = encodePreview(p.rgb, { width: p.width, height: p.height }, PREVIEW_MAX_SIDE)
-        .then(({ jpeg, width, height }) =>
-          hooks.onPreview({ step: p.step, total: p.total, jpeg, width, height, source: p.source }),
-        )
-        .catch(() => undefined)
-        .finally(() => encoding.delete(done));
-      encoding.add(done);
-    },
-  };
-  return {
-    thread,
-    settled: async () => {
-      await Promise.allSettled([...encoding]);
-    },
-  };
-}
-
-const UNCHECKED: SafetyVerdict = { checked: false, flagged: false, label: null, category: null, scores: {} };
+type Prepared = {
+  input: GenerateInput;
+  hooks: GenerateHooks;
+  request: DenoiseRequest;
+  key: string;
+  previews: ReturnType<typeof threadPreviews> | undefined;
+};
 
 /**
  * A loaded text-to-image model. ONNX sessions live in a worker thread; this object plans, orchestrates the
@@ -74,6 +39,11 @@ export class Engine {
     private readonly loaded: LoadedInfo,
     private readonly runtime: RuntimeOptions,
   ) {}
+
+  /** What the stages after denoising use. */
+  private get stages(): StageContext {
+    return { manifest: this.manifest, loaded: this.loaded, thread: this.thread };
+  }
 
   /** Loads the model and opens every session; rejects with a clear EngineError on a bad directory. */
   static async load(options: EngineOptions): Promise<Engine> {
@@ -165,122 +135,69 @@ export class Engine {
     await this.generate({ prompt: 'warm-up', aspectRatio: '1:1', seed: 0, format: 'jpeg', steps: 1 });
   }
 
-  async generate(input: GenerateInput, hooks: GenerateHooks = {}): Promise<GenerateResult> {
-    const started = performance.now();
+  /**
+   * Inputs with equal keys can share UNet calls in `generateBatch`: same native size, steps and guidance
+   * (one model and one scheduler per engine). The key is opaque; throws for an unknown aspect ratio.
+   */
+  batchKey(input: GenerateInput): string {
+    const { native } = this.plan(input.aspectRatio);
     const steps = input.steps ?? this.manifest.defaults.steps;
     const guidance = input.guidance ?? this.manifest.defaults.guidance;
-    const tolerance = input.safetyTolerance ?? 2;
-    if (!Number.isInteger(tolerance) || tolerance < 0 || tolerance > 6) {
-      throw new EngineError('invalid_argument', `safetyTolerance must be an integer 0..6, got ${tolerance}`);
-    }
-    if (!Number.isFinite(guidance) || guidance < 0 || guidance > 50) {
-      throw new EngineError(
-        'invalid_argument',
-        `guidance must be a number between 0 and 50, got ${guidance}`,
-      );
-    }
-    if (!Number.isInteger(input.seed) || input.seed < 0 || input.seed > 0xffffffff) {
-      throw new EngineError('invalid_argument', `seed must be an integer 0..4294967295, got ${input.seed}`);
-    }
-    const plan = this.plan(input.aspectRatio);
-    const { signal, deadlineAt } = hooks;
-    const limits = { signal, deadlineAt };
-    const checkpoint = () => {
-      if (signal?.aborted) throw canceledError(signal.reason);
-    };
-    hooks.onStage?.('generating');
-    const previews = hooks.previews ? threadPreviews(hooks.previews) : undefined;
-    const gen = await this.thread
-      .generate(
-        {
-          prompt: input.prompt,
-          negativePrompt: input.negativePrompt ?? '',
-          seed: input.seed,
-          steps,
-          guidance,
-          width: plan.native.width,
-          height: plan.native.height,
-        },
-        limits,
-        (step, total) => hooks.onStep?.(step, total),
-        previews?.thread,
-      )
-      .finally(() => previews?.settled());
-    checkpoint();
+    return `${native.width}x${native.height}/${steps}/${guidance}`;
+  }
 
-    hooks.onStage?.('upscaling');
-    const u0 = performance.now();
-    let rgb = gen.rgb;
-    let size = { width: gen.width, height: gen.height };
-    // Super-resolve by the smallest factor that reaches the target (else the largest); sharp does the exact
-    // resize.
-    const factor = pickScale(this.loaded.upscaleFactors, size, plan.target);
-    if (factor) {
-      rgb = await this.thread.upscale(rgb, size.width, size.height, factor, limits);
-      size = { width: size.width * factor, height: size.height * factor };
-      checkpoint();
-    }
-    // sharp runs on libuv's pool and cannot be stopped: past the deadline the caller is answered and the
-    // native work finishes in the background.
-    rgb = await beforeDeadline(resizeRgb(rgb, size, plan.target), 'resize', deadlineAt);
-    checkpoint();
-    const u1 = performance.now();
+  /** One generation: `generateBatch` with a single entry. */
+  generate(input: GenerateInput, hooks: GenerateHooks = {}): Promise<GenerateResult> {
+    return this.generateBatch([{ input, hooks }])[0]!;
+  }
 
-    let safety = UNCHECKED;
-    if (this.loaded.safety) {
-      hooks.onStage?.('safety_check');
-      const spec = this.loaded.safety.input;
-      const small =
-        spec.resize === 'bilinear_align_corners'
-          ? resizeBilinearAlignCorners(rgb, plan.target, spec)
-          : await beforeDeadline(resizeRgb(rgb, plan.target, spec, spec.fit), 'resize', deadlineAt);
-      safety = await this.thread.classify(small, tolerance, limits);
-      checkpoint();
-    }
-    const u2 = performance.now();
-
-    hooks.onStage?.('encoding');
-    const encoding = encodeImage(rgb, plan.target, input.format, {
-      parameters: `${input.prompt}\nSteps: ${steps}, Sampler: ${this.manifest.scheduler.className}, CFG scale: ${guidance}, Seed: ${input.seed}, Size: ${plan.native.width}x${plan.native.height}, Upscaled: ${plan.target.width}x${plan.target.height}`,
-      imagegen: JSON.stringify({
-        prompt: input.prompt,
-        negative_prompt: input.negativePrompt ?? '',
-        seed: input.seed,
-        steps,
-        guidance,
-        scheduler: this.manifest.scheduler.className,
-        aspect_ratio: input.aspectRatio,
-        native: plan.native,
-        size: plan.target,
-      }),
+  /**
+   * Generates several images, one promise per entry, in entry order. Entries with the same `batchKey`
+   * denoise together (one UNet call per step for all of them); each keeps its own prompt, negative prompt,
+   * seed and noise, so its image has the same bytes as when it is generated alone. Each entry's hooks bound
+   * it alone: its abort stops it at the next step while the others go on, and its deadline behaves as in
+   * `generate` (see `GenerateHooks`). Upscaling, the safety check and encoding run per entry.
+   */
+  generateBatch(entries: readonly GenerateEntry[]): Promise<GenerateResult>[] {
+    const started = performance.now();
+    const prepared = entries.map(({ input, hooks = {} }) => {
+      try {
+        const request = denoiseRequest(this.manifest, input);
+        const previews = hooks.previews ? threadPreviews(hooks.previews) : undefined;
+        return { input, hooks, request, key: this.batchKey(input), previews };
+      } catch (e) {
+        return e instanceof Error ? e : new Error(String(e));
+      }
     });
-    const image = await beforeDeadline(encoding, 'encode', deadlineAt);
-    const u3 = performance.now();
-    const t = gen.timings;
-    return {
-      image,
-      format: input.format,
-      mimeType: MIME_TYPES[input.format],
-      width: plan.target.width,
-      height: plan.target.height,
-      native: plan.native,
-      seed: input.seed,
-      steps,
-      guidance,
-      tokens: gen.tokens,
-      safety,
-      timings: {
-        tokenize: t.tokenize,
-        textEncode: t.textEncode,
-        unet: t.unet,
-        unetPerStep: t.unetSteps.length ? t.unet / t.unetSteps.length : 0,
-        vae: t.vae,
-        upscale: u1 - u0,
-        safety: u2 - u1,
-        encode: u3 - u2,
-        total: u3 - started,
-      },
-    };
+    const results = new Map<number, Promise<GenerateResult>>();
+    const groups = new Map<string, number[]>();
+    prepared.forEach((p, k) => {
+      if (p instanceof Error) results.set(k, Promise.reject(p));
+      else groups.set(p.key, [...(groups.get(p.key) ?? []), k]);
+    });
+    for (const members of groups.values()) {
+      const calls = members.map((k) => {
+        const p = prepared[k] as Prepared;
+        p.hooks.onStage?.('generating');
+        return {
+          request: p.request,
+          limits: { signal: p.hooks.signal, deadlineAt: p.hooks.deadlineAt },
+          onProgress: (step: number, total: number) => p.hooks.onStep?.(step, total),
+          previews: p.previews?.thread,
+        };
+      });
+      this.thread.generateBatch(calls).forEach((gen, j) => {
+        const k = members[j]!;
+        const p = prepared[k] as Prepared;
+        results.set(
+          k,
+          gen
+            .finally(() => p.previews?.settled())
+            .then((g) => finishGeneration(this.stages, p.input, p.hooks, g, started)),
+        );
+      });
+    }
+    return entries.map((_, k) => results.get(k)!);
   }
 
   /**

@@ -15,6 +15,7 @@ export type {
   EngineInfo,
   EngineOptions,
   EngineStage,
+  GenerateEntry,
   GenerateHooks,
   GenerateInput,
   GenerateResult,

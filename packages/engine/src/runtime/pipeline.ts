@@ -9,6 +9,7 @@ import { fillGaussian } from '../prng.js';
 import { createScheduler } from '../scheduler/index.js';
 import { ClipTokenizer } from '../tokenizer/clip.js';
 import type { RuntimeOptions } from './options.js';
+import { concatConditioning, type BatchOutcome, type BatchState } from './batch.js';
 import { PreviewMaker, type PreviewPixels } from './preview.js';
 import { openSession } from './session.js';
 import { conditionPrompts, encodeText, type EncodedText, type TextEncoders } from './text-encoding.js';
@@ -127,93 +128,188 @@ export class DiffusionPipeline {
     return encodeText(this.text, prompts);
   }
 
-  /** Prompt → latents → decoded RGB at the requested generation size. */
+  /** Prompt → latents → decoded RGB at the requested generation size (a batch of one). */
   async generate(req: DenoiseRequest, hooks: StepHooks = {}): Promise<DenoiseResult> {
-    const m = this.manifest;
-    if (req.width % m.pixelMultiple !== 0 || req.height % m.pixelMultiple !== 0) {
-      throw new EngineError(
-        'invalid_argument',
-        `generation size ${req.width}×${req.height} must be a multiple of ${m.pixelMultiple} pixels`,
-      );
-    }
-    const scheduler = createScheduler(m.scheduler, req.steps);
-    const cfg = this.usesCfg(req.guidance);
-    const t0 = performance.now();
-    const t1 = performance.now();
-    const text = await conditionPrompts(
-      this.text,
-      req.prompt,
-      req.negativePrompt,
-      cfg,
-      this.manifest.forceZerosForEmptyPrompt,
-    );
-    const t2 = performance.now();
+    let outcome: BatchOutcome | undefined;
+    await this.generateBatch([{ request: req, hooks }], (_k, o) => {
+      outcome = o;
+    });
+    if (!outcome) throw new EngineError('runtime_failure', 'the generation ended without a result');
+    if ('error' in outcome) throw outcome.error;
+    return outcome.result;
+  }
 
-    const h = req.height / m.vaeScaleFactor;
-    const w = req.width / m.vaeScaleFactor;
+  /**
+   * Denoises several compatible requests (same size, steps and guidance) together: each step runs the UNet
+   * once on every active request's rows, while each request keeps its own conditioning, seed, noise and
+   * scheduler state, so its latents equal its unbatched run's (the UNet treats batch rows independently).
+   * A request canceled between steps leaves the batch and the others go on. `onDone` is called once per
+   * request, as soon as it is decoded or has failed; the returned promise resolves after the last one.
+   */
+  async generateBatch(
+    items: { request: DenoiseRequest; hooks: StepHooks }[],
+    onDone: (index: number, outcome: BatchOutcome) => void,
+  ): Promise<void> {
+    const first = items[0];
+    if (!first) return;
+    const m = this.manifest;
+    const req0 = first.request;
+    const mismatch = items.find(
+      ({ request: r }) =>
+        r.width !== req0.width ||
+        r.height !== req0.height ||
+        r.steps !== req0.steps ||
+        r.guidance !== req0.guidance,
+    );
+    const invalid =
+      mismatch !== undefined
+        ? new EngineError('invalid_argument', 'a batch must share its size, steps and guidance')
+        : req0.width % m.pixelMultiple !== 0 || req0.height % m.pixelMultiple !== 0
+          ? new EngineError(
+              'invalid_argument',
+              `generation size ${req0.width}×${req0.height} must be a multiple of ${m.pixelMultiple} pixels`,
+            )
+          : null;
+    if (invalid) {
+      items.forEach((_, k) => onDone(k, { error: invalid }));
+      return;
+    }
+    const cfg = this.usesCfg(req0.guidance);
+    const h = req0.height / m.vaeScaleFactor;
+    const w = req0.width / m.vaeScaleFactor;
     const c = this.io.unet.latentChannels;
     const size = c * h * w;
-    let latents = fillGaussian(new Float32Array(size), req.seed, 0);
-    for (let i = 0; i < size; i++) latents[i] = latents[i]! * scheduler.initNoiseSigma;
+    const dims = { h, w, pixelH: req0.height, pixelW: req0.width };
     const lcm = this.io.unet.timestepCond
-      ? guidanceEmbedding(req.guidance, this.io.unet.timestepCond.dim)
+      ? guidanceEmbedding(req0.guidance, this.io.unet.timestepCond.dim)
       : null;
-    const dims = { h, w, pixelH: req.height, pixelW: req.width };
-    const noise = (step: number): Float32Array => fillGaussian(new Float32Array(size), req.seed, step + 1);
-    const stepTimes: number[] = [];
-    let denoised = latents;
-    const total = scheduler.timesteps.length;
-    for (let i = 0; i < total; i++) {
-      if (hooks.isCanceled?.()) throw canceledError();
-      const s0 = performance.now();
-      const scaled = scheduler.scaleModelInput(latents, i);
-      let input = scaled;
-      if (cfg) {
-        input = new Float32Array(size * 2);
-        input.set(scaled, 0);
-        input.set(scaled, size);
+
+    let states: BatchState[] = [];
+    for (const [index, { request: req, hooks }] of items.entries()) {
+      try {
+        const scheduler = createScheduler(m.scheduler, req.steps);
+        const t0 = performance.now();
+        const text = await conditionPrompts(
+          this.text,
+          req.prompt,
+          req.negativePrompt,
+          cfg,
+          this.manifest.forceZerosForEmptyPrompt,
+        );
+        const latents = fillGaussian(new Float32Array(size), req.seed, 0);
+        for (let i = 0; i < size; i++) latents[i] = latents[i]! * scheduler.initNoiseSigma;
+        states.push({
+          index,
+          req,
+          hooks,
+          scheduler,
+          text,
+          latents,
+          denoised: latents,
+          stepTimes: [],
+          textEncode: performance.now() - t0,
+        });
+      } catch (e) {
+        onDone(index, { error: e });
       }
-      const out = await this.unetRunner.run(input, scheduler.timesteps[i]!, text, lcm, dims);
-      let eps = out;
-      if (cfg) {
-        eps = new Float32Array(size);
-        const g = req.guidance;
-        for (let k = 0; k < size; k++) {
-          const u = out[k]!;
-          eps[k] = u + g * (out[size + k]! - u);
-        }
-      }
-      const r = scheduler.step(eps, i, latents, noise);
-      latents = r.prevSample;
-      denoised = r.denoised;
-      stepTimes.push(performance.now() - s0);
-      hooks.onStep?.(i + 1, total);
-      if (hooks.onDenoised) await hooks.onDenoised(i + 1, total, denoised, { c, h, w });
     }
-    if (hooks.isCanceled?.()) throw canceledError();
+
+    const total = states[0]?.scheduler.timesteps.length ?? 0;
+    const rowsPer = cfg ? 2 : 1;
+    for (let i = 0; i < total; i++) {
+      states = states.filter((s) => {
+        if (!s.hooks.isCanceled?.()) return true;
+        onDone(s.index, { error: canceledError() });
+        return false;
+      });
+      if (states.length === 0) return;
+      const s0 = performance.now();
+      // Rows in request order, each request's rows as its unbatched run lays them out ([uncond, cond]).
+      const input = new Float32Array(size * rowsPer * states.length);
+      states.forEach((s, k) => {
+        const scaled = s.scheduler.scaleModelInput(s.latents, i);
+        for (let r = 0; r < rowsPer; r++) input.set(scaled, (k * rowsPer + r) * size);
+      });
+      let out: Float32Array;
+      try {
+        out = await this.unetRunner.run(
+          input,
+          states[0]!.scheduler.timesteps[i]!,
+          concatConditioning(states.map((s) => s.text)),
+          lcm,
+          dims,
+        );
+      } catch (e) {
+        for (const s of states) onDone(s.index, { error: e });
+        return;
+      }
+      const elapsed = performance.now() - s0;
+      for (const [k, s] of states.entries()) {
+        const rows = out.subarray(k * rowsPer * size, (k + 1) * rowsPer * size);
+        let eps = rows;
+        if (cfg) {
+          eps = new Float32Array(size);
+          const g = s.req.guidance;
+          for (let j = 0; j < size; j++) {
+            const u = rows[j]!;
+            eps[j] = u + g * (rows[size + j]! - u);
+          }
+        }
+        const noise = (step: number): Float32Array =>
+          fillGaussian(new Float32Array(size), s.req.seed, step + 1);
+        const r = s.scheduler.step(eps, i, s.latents, noise);
+        s.latents = r.prevSample;
+        s.denoised = r.denoised;
+        s.stepTimes.push(elapsed);
+        s.hooks.onStep?.(i + 1, total);
+      }
+      // Live previews, request by request, before the next step (a request's own hook, so only its own).
+      for (const s of states) {
+        if (s.hooks.onDenoised) await s.hooks.onDenoised(i + 1, total, s.denoised, { c, h, w });
+      }
+    }
+
+    for (const s of states) {
+      if (s.hooks.isCanceled?.()) {
+        onDone(s.index, { error: canceledError() });
+        continue;
+      }
+      try {
+        onDone(s.index, { result: await this.decodeState(s, { c, h, w }) });
+      } catch (e) {
+        onDone(s.index, { error: e });
+      }
+    }
+  }
+
+  private async decodeState(
+    s: BatchState,
+    shape: { c: number; h: number; w: number },
+  ): Promise<DenoiseResult> {
+    const m = this.manifest;
     // LCM decodes its last boundary-conditioned estimate; for the others it equals the final latents.
-    const final = m.scheduler.className === 'LCMScheduler' ? denoised : latents;
+    const final = m.scheduler.className === 'LCMScheduler' ? s.denoised : s.latents;
     const t3 = performance.now();
     const rgb = await decodeLatents(this.vae, this.io.vae, m.files.vaeDecoder, final, m.scalingFactor, {
-      c,
-      h,
-      w,
-      width: req.width,
-      height: req.height,
+      ...shape,
+      width: s.req.width,
+      height: s.req.height,
     });
     const t4 = performance.now();
     return {
       rgb,
-      width: req.width,
-      height: req.height,
-      tokens: { count: text.tokens, truncated: text.truncated },
+      width: s.req.width,
+      height: s.req.height,
+      tokens: { count: s.text.tokens, truncated: s.text.truncated },
       timings: {
-        tokenize: t1 - t0,
-        textEncode: t2 - t1,
-        unet: stepTimes.reduce((a, b) => a + b, 0),
-        unetSteps: stepTimes,
+        tokenize: 0,
+        textEncode: s.textEncode,
+        unet: s.stepTimes.reduce((a, b) => a + b, 0),
+        unetSteps: s.stepTimes,
         vae: t4 - t3,
       },
     };
   }
 }
+
+export type { BatchOutcome } from './batch.js';

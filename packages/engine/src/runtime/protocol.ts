@@ -56,18 +56,24 @@ export interface PreviewPlan {
   minIntervalMs: number;
 }
 
+/** One request of a `generate` batch. */
+export interface GenerateItem {
+  id: number;
+  request: DenoiseRequest;
+  /**
+   * Two Int32 words: [0] becomes 1 when the caller cancels this request; [1] is 1 while the caller wants
+   * previews (the main thread updates it; the thread reads it before each preview).
+   */
+  cancel: SharedArrayBuffer;
+  previews: PreviewPlan | null;
+}
+
 export type WorkerRequest =
-  | {
-      id: number;
-      kind: 'generate';
-      request: DenoiseRequest;
-      /**
-       * Two Int32 words: [0] becomes 1 when the caller cancels; [1] is 1 while the caller wants previews
-       * (the main thread updates it; the thread reads it before each preview).
-       */
-      cancel: SharedArrayBuffer;
-      previews: PreviewPlan | null;
-    }
+  /**
+   * Denoises its items together (one batch: same size, steps and guidance); each item is answered under its
+   * own id (`progress`, `preview`, then `generated` or `failed`), and its cancel word stops it alone.
+   */
+  | { id: number; kind: 'generate'; items: GenerateItem[] }
   | { id: number; kind: 'upscale'; rgb: Uint8Array; width: number; height: number; scale: number }
   | { id: number; kind: 'classify'; rgb: Uint8Array | Float32Array; tolerance: number }
   | { id: number; kind: 'close' };

@@ -7,55 +7,36 @@ import type { DenoiseRequest, DenoiseResult } from './pipeline.js';
 import {
   THREAD_ABANDONED,
   THREAD_BUSY,
+  type GenerateItem,
   type LoadedInfo,
-  type PreviewPlan,
   type WorkerReply,
   type WorkerRequest,
 } from './protocol.js';
 import type { SafetyVerdict } from './safety.js';
 import { startThread, type ThreadInit } from './thread-start.js';
 
+import type {
+  CallLimits,
+  GenerateCall,
+  Pending,
+  PreviewReply,
+  ThreadOptions,
+  ThreadPreviews,
+  WithoutId,
+} from './thread-types.js';
+
 export type { ThreadInit } from './thread-start.js';
+export type { CallLimits, GenerateCall, ThreadOptions, ThreadPreviews } from './thread-types.js';
 
 /** The longest delay `setTimeout` honours; longer ones fire at once. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
-export interface ThreadOptions {
-  /** Module run in the thread instead of `worker-main` (fault injection, instrumentation). */
-  entry?: URL | undefined;
-  /** How long an aborted call may keep the thread before the thread is given up. */
-  abortGraceMs: number;
-  /** How long `close()` waits for the thread to release its sessions before giving it up. */
-  closeTimeoutMs: number;
-}
-
-/** Bounds of one call into the thread. */
-export interface CallLimits {
-  /** Aborting asks the thread to stop (generate: at the next step); after the abort grace it is given up. */
-  signal?: AbortSignal | undefined;
-  /** Epoch ms. When it passes with the call unanswered, the thread is given up. */
-  deadlineAt?: number | undefined;
-}
-
-type PreviewReply = Extract<WorkerReply, { kind: 'preview' }>;
-
-type Pending = {
-  resolve: (reply: WorkerReply) => void;
-  reject: (e: Error) => void;
+/** What a pending call reports to, besides its reply. */
+interface TrackHooks {
   onProgress?: (step: number, total: number) => void;
   onPreview?: (preview: PreviewReply) => void;
-};
-
-/** Live previews of one generation, as the thread client asks for them. */
-export interface ThreadPreviews {
-  plan: PreviewPlan;
-  /** Read at the start and at each step: whether previews are wanted now. */
-  wanted: () => boolean;
-  onPreview: (preview: PreviewReply) => void;
+  onAbort?: () => void;
 }
-
-/** Distributive Omit, so each request variant keeps its own fields. */
-type WithoutId<T> = T extends unknown ? Omit<T, 'id'> : never;
 
 /**
  * The main-thread side of the engine's worker thread: request/reply by id, progress callbacks, deadlines, and
@@ -125,26 +106,49 @@ export class ThreadClient {
   }
 
   /**
-   * Sends one request. Rejects with `DeadlineExceededError` without sending it when `deadlineAt` has passed
-   * already, and with the `canceled` EngineError when `signal` was aborted already or aborts before the reply.
+   * Why a call with these limits must not be sent: the thread is lost, the signal aborted already
+   * (`canceled`), or the deadline passed already (`DeadlineExceededError`); null when it may be sent.
    */
+  private refusal(what: string, limits: CallLimits): Error | null {
+    if (this.lost) return this.lost;
+    if (limits.signal?.aborted) return canceledError(limits.signal.reason);
+    if (limits.deadlineAt !== undefined && Math.ceil(limits.deadlineAt - Date.now()) <= 0) {
+      return new DeadlineExceededError(what, 0);
+    }
+    return null;
+  }
+
+  /** Sends one request (see `track` for how it ends early). */
   private call(
     what: string,
     req: WithoutId<WorkerRequest>,
     limits: CallLimits,
     transfer: ArrayBuffer[] = [],
-    hooks: {
-      onProgress?: (step: number, total: number) => void;
-      onPreview?: (preview: PreviewReply) => void;
-      onAbort?: () => void;
-    } = {},
+    hooks: TrackHooks = {},
   ): Promise<WorkerReply> {
-    if (this.lost) return Promise.reject(this.lost);
-    const { signal, deadlineAt } = limits;
-    if (signal?.aborted) return Promise.reject(canceledError(signal.reason));
-    const budgetMs = deadlineAt === undefined ? null : Math.ceil(deadlineAt - Date.now());
-    if (budgetMs !== null && budgetMs <= 0) return Promise.reject(new DeadlineExceededError(what, 0));
+    const refused = this.refusal(what, limits);
+    if (refused) return Promise.reject(refused);
     const id = this.nextId++;
+    const reply = this.track(what, id, id, limits, hooks);
+    this.worker.postMessage({ ...req, id }, transfer);
+    return reply;
+  }
+
+  /**
+   * Registers the pending reply to request `id`, part of the message `group` (a batch's items share one).
+   * Rejects with the `canceled` EngineError when `signal` aborts before the reply, and gives the thread up
+   * when the call's deadline passes or its abort is not honoured within the grace.
+   */
+  private track(
+    what: string,
+    id: number,
+    group: number,
+    limits: CallLimits,
+    hooks: TrackHooks,
+  ): Promise<WorkerReply> {
+    const { signal, deadlineAt } = limits;
+    // At least 1 ms: `refusal` has already turned away a deadline that had passed.
+    const budgetMs = deadlineAt === undefined ? null : Math.max(1, Math.ceil(deadlineAt - Date.now()));
     return new Promise<WorkerReply>((resolve, reject) => {
       let deadlineTimer: NodeJS.Timeout | undefined;
       let graceTimer: NodeJS.Timeout | undefined;
@@ -154,12 +158,13 @@ export class ThreadClient {
         signal?.removeEventListener('abort', onAbort);
         this.pending.delete(id);
       };
-      // The thread runs requests one at a time in arrival order: one with an older request still pending
-      // is waiting behind it. The oldest pending request is the thread's own work (or the thread is stuck
+      // The thread runs messages one at a time in arrival order: one with an older message still pending
+      // is waiting behind it. The oldest pending message is the thread's own work (or the thread is stuck
       // before it), so only its abort or deadline can cost the thread; a waiting one is answered at once
       // (a generate marked canceled stops at its first step when its turn comes), so one job's cancel or
-      // deadline never costs the engine under another job.
-      const waiting = () => [...this.pending.keys()].some((other) => other < id);
+      // deadline never costs the engine under another job. The items of a batch are one message: an item
+      // canceled mid-batch leaves it at the next step and the others go on.
+      const waiting = () => [...this.pending.values()].some((other) => other.group < group);
       const onAbort = () => {
         hooks.onAbort?.();
         if (waiting()) {
@@ -197,6 +202,7 @@ export class ThreadClient {
       }
       signal?.addEventListener('abort', onAbort, { once: true });
       this.pending.set(id, {
+        group,
         resolve: (reply) => {
           settle();
           resolve(reply);
@@ -209,41 +215,55 @@ export class ThreadClient {
         ...(hooks.onProgress ? { onProgress: hooks.onProgress } : {}),
         ...(hooks.onPreview ? { onPreview: hooks.onPreview } : {}),
       });
-      this.worker.postMessage({ ...req, id }, transfer);
     });
   }
 
-  async generate(
+  /**
+   * Denoises the requests as one batch (they must share size, steps and guidance); one promise per
+   * request, each bounded by its own limits. A request refused before sending (see `refusal`) is not sent.
+   */
+  generateBatch(items: GenerateCall[]): Promise<DenoiseResult>[] {
+    const sent: GenerateItem[] = [];
+    let group = 0;
+    const replies = items.map(({ request, limits, onProgress, previews }) => {
+      const refused = this.refusal('generate', limits);
+      if (refused) return Promise.reject(refused);
+      const id = this.nextId++;
+      if (group === 0) group = id;
+      // Word 0: canceled; word 1: previews wanted (see GenerateItem in protocol.ts).
+      const cancel = new SharedArrayBuffer(8);
+      const words = new Int32Array(cancel);
+      const refresh = () => {
+        if (previews) Atomics.store(words, 1, previews.wanted() ? 1 : 0);
+      };
+      refresh();
+      sent.push({ id, request, cancel, previews: previews?.plan ?? null });
+      const hooks: TrackHooks = {
+        onProgress: (step, total) => {
+          refresh();
+          onProgress(step, total);
+        },
+        onAbort: () => Atomics.store(words, 0, 1),
+        ...(previews ? { onPreview: previews.onPreview } : {}),
+      };
+      return this.track('generate', id, group, limits, hooks).then((reply) => {
+        if (reply.kind !== 'generated')
+          throw new EngineError('runtime_failure', `unexpected reply ${reply.kind}`);
+        return reply.result;
+      });
+    });
+    if (sent.length > 0) this.worker.postMessage({ id: group, kind: 'generate', items: sent });
+    return replies;
+  }
+
+  /** One generation: a batch of one. */
+  generate(
     request: DenoiseRequest,
     limits: CallLimits,
     onProgress: (step: number, total: number) => void,
     previews?: ThreadPreviews,
   ): Promise<DenoiseResult> {
-    // Word 0: canceled; word 1: previews wanted (see the generate request in protocol.ts).
-    const cancel = new SharedArrayBuffer(8);
-    const words = new Int32Array(cancel);
-    const onAbort = () => Atomics.store(words, 0, 1);
-    const refresh = () => {
-      if (previews) Atomics.store(words, 1, previews.wanted() ? 1 : 0);
-    };
-    refresh();
-    const reply = await this.call(
-      'generate',
-      { kind: 'generate', request, cancel, previews: previews?.plan ?? null },
-      limits,
-      [],
-      {
-        onProgress: (step, total) => {
-          refresh();
-          onProgress(step, total);
-        },
-        ...(previews ? { onPreview: previews.onPreview } : {}),
-        onAbort,
-      },
-    );
-    if (reply.kind !== 'generated')
-      throw new EngineError('runtime_failure', `unexpected reply ${reply.kind}`);
-    return reply.result;
+    return this.generateBatch([{ request, limits, onProgress, previews }])[0]!;
   }
 
   async upscale(

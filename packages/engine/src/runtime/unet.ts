@@ -69,15 +69,22 @@ export class UnetRunner {
     const u = this.plan;
     const batch = cond.batch;
     if (u.maxBatch !== null && batch > u.maxBatch) {
-      // Static-batch export: evaluate the rows one at a time.
-      const row = (a: Float32Array, b: number) =>
-        a.subarray((b * a.length) / batch, ((b + 1) * a.length) / batch);
+      // Static-batch export: evaluate the rows in chunks of the batch it takes (a batched generation's
+      // request then runs exactly as it does alone).
+      const step = u.maxBatch;
+      const rows = (a: Float32Array, from: number, to: number) =>
+        a.subarray((from * a.length) / batch, (to * a.length) / batch);
       const out = new Float32Array(sample.length);
-      for (let b = 0; b < batch; b++) {
+      for (let b = 0; b < batch; b += step) {
+        const end = Math.min(batch, b + step);
         const part = await this.run(
-          row(sample, b),
+          rows(sample, b, end),
           t,
-          { hidden: row(cond.hidden, b), pooled: cond.pooled ? row(cond.pooled, b) : null, batch: 1 },
+          {
+            hidden: rows(cond.hidden, b, end),
+            pooled: cond.pooled ? rows(cond.pooled, b, end) : null,
+            batch: end - b,
+          },
           lcm,
           size,
         );

@@ -133,13 +133,34 @@ async function main(init: WorkerInit): Promise<void> {
     try {
       switch (msg.kind) {
         case 'generate': {
-          const flag = new Int32Array(msg.cancel);
-          const result = await pipeline.generate(msg.request, {
-            isCanceled: () => Atomics.load(flag, 0) === 1 || Atomics.load(control, 0) === THREAD_ABANDONED,
-            onStep: (step, total) => send({ id: msg.id, kind: 'progress', step, total }),
-            ...(msg.previews ? { onDenoised: previewer(msg.id, msg.previews, flag) } : {}),
-          });
-          send({ id: msg.id, kind: 'generated', result }, [result.rgb.buffer as ArrayBuffer]);
+          const answered = new Set<number>();
+          const abandoned = () => Atomics.load(control, 0) === THREAD_ABANDONED;
+          try {
+            await pipeline.generateBatch(
+              msg.items.map((item) => {
+                const flag = new Int32Array(item.cancel);
+                const hooks: StepHooks = {
+                  isCanceled: () => Atomics.load(flag, 0) === 1 || abandoned(),
+                  onStep: (step, total) => send({ id: item.id, kind: 'progress', step, total }),
+                  ...(item.previews ? { onDenoised: previewer(item.id, item.previews, flag) } : {}),
+                };
+                return { request: item.request, hooks };
+              }),
+              (k, outcome) => {
+                const id = msg.items[k]!.id;
+                answered.add(id);
+                if ('result' in outcome) {
+                  send({ id, kind: 'generated', result: outcome.result }, [
+                    outcome.result.rgb.buffer as ArrayBuffer,
+                  ]);
+                } else send({ id, kind: 'failed', error: serialize(outcome.error) });
+              },
+            );
+          } catch (e) {
+            for (const item of msg.items) {
+              if (!answered.has(item.id)) send({ id: item.id, kind: 'failed', error: serialize(e) });
+            }
+          }
           return;
         }
         case 'upscale': {
