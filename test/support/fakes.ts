@@ -4,7 +4,7 @@
  */
 import type { ApiKeyInfo, ApiKeyRepository, RateLimiter, TokenDecision } from '@imagegen/access';
 import { EngineLostError, type GenerationPayload, type NewJobRecord } from '@imagegen/contracts';
-import type { GenerateHooks, GenerateInput, GenerateResult } from '@imagegen/engine';
+import type { GenerateEntry, GenerateHooks, GenerateInput, GenerateResult } from '@imagegen/engine';
 import type { GenerationQueue, Presigner } from '@imagegen/jobs';
 import type { MemoryJobRepository } from '@imagegen/jobs/testing';
 import { createLogger, type Logger } from '@imagegen/observability';
@@ -226,6 +226,20 @@ export class FakeEngine {
     this.alive = false;
     if (!this.stuckOnDeath) this.exit.resolve(0);
     return Promise.resolve();
+  }
+
+  /** Batches by aspect ratio and steps, as the real engine does by native size, steps and guidance. */
+  batchKey(input: GenerateInput): string {
+    return `${input.aspectRatio}/${input.steps ?? 0}/${input.guidance ?? 0}`;
+  }
+
+  /** The batches `generateBatch` was given, as their entries' prompts. */
+  readonly batches: string[][] = [];
+
+  /** Records the batch, then generates each entry as `generate` does. */
+  generateBatch(entries: readonly GenerateEntry[]): Promise<GenerateResult>[] {
+    this.batches.push(entries.map((e) => e.input.prompt));
+    return entries.map((e) => this.generate(e.input, e.hooks));
   }
 
   async generate(input: GenerateInput, hooks: GenerateHooks = {}): Promise<GenerateResult> {

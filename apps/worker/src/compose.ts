@@ -22,6 +22,7 @@ import { createModerator, createUpsampler } from '@imagegen/prompt';
 import { storageFromEnv } from '@imagegen/storage';
 
 import type { WorkerConfig } from './config.js';
+import { Batcher } from './batcher.js';
 import { EngineHost, type EnginePort } from './engine-host.js';
 import { createWorker } from './create-worker.js';
 import { checkModelFits } from './model-fit.js';
@@ -101,8 +102,21 @@ export async function startWorker(
   subscriber.on('error', (err: Error) => logger.warn({ err: err.message }, 'redis subscriber error'));
   const storage = storageFromEnv(config);
   await storage.ensureBucket();
+  // BATCH_MAX > 1: BullMQ runs that many jobs at once and the batcher groups their engine calls.
+  const batcher =
+    config.BATCH_MAX > 1
+      ? new Batcher(engine, {
+          maxBatch: config.BATCH_MAX,
+          waitMs: config.BATCH_WAIT_MS,
+          onBatch: (size) => {
+            metrics.batches.inc();
+            metrics.batchedGenerations.inc(size);
+          },
+        })
+      : null;
+  const concurrency = Math.max(config.WORKER_CONCURRENCY, config.BATCH_MAX);
   const { processor, handlers } = createWorker({
-    engine,
+    engine: batcher ?? engine,
     jobs: new RedisJobRepository(redis, { prefix, retentionSeconds: config.JOB_RETENTION_S }),
     storage,
     metrics,
@@ -122,7 +136,7 @@ export async function startWorker(
   const consumer = createConsumer('generate', handlers.generate, {
     connection: redis,
     prefix,
-    concurrency: config.WORKER_CONCURRENCY,
+    concurrency,
     lockDurationMs: config.WORKER_LOCK_MS,
     stalledIntervalMs: config.WORKER_STALLED_INTERVAL_MS,
     // The processor ends a job that crashed its worker more than WORKER_MAX_CRASHES times as
@@ -142,7 +156,7 @@ export async function startWorker(
   renew.unref();
   consuming = true;
   logger.info(
-    { concurrency: config.WORKER_CONCURRENCY, port: health.port, attempts: JOB_CATALOG.generate.attempts },
+    { concurrency, batchMax: config.BATCH_MAX, port: health.port, attempts: JOB_CATALOG.generate.attempts },
     'worker consuming',
   );
 

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 
 import { describe, expect, it } from 'vitest';
 
-import { BUNDLED_MODEL_DIR, loadWorkerConfig } from './config.js';
+import { BUNDLED_MODEL_DIR, CPU_BATCH_MAX, GPU_BATCH_MAX, loadWorkerConfig } from './config.js';
 
 describe('loadWorkerConfig', () => {
   it('keeps the defaults of the worker', () => {
@@ -16,6 +16,8 @@ describe('loadWorkerConfig', () => {
       ORT_DEVICE_ID: 0,
       ORT_INTRA_OP_THREADS: 0,
       WORKER_CONCURRENCY: 1,
+      BATCH_MAX: CPU_BATCH_MAX,
+      BATCH_WAIT_MS: 0,
       JOB_TIMEOUT_MS: 300_000,
       WORKER_LOCK_MS: 30_000,
       WORKER_STALLED_INTERVAL_MS: 30_000,
@@ -24,6 +26,15 @@ describe('loadWorkerConfig', () => {
       moderation: null,
     });
     expect(BUNDLED_MODEL_DIR).toMatch(/packages[/\\]tiny-model[/\\]model$/);
+  });
+
+  it('BATCH_MAX defaults by provider, an explicit value wins, and a bad one is named', () => {
+    expect(loadWorkerConfig({ MODEL_DIR: '.', ORT_PROVIDER: 'cuda' }).BATCH_MAX).toBe(GPU_BATCH_MAX);
+    expect(GPU_BATCH_MAX).toBe(4);
+    const set = loadWorkerConfig({ MODEL_DIR: '.', BATCH_MAX: '3', BATCH_WAIT_MS: '25' });
+    expect([set.BATCH_MAX, set.BATCH_WAIT_MS]).toEqual([3, 25]);
+    expect(() => loadWorkerConfig({ MODEL_DIR: '.', BATCH_MAX: '0' })).toThrow(/BATCH_MAX/);
+    expect(() => loadWorkerConfig({ MODEL_DIR: '.', BATCH_WAIT_MS: '-1' })).toThrow(/BATCH_WAIT_MS/);
   });
 
   it('UPSCALER names each shipped ESRGAN (esrgan-thick included) by its directory, lanczos as none', () => {

@@ -36,6 +36,11 @@ function shipped(name: string): { dir: string } | { error: string } {
   }
 }
 
+/** BATCH_MAX's default with ORT_PROVIDER=cuda: a GPU denoises four latents in little more than one's time. */
+export const GPU_BATCH_MAX = 4;
+/** BATCH_MAX's default on the CPU, from `npm run bench:engine` on the 2-core machine (README, Performance). */
+export const CPU_BATCH_MAX = 1;
+
 const EngineEnv = z
   .object({
     /** A model directory, or the name of one pulled into IMAGEGEN_MODELS_DIR (`owner/name`). */
@@ -61,6 +66,13 @@ const EngineEnv = z
     ORT_PROVIDER: z.enum(['cpu', 'cuda']).default('cpu'),
     ORT_DEVICE_ID: int(0, 0, 64),
     ORT_INTRA_OP_THREADS: int(0, 0, 1024),
+    /**
+     * Most queued jobs denoised together in one micro-batch (1: no batching). Unset: 4 with cuda,
+     * CPU_BATCH_MAX on the CPU (where `npm run bench:engine` measured no gain from batching).
+     */
+    BATCH_MAX: z.coerce.number().int().min(1).max(64).optional(),
+    /** How long a job waits for compatible ones to fill its batch; 0: only those already waiting. */
+    BATCH_WAIT_MS: int(0, 0, 10_000),
   })
   .transform((c, ctx) => {
     const modelsDir = resolve(
@@ -113,6 +125,7 @@ const EngineEnv = z
     const safetyModelDir: string | false | null = safety === 'none' ? false : (safety ?? null);
     return {
       ...c,
+      BATCH_MAX: c.BATCH_MAX ?? (c.ORT_PROVIDER === 'cuda' ? GPU_BATCH_MAX : CPU_BATCH_MAX),
       MODEL_DIR: modelDir ?? c.MODEL_DIR ?? BUNDLED_MODEL_DIR,
       IMAGEGEN_MODELS_DIR: modelsDir,
       /** Engine options: false = off, null = the model's own, else this directory. */

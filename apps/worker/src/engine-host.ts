@@ -1,4 +1,4 @@
-import type { GenerateHooks, GenerateInput, GenerateResult } from '@imagegen/engine';
+import type { GenerateEntry, GenerateHooks, GenerateInput, GenerateResult } from '@imagegen/engine';
 import type { Logger } from '@imagegen/observability';
 
 /** What the worker needs of an engine (the real `Engine`, or a fake in the fast tests). */
@@ -8,6 +8,10 @@ export interface EnginePort {
   readonly exited: Promise<number>;
   warmup(): Promise<void>;
   generate(input: GenerateInput, hooks?: GenerateHooks): Promise<GenerateResult>;
+  /** Inputs with equal keys can share UNet calls (`generateBatch`); throws for an input it refuses. */
+  batchKey(input: GenerateInput): string;
+  /** One promise per entry; entries with equal keys are denoised together (see `Engine.generateBatch`). */
+  generateBatch(entries: readonly GenerateEntry[]): Promise<GenerateResult>[];
   close(): Promise<void>;
 }
 
@@ -51,6 +55,23 @@ export class EngineHost {
     } finally {
       if (!engine.alive && !this.closed) this.replace(engine);
     }
+  }
+
+  /** The live engine, once loaded (after a loss, the replacement being loaded). */
+  acquire(): Promise<EnginePort> {
+    return this.current();
+  }
+
+  /**
+   * Runs a batch on `engine` (from `acquire`): one promise per entry. When the batch leaves the engine dead,
+   * a new one is loaded before any of the entries' callers hears of it, as with `generate`.
+   */
+  generateBatch(engine: EnginePort, entries: readonly GenerateEntry[]): Promise<GenerateResult>[] {
+    return engine.generateBatch(entries).map((result) =>
+      result.finally(() => {
+        if (!engine.alive && !this.closed) this.replace(engine);
+      }),
+    );
   }
 
   private current(): Promise<EnginePort> {

@@ -22,6 +22,7 @@ export interface ImageStore {
 }
 
 export interface ProcessorDeps {
+  /** The engine host, or the batcher in front of it (BATCH_MAX > 1). */
   engine: Pick<EngineHost, 'generate'>;
   jobs: JobRepository;
   storage: ImageStore;

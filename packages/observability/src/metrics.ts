@@ -117,6 +117,16 @@ export function createMetrics(service: string) {
       help: 'Engines a worker loaded to replace one that was lost (its thread crashed or missed a deadline)',
       registers: [registry],
     }),
+    batches: new Counter({
+      name: 'imagegen_worker_batches_total',
+      help: 'Micro-batches a worker denoised (BATCH_MAX > 1); batched_generations / batches is the mean size',
+      registers: [registry],
+    }),
+    batchedGenerations: new Counter({
+      name: 'imagegen_worker_batched_generations_total',
+      help: 'Generations denoised in micro-batches (BATCH_MAX > 1)',
+      registers: [registry],
+    }),
   };
 }
 
