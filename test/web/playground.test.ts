@@ -258,6 +258,18 @@ describe('the playground page', () => {
     }
   });
 
+  it('downloads the shown image as a file with the same bytes', async () => {
+    const figure = resultRegion().locator('figure.result');
+    const id = (await figure.getAttribute('data-job'))!;
+    const src = (await figure.getByRole('img').getAttribute('src'))!;
+    const [download] = await Promise.all([
+      page.waitForEvent('download'),
+      figure.getByRole('button', { name: 'Download' }).click(),
+    ]);
+    expect(download.suggestedFilename()).toBe(`${id}.jpg`);
+    expect(readFileSync(await download.path()).equals(await bytesOf(src))).toBe(true);
+  });
+
   it('shows the policy category when a prompt is refused', async () => {
     await promptBox().fill('a decapitated body, gore everywhere');
     await generateButton().click();
@@ -404,6 +416,7 @@ describe('the playground page', () => {
       .getByRole('status')
       .getByText(/Generating: step/)
       .waitFor({ timeout: RESULT_MS });
+    expect(await page.getByRole('progressbar', { name: 'Generation progress' }).isVisible()).toBe(true);
     await page.getByRole('button', { name: 'Cancel' }).click();
     await page.getByRole('alert').getByText('Canceled', { exact: true }).waitFor({ timeout: RESULT_MS });
     expect(await resultRegion().locator('figure.result').count()).toBe(0);
