@@ -130,8 +130,12 @@ export async function startWorker(
     previews: { everySteps: config.PREVIEW_EVERY_STEPS, channel: new RedisJobPreviews(redis, prefix) },
     model: identity,
   });
-  subscriber.on('message', (_channel: string, jobId: string) => processor.cancel(jobId));
-  await subscriber.subscribe(new Keys(prefix).cancelChannel());
+  const keys = new Keys(prefix);
+  subscriber.on('message', (channel: string, jobId: string) => {
+    if (channel === keys.previewWatchChannel()) processor.previewsWatched(jobId);
+    else processor.cancel(jobId);
+  });
+  await subscriber.subscribe(keys.cancelChannel(), keys.previewWatchChannel());
 
   const consumer = createConsumer('generate', handlers.generate, {
     connection: redis,

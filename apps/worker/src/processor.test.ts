@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 
-import { AppError, EngineLostError, StorageError } from '@imagegen/contracts';
+import { AppError, EngineLostError, StorageError, type PreviewMessage } from '@imagegen/contracts';
+import type { GenerateHooks, GenerateInput } from '@imagegen/engine';
 import type { ConsumedJob } from '@imagegen/jobs';
 import { MemoryJobRepository } from '@imagegen/jobs/testing';
 import { createMetrics } from '@imagegen/observability';
@@ -290,5 +291,86 @@ describe('GenerationProcessor', () => {
       error: { code: 'expired', retryable: true },
     });
     expect(engine.calls).toEqual([]);
+  });
+
+  describe('live previews', () => {
+    /** A processor whose engine runs `during` with the generation's hooks, then the fake's generation. */
+    function previewWorld(wantedNow: boolean, everySteps: number, during: (hooks: GenerateHooks) => void) {
+      const published: PreviewMessage[] = [];
+      const looks: string[] = [];
+      const channel = {
+        wanted: (id: string) => {
+          looks.push(id);
+          return Promise.resolve(wantedNow);
+        },
+        publish: (_id: string, p: PreviewMessage) => {
+          published.push(p);
+          return Promise.resolve();
+        },
+      };
+      const fake = new FakeEngine();
+      const w = world({
+        engine: {
+          generate: (input: GenerateInput, hooks: GenerateHooks) => {
+            during(hooks);
+            return fake.generate(input, hooks);
+          },
+        },
+        previews: { everySteps, channel },
+      });
+      return { ...w, published, looks };
+    }
+    const preview = { step: 5, total: 30, jpeg: Buffer.from('jpeg bytes'), width: 64, height: 48 } as const;
+
+    it('asks the engine for previews every PREVIEW_EVERY_STEPS steps and publishes each one, never storing it', async () => {
+      let seen: GenerateHooks['previews'];
+      const w = previewWorld(true, 5, (hooks) => {
+        seen = hooks.previews;
+        hooks.previews?.onPreview({ ...preview, source: 'vae_decode' });
+      });
+      const job = await seedJob(w.jobs);
+      expect(await w.processor.process(consumed(job))).toBe('done');
+      expect(seen?.everySteps).toBe(5);
+      expect(seen?.wanted?.()).toBe(true);
+      expect(w.looks).toEqual([job.id]);
+      expect(w.published).toEqual([
+        {
+          step: 5,
+          total: 30,
+          progress: 0.85 * (5 / 30),
+          width: 64,
+          height: 48,
+          jpeg: Buffer.from('jpeg bytes').toString('base64'),
+        },
+      ]);
+      expect(JSON.stringify(await w.jobs.get(job.id))).not.toContain(w.published[0]!.jpeg);
+    });
+
+    it('wants none until a stream announces it watches the job, then at once', async () => {
+      const answers: (boolean | undefined)[] = [];
+      // The processor and job id, once they exist (the engine runs after both).
+      const ref = { id: '', processor: null as GenerationProcessor | null };
+      const w = previewWorld(false, 5, (hooks) => {
+        answers.push(hooks.previews?.wanted?.());
+        ref.processor?.previewsWatched('gen_someoneelse');
+        answers.push(hooks.previews?.wanted?.());
+        ref.processor?.previewsWatched(ref.id);
+        answers.push(hooks.previews?.wanted?.());
+      });
+      ref.processor = w.processor;
+      const job = await seedJob(w.jobs);
+      ref.id = job.id;
+      await w.processor.process(consumed(job));
+      expect(answers).toEqual([false, false, true]);
+    });
+
+    it('asks for none when PREVIEW_EVERY_STEPS is 0, and never looks at Redis', async () => {
+      let hooks: GenerateHooks | undefined;
+      const w = previewWorld(true, 0, (h) => (hooks = h));
+      const job = await seedJob(w.jobs);
+      await w.processor.process(consumed(job));
+      expect(hooks?.previews).toBeUndefined();
+      expect(w.looks).toEqual([]);
+    });
   });
 });

@@ -77,6 +77,8 @@ export type AttemptOutcome = 'done' | 'failed';
 export class GenerationProcessor {
   /** Abort controllers of the jobs running in this process, for cross-process cancel requests. */
   private readonly running = new Map<string, AbortController>();
+  /** Marks "someone watches" on the preview hooks of the jobs generating here. */
+  private readonly previewWatch = new Map<string, () => void>();
 
   constructor(private readonly deps: ProcessorDeps) {}
 
@@ -88,6 +90,11 @@ export class GenerationProcessor {
   /** Called for every id announced on the cancel channel. */
   cancel(jobId: string): void {
     this.running.get(jobId)?.abort(new CanceledError());
+  }
+
+  /** Called for every id announced on the preview watch channel: previews from the job's next step. */
+  previewsWatched(jobId: string): void {
+    this.previewWatch.get(jobId)?.();
   }
 
   get busy(): number {
@@ -171,31 +178,33 @@ export class GenerationProcessor {
     };
     const previews = await this.previewHooks(id);
     const deadlineAt = Date.now() + this.deps.jobTimeoutMs + this.deps.deadlineSlackMs;
-    const result = await this.deps.engine.generate(
-      {
-        prompt,
-        aspectRatio: record.input.aspect_ratio,
-        seed: record.input.seed,
-        format: record.input.output_format,
-        safetyTolerance: record.input.safety_tolerance,
-      },
-      {
-        signal,
-        deadlineAt,
-        onStage,
-        onStep: (step, total) => {
-          const now = performance.now();
-          // At most ~10 progress writes a second per job, and always the last step.
-          if (step === total || now - lastProgress > 100) {
-            lastProgress = now;
-            void jobs
-              .progress(id, 'generating', step, total, generatingProgress(step, total))
-              .catch(() => undefined);
-          }
+    const result = await this.deps.engine
+      .generate(
+        {
+          prompt,
+          aspectRatio: record.input.aspect_ratio,
+          seed: record.input.seed,
+          format: record.input.output_format,
+          safetyTolerance: record.input.safety_tolerance,
         },
-        ...(previews ? { previews } : {}),
-      },
-    );
+        {
+          signal,
+          deadlineAt,
+          onStage,
+          onStep: (step, total) => {
+            const now = performance.now();
+            // At most ~10 progress writes a second per job, and always the last step.
+            if (step === total || now - lastProgress > 100) {
+              lastProgress = now;
+              void jobs
+                .progress(id, 'generating', step, total, generatingProgress(step, total))
+                .catch(() => undefined);
+            }
+          },
+          ...(previews ? { previews } : {}),
+        },
+      )
+      .finally(() => this.previewWatch.delete(id));
     const t = result.timings;
     const timings: Record<string, number> = {
       generate: Math.round(t.tokenize + t.textEncode + t.unet + t.vae),
@@ -248,35 +257,43 @@ export class GenerationProcessor {
 
   /**
    * The engine's preview hooks for one job, or undefined when previews are off. Whether anyone watches is
-   * read from Redis once before the generation and then at most once a second, never on the step's path;
-   * a failed read counts as nobody.
+   * read from Redis once before the generation and then at most once a second, never on the step's path
+   * (a failed read counts as nobody); a stream's announcement (`previewsWatched`) turns previews on at once.
    */
   private async previewHooks(id: string): Promise<PreviewHooks | undefined> {
     const config = this.deps.previews;
     if (!config || config.everySteps <= 0) return undefined;
     const { channel } = config;
-    // Bounded: the worker's Redis connection waits out an outage, and a job never waits for a preview.
-    let bound: NodeJS.Timeout | undefined;
-    let wanted = await Promise.race([
-      channel.wanted(id).catch(() => false),
-      new Promise<boolean>((r) => (bound = setTimeout(() => r(false), PREVIEW_INTEREST_CHECK_MS))),
-    ]);
-    clearTimeout(bound);
+    // `wanted` is what the last look at the watch key said, or true since a watch announcement; a look
+    // that started before an announcement cannot undo it.
+    let wanted = false;
+    let announcedAt = -Infinity;
     let checkedAt = performance.now();
     let checking = false;
+    const look = () => {
+      const started = performance.now();
+      // Bounded: the worker's Redis connection waits out an outage, and a job never waits for a preview.
+      let bound: NodeJS.Timeout | undefined;
+      return Promise.race([
+        channel.wanted(id).catch(() => false),
+        new Promise<boolean>((r) => (bound = setTimeout(() => r(false), PREVIEW_INTEREST_CHECK_MS))),
+      ]).then((w) => {
+        clearTimeout(bound);
+        if (announcedAt < started) wanted = w;
+      });
+    };
+    this.previewWatch.set(id, () => {
+      wanted = true;
+      announcedAt = performance.now();
+    });
+    await look();
     return {
       everySteps: config.everySteps,
       wanted: () => {
         if (!checking && performance.now() - checkedAt >= PREVIEW_INTEREST_CHECK_MS) {
           checking = true;
           checkedAt = performance.now();
-          void channel
-            .wanted(id)
-            .then(
-              (w) => (wanted = w),
-              () => (wanted = false),
-            )
-            .finally(() => (checking = false));
+          void look().finally(() => (checking = false));
         }
         return wanted;
       },

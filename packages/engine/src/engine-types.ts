@@ -98,7 +98,11 @@ export interface GenerateHooks {
  * VAE decode.
  */
 export interface PreviewHooks {
-  /** A preview after every this many steps, never after the last one (the image follows). ≥ 1. */
+  /**
+   * At most one preview per this many steps: the first at this step (or, when `wanted()` turns true later,
+   * at the first step that sees it), each next one at least this many steps after the previous; never after
+   * the last step (the image follows). ≥ 1.
+   */
   everySteps: number;
   /** At least this long between two previews. Default 500 (at most twice a second). */
   minIntervalMs?: number;

@@ -10,12 +10,18 @@ type Listener = (preview: PreviewMessage) => void;
 /**
  * Live previews of running jobs, which are never stored: a worker PUBLISHes each one on the job's own
  * channel (`Keys.previews`), and only while some event stream wants them, which that stream says by
- * keeping a short-lived key (`Keys.previewWatch`) alive. A worker checks that key (at most about once a
- * second), so nobody watching costs it nothing; a preview nobody is subscribed to is simply dropped.
+ * keeping a short-lived key (`Keys.previewWatch`) alive and, when it opens, by a message on
+ * `Keys.previewWatchChannel`. A worker checks the key before a job and then at most about once a second
+ * (to see the interest end), so nobody watching costs it nothing; a preview nobody is subscribed to is
+ * simply dropped.
  */
 export interface JobPreviews {
-  /** The API side: says for `ttlMs` that a stream wants this job's previews; call again before it lapses. */
-  watch(jobId: string, ttlMs: number): Promise<void>;
+  /**
+   * The API side: says for `ttlMs` that a stream wants this job's previews; call again before it lapses.
+   * `announce` (a stream's first call) also tells the workers at once (`Keys.previewWatchChannel`), so the
+   * one running the job starts making previews at its next step rather than at its next look at the key.
+   */
+  watch(jobId: string, ttlMs: number, announce?: boolean): Promise<void>;
   /**
    * The API side: calls `listener` with each preview published for the job from now on (once the
    * returned promise has resolved: subscribed) until the returned function is called.
@@ -45,8 +51,9 @@ export class RedisJobPreviews implements JobPreviews {
     this.keys = new Keys(prefix);
   }
 
-  async watch(jobId: string, ttlMs: number): Promise<void> {
+  async watch(jobId: string, ttlMs: number, announce = false): Promise<void> {
     await redisCall(() => this.redis.set(this.keys.previewWatch(jobId), '1', 'PX', Math.max(1, ttlMs)));
+    if (announce) await redisCall(() => this.redis.publish(this.keys.previewWatchChannel(), jobId));
   }
 
   async wanted(jobId: string): Promise<boolean> {

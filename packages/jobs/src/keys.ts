@@ -29,6 +29,8 @@ export class Keys {
   previews = (id: string) => `${this.prefix}:job:${id}:previews`;
   /** Short-lived key that exists while some event stream wants the job's previews (the worker checks it). */
   previewWatch = (id: string) => `${this.prefix}:job:${id}:previews:watch`;
+  /** Pub/sub channel carrying the id of each job a stream has just started to watch (workers listen). */
+  previewWatchChannel = () => `${this.prefix}:previews:watch`;
   /** Pub/sub channel carrying `<job id> <event id>` for each job event, for live SSE and waits. */
   eventsChannel = () => `${this.prefix}:events`;
   /** Pub/sub channel carrying the id of each running job whose client asked to cancel it. */

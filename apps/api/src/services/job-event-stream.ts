@@ -162,9 +162,10 @@ async function* jobEventStream(
     if (previews && !TERMINAL_STATUSES.includes(record.status)) {
       // Subscribed before saying so: a worker that hears of the interest publishes to a listening stream.
       stopPreviews = await previews.listen(record.id, onPreview);
-      const announce = () => previews.watch(record.id, PREVIEW_WATCH_TTL_MS).catch(() => undefined);
-      await announce();
-      renew = setInterval(() => void announce(), PREVIEW_WATCH_TTL_MS / 3);
+      const watch = (announce: boolean) =>
+        previews.watch(record.id, PREVIEW_WATCH_TTL_MS, announce).catch(() => undefined);
+      await watch(true);
+      renew = setInterval(() => void watch(false), PREVIEW_WATCH_TTL_MS / 3);
     }
     while (!signal?.aborted) {
       if (dirty) {

@@ -264,7 +264,11 @@ class ImageGen:
 
         When the connection drops or the stream ends early (a proxy, an API restart) it reconnects with
         ``Last-Event-ID``, so every event arrives once and in order. A reconnect that gets no event counts
-        towards ``max_retries``; one that does resets the count."""
+        towards ``max_retries``; one that does resets the count.
+
+        ``previews=True`` (``?previews=1``) adds live previews while the job denoises: ``progress`` events
+        whose ``data.preview`` is a small JPEG as a ``data:image/jpeg;base64,…`` URL (≤ 256 px on its long
+        side). They are never stored, carry no id of their own, and a resumed stream does not replay them."""
         path = f"{GENERATIONS}/{_path_id(job)}/events"
         last = last_event_id
         failures = 0

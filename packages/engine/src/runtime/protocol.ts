@@ -50,7 +50,7 @@ export interface LoadedInfo {
 
 /** When the thread makes previews during a generation. */
 export interface PreviewPlan {
-  /** After every this many steps (never after the last one). */
+  /** At least this many steps after the previous preview or the start (never after the last step). */
   everySteps: number;
   /** At least this long between two previews. */
   minIntervalMs: number;

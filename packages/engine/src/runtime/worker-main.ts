@@ -45,17 +45,21 @@ function transition(control: Int32Array, from: number, to: number): void {
 }
 
 /**
- * The step hook that makes live previews for one generation: after every `everySteps` steps but the last,
- * while the caller wants them (word 1 of `flag`), at most once per `minIntervalMs`. A preview that fails
- * turns previews off for the rest of the generation; it never fails the generation.
+ * The step hook that makes live previews for one generation: after any step but the last while the caller
+ * wants them (word 1 of `flag`), at least `everySteps` steps after the previous preview (or the start) and
+ * at least `minIntervalMs` after it. Counting from the previous preview rather than from step 0 lets a
+ * watcher who arrives mid-run get a preview at the next step. A preview that fails turns previews off for
+ * the rest of the generation; it never fails the generation.
  */
 function previewer(id: number, plan: PreviewPlan, flag: Int32Array): NonNullable<StepHooks['onDenoised']> {
   let lastAt = -Infinity;
+  let lastStep = 0;
   let broken = false;
   return async (step, total, denoised, shape) => {
-    if (broken || step % plan.everySteps !== 0 || step >= total || Atomics.load(flag, 1) !== 1) return;
+    if (broken || step - lastStep < plan.everySteps || step >= total || Atomics.load(flag, 1) !== 1) return;
     if (performance.now() - lastAt < plan.minIntervalMs) return;
     lastAt = performance.now();
+    lastStep = step;
     try {
       const p = await pipeline.preview(denoised, shape);
       send({ id, kind: 'preview', step, total, ...p }, [p.rgb.buffer as ArrayBuffer]);
