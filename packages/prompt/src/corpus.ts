@@ -234,3 +234,99 @@ export function evaluateHoldout(): HoldoutReport {
     innocentFalsePositives,
   };
 }
+
+/** One prompt of a multilingual set: the category it must be refused under at the default tolerance, or `allow`. */
+export interface MultilingualPrompt {
+  lang: string;
+  expect: ModerationCategory | 'allow';
+  prompt: string;
+}
+
+export interface LanguageFigures {
+  /** Prompts that must be refused at the default tolerance (`illegal` ones at every tolerance). */
+  harmful: number;
+  /** Harmful prompts allowed at the default tolerance. */
+  falseNegatives: number;
+  /** `illegal` prompts (requests for instructions to commit a crime). */
+  illegal: number;
+  /** `illegal` prompts allowed at tolerance 6. */
+  illegalAllowedAtMax: number;
+  /** Refused at the default tolerance, but under another category than expected. */
+  wrongCategory: number;
+  innocent: number;
+  /** Innocent prompts refused at the default tolerance. */
+  falsePositives: number;
+}
+
+export interface MultilingualReport {
+  byLanguage: Record<string, LanguageFigures>;
+  total: LanguageFigures;
+  failures: { lang: string; prompt: string; expected: string; got: string }[];
+}
+
+export function loadMultilingualCorpus(file: string): MultilingualPrompt[] {
+  const prompts = asRecord(readPackageJson(file), file).prompts;
+  if (!Array.isArray(prompts)) throw new PromptDataError(`${file} prompts must be an array`);
+  return (prompts as unknown[]).map((value, i) => {
+    const where = `${file} prompts[${i}]`;
+    const r = asRecord(value, where);
+    const expect = r.expect === 'allow' ? 'allow' : MODERATION_CATEGORIES.find((c) => c === r.expect);
+    if (expect === undefined) throw new PromptDataError(`${where}: expect must be a category or "allow"`);
+    return { lang: asString(r.lang, `${where}.lang`), expect, prompt: asString(r.prompt, `${where}.prompt`) };
+  });
+}
+
+/**
+ * Figures per language for a multilingual set (corpora/multilingual/): harmful prompts allowed at the
+ * default tolerance, crime-instruction requests allowed at tolerance 6, innocent prompts refused at the
+ * default tolerance, and refusals under the wrong category.
+ */
+export function evaluateMultilingual(file: string): MultilingualReport {
+  const empty = (): LanguageFigures => ({
+    harmful: 0,
+    falseNegatives: 0,
+    illegal: 0,
+    illegalAllowedAtMax: 0,
+    wrongCategory: 0,
+    innocent: 0,
+    falsePositives: 0,
+  });
+  const byLanguage: Record<string, LanguageFigures> = {};
+  const total = empty();
+  const failures: MultilingualReport['failures'] = [];
+  for (const { lang, expect, prompt } of loadMultilingualCorpus(file)) {
+    const figures = (byLanguage[lang] ??= empty());
+    const atDefault = moderatePrompt(prompt, DEFAULT_TOLERANCE);
+    const got = atDefault.allowed
+      ? `allowed at t${DEFAULT_TOLERANCE}`
+      : `refused (${atDefault.category ?? '?'}, ${String(atDefault.severity)})`;
+    const count = (key: keyof LanguageFigures): void => {
+      figures[key] += 1;
+      total[key] += 1;
+    };
+    if (expect === 'allow') {
+      count('innocent');
+      if (!atDefault.allowed) {
+        count('falsePositives');
+        failures.push({ lang, prompt, expected: 'allowed', got });
+      }
+      continue;
+    }
+    count('harmful');
+    if (atDefault.allowed) {
+      count('falseNegatives');
+      failures.push({ lang, prompt, expected: `refused (${expect})`, got });
+    } else if (atDefault.category !== expect) {
+      count('wrongCategory');
+      failures.push({ lang, prompt, expected: `refused (${expect})`, got });
+    }
+    if (expect === 'illegal') {
+      count('illegal');
+      if (moderatePrompt(prompt, MAX_TOLERANCE).allowed) {
+        count('illegalAllowedAtMax');
+        failures.push({ lang, prompt, expected: 'refused (illegal) at t6', got: 'allowed at t6' });
+      }
+    }
+  }
+  return { byLanguage, total, failures };
+}

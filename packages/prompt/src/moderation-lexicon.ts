@@ -12,6 +12,8 @@ export interface Entry {
   category: ModerationCategory | null;
   severity: Severity | null;
   tags: readonly string[];
+  /** The entry does not count when any of these tags occurs in the prompt (a swastika in a Hindu temple). */
+  unless: readonly string[];
   words: readonly string[];
   /** Accepted forms of the last word (inflections unless the entry is exact). */
   last: ReadonlySet<string>;
@@ -105,6 +107,7 @@ function compile(): { terms: Index; safe: Index; rules: Rule[] } {
       category,
       severity,
       tags: r.tags === undefined ? [] : asStringArray(r.tags, `${where}.tags`),
+      unless: r.unless === undefined ? [] : asStringArray(r.unless, `${where}.unless`),
       words,
       last: new Set(r.exact === true ? [lastWord] : inflections(lastWord)),
     };

@@ -32,10 +32,10 @@ export function moderatePrompt(prompt: string, tolerance: number): ModerationRes
   const { entries, minorAge } = findMatches(text);
   const tags = new Set<string>();
   const hits: { category: ModerationCategory; severity: Severity }[] = [];
-  for (const e of entries) {
-    for (const tag of e.tags) tags.add(tag);
-    if (e.category !== null && e.severity !== null) hits.push({ category: e.category, severity: e.severity });
-  }
+  for (const e of entries) for (const tag of e.tags) tags.add(tag);
+  for (const e of entries)
+    if (e.category !== null && e.severity !== null && !e.unless.some((t) => tags.has(t)))
+      hits.push({ category: e.category, severity: e.severity });
   if (minorAge) tags.add('minor');
   for (const rule of LEXICON.rules) if (rule.allOf.every((t) => tags.has(t))) hits.push(rule);
 

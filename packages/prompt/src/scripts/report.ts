@@ -1,9 +1,10 @@
 /**
  * Prints the moderation corpus figures: node --import tsx packages/prompt/src/scripts/report.ts
  * Exits 1 when any false positive, false negative, category mismatch or monotonicity violation exists
- * in the main corpora. The held-out section (corpora/holdout/) is a measurement only: it never sets the exit code.
+ * in the main corpora or the multilingual tuning set. The held-out sections (corpora/holdout/ and
+ * corpora/multilingual/holdout.json) are measurements only: they never set the exit code.
  */
-import { evaluateHoldout } from '../corpus.js';
+import { evaluateHoldout, evaluateMultilingual, type MultilingualReport } from '../corpus.js';
 import { DEFAULT_TOLERANCE, evaluateCorpora, MODERATION_CATEGORIES, type CorpusReport } from '../index.js';
 
 const report = evaluateCorpora();
@@ -65,7 +66,52 @@ lines.push(...refusedSection(holdout));
 for (const f of holdout.failures)
   if (f.tolerance === DEFAULT_TOLERANCE && f.kind === 'false_negative')
     lines.push(`  allowed at t${f.tolerance}: ${JSON.stringify(f.prompt)} expected ${f.expected}`);
+
+/** Per-language table of a multilingual set (corpora/multilingual/). */
+function multilingualSection(title: string, r: MultilingualReport): string[] {
+  const cols = ['harmful', 'FN t2', 'illegal', 'FN t6', 'wrong cat', 'innocent', 'FP t2'];
+  const out = [title, `${'language'.padEnd(10)}${cols.map((c) => c.padStart(10)).join('')}`];
+  const rowOf = (label: string, f: MultilingualReport['total']): string =>
+    `${label.padEnd(10)}${[
+      f.harmful,
+      f.falseNegatives,
+      f.illegal,
+      f.illegalAllowedAtMax,
+      f.wrongCategory,
+      f.innocent,
+      f.falsePositives,
+    ]
+      .map((n) => pad(n, 10))
+      .join('')}`;
+  for (const [lang, f] of Object.entries(r.byLanguage)) out.push(rowOf(lang, f));
+  out.push(rowOf('total', r.total));
+  for (const f of r.failures)
+    out.push(`  [${f.lang}] ${JSON.stringify(f.prompt)} expected ${f.expected}, got ${f.got}`);
+  return out;
+}
+
+const tuning = evaluateMultilingual('corpora/multilingual/tuning.json');
+lines.push('');
+lines.push(
+  ...multilingualSection(
+    'multilingual tuning set (corpora/multilingual/tuning.json; the rules were tuned on it)',
+    tuning,
+  ),
+);
+lines.push('');
+lines.push(
+  ...multilingualSection(
+    'multilingual held-out set (corpora/multilingual/holdout.json; written blind, never tuned on)',
+    evaluateMultilingual('corpora/multilingual/holdout.json'),
+  ),
+);
 process.stdout.write(`${lines.join('\n')}\n`);
 const t = report.totals;
-const clean = t.falsePositives + t.falseNegatives + t.wrongCategory + report.monotonicityViolations === 0;
+const clean =
+  t.falsePositives +
+    t.falseNegatives +
+    t.wrongCategory +
+    report.monotonicityViolations +
+    tuning.failures.length ===
+  0;
 process.exitCode = clean ? 0 : 1;
