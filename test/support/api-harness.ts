@@ -66,7 +66,7 @@ export function world(settings: Partial<ApiSettings> = {}, over: Partial<ApiDeps
     jobs,
     events: jobs,
     queue,
-    apiKeys: new FakeApiKeys({ [KEY_A]: 'keya', [KEY_B]: 'keyb' }),
+    apiKeys: new FakeApiKeys({ [KEY_A]: 'keya', [KEY_B]: 'keyb' }, jobs.keySettings),
     rateLimiter: new FakeRateLimiter(),
     modelDomains: () => Promise.resolve([SHAPES_MODEL]),
     storage,

@@ -2,10 +2,16 @@
  * In-memory fakes of the services' ports for the fast test tier: no Redis, no S3, no engine, no ports.
  * The job repository fake is `MemoryJobRepository` from `@imagegen/jobs/testing`; these are the others.
  */
-import type { ApiKeyInfo, ApiKeyRepository, RateLimiter, TokenDecision } from '@imagegen/access';
+import type {
+  ApiKeyInfo,
+  ApiKeyRepository,
+  KeyScheduling,
+  RateLimiter,
+  TokenDecision,
+} from '@imagegen/access';
 import { EngineLostError, type GenerationPayload, type NewJobRecord } from '@imagegen/contracts';
 import type { GenerateEntry, GenerateHooks, GenerateInput, GenerateResult } from '@imagegen/engine';
-import type { GenerationQueue, Presigner } from '@imagegen/jobs';
+import type { GenerationQueue, KeySchedulingSettings, Presigner } from '@imagegen/jobs';
 import type { MemoryJobRepository } from '@imagegen/jobs/testing';
 import { createLogger, type Logger } from '@imagegen/observability';
 
@@ -34,8 +40,18 @@ export class FakeApiKeys implements ApiKeyRepository {
   readonly revoked = new Set<string>();
   private n = 0;
 
-  constructor(keys: Record<string, string> = {}) {
+  /** `scheduling`: each key's weight and policy (share MemoryJobRepository's keySettings to apply them). */
+  constructor(
+    keys: Record<string, string> = {},
+    readonly scheduling = new Map<string, Partial<KeySchedulingSettings>>(),
+  ) {
     for (const [secret, id] of Object.entries(keys)) this.secrets.set(secret, id);
+  }
+
+  setScheduling(id: string, settings: KeyScheduling): Promise<ApiKeyInfo | null> {
+    if (![...this.secrets.values()].includes(id)) return Promise.resolve(null);
+    this.scheduling.set(id, { ...this.scheduling.get(id), ...settings });
+    return this.list().then((all) => all.find((k) => k.id === id) ?? null);
   }
 
   create(_name: string): Promise<{ id: string; secret: string; webhookSecret: string }> {
@@ -75,7 +91,14 @@ export class FakeApiKeys implements ApiKeyRepository {
   list(): Promise<ApiKeyInfo[]> {
     const ids = [...new Set(this.secrets.values())].sort();
     return Promise.resolve(
-      ids.map((id) => ({ id, name: id, createdAt: 0, revokedAt: this.revoked.has(id) ? 0 : null })),
+      ids.map((id) => ({
+        id,
+        name: id,
+        createdAt: 0,
+        revokedAt: this.revoked.has(id) ? 0 : null,
+        weight: this.scheduling.get(id)?.weight ?? 1,
+        concurrencyPolicy: this.scheduling.get(id)?.concurrencyPolicy ?? 'reject',
+      })),
     );
   }
 }
@@ -97,14 +120,17 @@ export class FakeRateLimiter implements RateLimiter {
 /** The generation queue: records what was enqueued and removed; can be told to fail or to hang. */
 export class FakeGenerationQueue implements GenerationQueue {
   readonly enqueued: GenerationPayload[] = [];
+  /** The priority each enqueued job was given, by job id. */
+  readonly priorities = new Map<string, number>();
   readonly removed: string[] = [];
   /** 'ok', an error to throw, or 'hang' (the call never settles until `release`). */
   mode: 'ok' | 'hang' | Error = 'ok';
   private hung = deferred();
 
-  enqueue(payload: GenerationPayload): Promise<void> {
+  enqueue(payload: GenerationPayload, priority = 0): Promise<void> {
     if (this.mode instanceof Error) return Promise.reject(this.mode);
     this.enqueued.push(payload);
+    this.priorities.set(payload.id, priority);
     return this.mode === 'hang' ? this.hung.promise : Promise.resolve();
   }
 

@@ -29,7 +29,8 @@ describe('GET /v1/images/generations (the key’s list)', () => {
     expect(first.body['object']).toBe('list');
     const data = first.body['data'] as Job[];
     expect(data.map((j) => j.id)).toEqual([ids[2], ids[1]]);
-    expect(data[0]).toMatchObject({ object: 'image.generation', status: 'queued', queue_position: 3 });
+    // Fair order: the other key's job (round 1) waits ahead of this key's third (round 3).
+    expect(data[0]).toMatchObject({ object: 'image.generation', status: 'queued', queue_position: 4 });
     const cursor = String(first.body['next_cursor']);
     const second = await call('GET', `/v1/images/generations?limit=2&cursor=${cursor}`);
     expect((second.body['data'] as Job[]).map((j) => j.id)).toEqual([ids[0]]);

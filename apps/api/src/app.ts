@@ -81,6 +81,8 @@ export interface ApiDeps {
   boardQueues?: readonly InspectedQueue[];
   /** Confirms a submit reached the Redis replicas before it is answered 202 (see SubmitDeps). */
   durability?: SubmitDeps['durability'];
+  /** Drops the enqueue intents of submits without round trips of their own (the lean submit). */
+  intents?: { clear(id: string): void; take(): string[] };
   /**
    * Aborted when the process starts shutting down: waits answer at once with the job as it is, event
    * streams end (clients reconnect with Last-Event-ID to another or the restarted process).
@@ -134,7 +136,25 @@ export function createApp(deps: ApiDeps): express.Express {
     queueBound: s.QUEUE_MAX_WAITING,
     queueDeadlineMs: s.QUEUE_DEADLINE_MS,
   };
-  app.use(generationRoutes({ ...routeDeps, json, maxWaitS: s.MAX_WAIT_S, limits }));
+  app.use(
+    generationRoutes({
+      ...routeDeps,
+      json,
+      maxWaitS: s.MAX_WAIT_S,
+      limits,
+      // The lean submit wherever the job store can authenticate inside its submit (Redis).
+      ...('submitGated' in deps.jobs
+        ? {
+            leanSubmit: {
+              authFailuresPerMinute: authFailures.perMinute,
+              writePerMinute: s.RATE_LIMIT_PER_MINUTE,
+              takeIntents: () => deps.intents?.take() ?? [],
+            },
+          }
+        : {}),
+      ...(deps.intents ? { clearIntent: (id: string) => deps.intents!.clear(id) } : {}),
+    }),
+  );
   app.use(
     openAIRoutes({
       ...routeDeps,

@@ -26,6 +26,7 @@ import type { ApiConfig } from './config.js';
 import { limitConnections, openFileLimit } from './http/connection-limit.js';
 import { answerClientError, answerUnmetExpectation } from './http/errors.js';
 import { DEFAULT_PLAYGROUND_DIR, loadPlayground } from './routes/playground.js';
+import { IntentClearer } from './services/intent-clearer.js';
 
 export interface RunningApi {
   port: number;
@@ -52,7 +53,13 @@ export async function startApi(config: ApiConfig): Promise<RunningApi> {
   previewSubscriber.on('error', (err: Error) => logger.warn({ err: err.message }, 'redis subscriber error'));
   // Redis must answer at start; afterwards request-path calls fail fast (503) while it is down.
   await waitReady(redis, 30_000);
-  const jobs = new RedisJobRepository(redis, { prefix, retentionSeconds: config.JOB_RETENTION_S });
+  // A cancel or expiry that frees a slot enqueues the key's next held job at once.
+  const jobs: RedisJobRepository = new RedisJobRepository(redis, {
+    prefix,
+    retentionSeconds: config.JOB_RETENTION_S,
+    enqueueReleased: ({ id, keyId, objectKey, priority }) =>
+      queue.enqueue({ id, keyId, objectKey }, priority),
+  });
   const apiKeys = new RedisApiKeyRepository(redis, prefix);
   const queue = new BullGenerationQueue(redis, prefix, (err) =>
     logger.warn({ err: err.message }, 'queue error'),
@@ -61,6 +68,7 @@ export async function startApi(config: ApiConfig): Promise<RunningApi> {
   const board = config.ADMIN_API_KEY
     ? inspectionQueues(redis, prefix, (err) => logger.warn({ err: err.message }, 'queue error'))
     : null;
+  const intents = new IntentClearer(jobs, logger);
   const storage = storageFromEnv(config);
   // Best effort: /readyz reports the bucket as not ready until someone (api, worker, set-up) creates it.
   await storage.ensureBucket().catch((err: unknown) => logger.warn({ err }, 'bucket not ready'));
@@ -88,6 +96,7 @@ export async function startApi(config: ApiConfig): Promise<RunningApi> {
     events,
     previews,
     queue,
+    intents,
     apiKeys,
     rateLimiter: new RedisRateLimiter(redis, prefix),
     storage,
@@ -158,6 +167,7 @@ export async function startApi(config: ApiConfig): Promise<RunningApi> {
         clearTimeout(cut);
         events.close();
         previews.close();
+        await intents.flush();
         await Promise.allSettled([queue.close(), board?.close()]);
         await redis.quit().catch(() => undefined);
       })();

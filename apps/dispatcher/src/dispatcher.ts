@@ -62,9 +62,15 @@ export async function startDispatcher(
   for (const c of [redis, blocking])
     c.on('error', (err: Error) => logger.warn({ err: err.message }, 'redis connection error'));
   await waitReady(redis, 30_000);
-  const jobs = new RedisJobRepository(redis, { prefix, retentionSeconds: config.JOB_RETENTION_S });
   const onQueueError = (err: Error) => logger.warn({ err: err.message }, 'queue error');
   const generations = new BullGenerationQueue(redis, prefix, onQueueError);
+  // An expiry or a reaped job frees its key's slot: the key's next held job is enqueued at once.
+  const jobs = new RedisJobRepository(redis, {
+    prefix,
+    retentionSeconds: config.JOB_RETENTION_S,
+    enqueueReleased: ({ id, keyId, objectKey, priority }) =>
+      generations.enqueue({ id, keyId, objectKey }, priority),
+  });
   const deliveries = new WebhookQueue(redis, prefix, onQueueError);
 
   const reader = new OutboxReader(redis, blocking, prefix, `${hostname()}:${process.pid}`);

@@ -48,8 +48,8 @@ export class Janitor {
     let handed = 0;
     for (const id of await jobs.enqueueIntents(this.deps.intentGraceMs)) {
       const record = await jobs.get(id);
-      if (record?.status === 'queued') {
-        await queue.enqueue({ id, keyId: record.keyId, objectKey: record.objectKey });
+      if (record?.status === 'queued' && !record.held) {
+        await queue.enqueue({ id, keyId: record.keyId, objectKey: record.objectKey }, record.priority);
         handed++;
       }
       await jobs.clearEnqueueIntent(id);

@@ -9,6 +9,7 @@ import {
   type EngineOptions,
 } from '@imagegen/engine';
 import {
+  BullGenerationQueue,
   connectRedis,
   createConsumer,
   Keys,
@@ -115,9 +116,18 @@ export async function startWorker(
         })
       : null;
   const concurrency = Math.max(config.WORKER_CONCURRENCY, config.BATCH_MAX);
+  // A finished job frees its key's slot: the key's next held job (concurrency_policy queue) is enqueued at once.
+  const releases = new BullGenerationQueue(redis, prefix, (err) =>
+    logger.warn({ err: err.message }, 'queue error'),
+  );
   const { processor, handlers } = createWorker({
     engine: batcher ?? engine,
-    jobs: new RedisJobRepository(redis, { prefix, retentionSeconds: config.JOB_RETENTION_S }),
+    jobs: new RedisJobRepository(redis, {
+      prefix,
+      retentionSeconds: config.JOB_RETENTION_S,
+      enqueueReleased: ({ id, keyId, objectKey, priority }) =>
+        releases.enqueue({ id, keyId, objectKey }, priority),
+    }),
     storage,
     metrics,
     logger,
@@ -180,6 +190,7 @@ export async function startWorker(
         await processor.abandonRunning();
         await consumer.close(true).catch(() => undefined);
       }
+      await releases.close().catch(() => undefined);
       await Promise.allSettled([engine.close(), subscriber.quit(), redis.quit()]);
       await health.close();
       logger.info({ graceful: bounded }, 'worker stopped');

@@ -10,12 +10,37 @@ export interface ApiKeyInfo {
   name: string;
   createdAt: number;
   revokedAt: number | null;
+  /** Jobs the key gets per round of the fair order (1 to 100). */
+  weight: number;
+  /** At the concurrency limit: `reject` (429) or `queue` (accept and hold until a slot frees). */
+  concurrencyPolicy: ConcurrencyPolicy;
+}
+
+export const CONCURRENCY_POLICIES = ['reject', 'queue'] as const;
+export type ConcurrencyPolicy = (typeof CONCURRENCY_POLICIES)[number];
+/** The fair order's weights: a key of weight w gets w jobs per round (lua/includes/fair.lua). */
+export const MAX_KEY_WEIGHT = 100;
+
+/** What the admin may change about how a key's jobs are scheduled. */
+export interface KeyScheduling {
+  weight?: number;
+  concurrencyPolicy?: ConcurrencyPolicy;
 }
 
 const sha256 = (s: string) => createHash('sha256').update(s).digest();
 
 /** Secrets look like `ig_<id>_<secret>`: a public 12-hex-digit id and 256 random bits (base64url). */
 const SECRET = /^ig_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$/;
+
+/** The key id a well-formed secret names (not verified), or null for a malformed one. */
+export function secretKeyId(secret: string): string | null {
+  return SECRET.exec(secret)?.[1] ?? null;
+}
+
+/** The SHA-256 of a secret, hex: what a key's record stores and the lean submit compares. */
+export function secretDigest(secret: string): string {
+  return sha256(secret).toString('hex');
+}
 
 /** How many ids `create` draws before giving up (each draw collides with odds keys / 2^48). */
 const ID_DRAWS = 5;
@@ -38,6 +63,8 @@ export interface ApiKeyRepository {
   verify(secret: string): Promise<string | null>;
   revoke(id: string, now?: number): Promise<boolean>;
   list(): Promise<ApiKeyInfo[]>;
+  /** Sets the key's weight and/or concurrency policy; the key's info, or null for an unknown key. */
+  setScheduling(id: string, settings: KeyScheduling): Promise<ApiKeyInfo | null>;
 }
 
 /**
@@ -201,15 +228,35 @@ export class RedisApiKeyRepository implements ApiKeyRepository {
     const ids = (await redisCall(() => this.redis.smembers(this.keys.apiKeys()))).sort();
     const out: ApiKeyInfo[] = [];
     for (const id of ids) {
-      const h = await redisCall(() => this.redis.hgetall(this.keys.apiKey(id)));
-      if (!h['hash']) continue;
-      out.push({
-        id,
-        name: h['name'] ?? '',
-        createdAt: Number(h['created_at']),
-        revokedAt: h['revoked_at'] ? Number(h['revoked_at']) : null,
-      });
+      const info = await this.info(id);
+      if (info) out.push(info);
     }
     return out;
+  }
+
+  async setScheduling(id: string, settings: KeyScheduling): Promise<ApiKeyInfo | null> {
+    const fields: Record<string, string> = {};
+    if (settings.weight !== undefined) fields['weight'] = String(settings.weight);
+    if (settings.concurrencyPolicy !== undefined) fields['concurrency_policy'] = settings.concurrencyPolicy;
+    // Only an existing key's record is written (the submit command reads these fields from it).
+    const written = await this.commands.run(
+      'setKeyFields',
+      { apiKey: this.keys.apiKey(id) },
+      { fields: JSON.stringify(fields) },
+    );
+    return written === 1 ? this.info(id) : null;
+  }
+
+  private async info(id: string): Promise<ApiKeyInfo | null> {
+    const h = await redisCall(() => this.redis.hgetall(this.keys.apiKey(id)));
+    if (!h['hash']) return null;
+    return {
+      id,
+      name: h['name'] ?? '',
+      createdAt: Number(h['created_at']),
+      revokedAt: h['revoked_at'] ? Number(h['revoked_at']) : null,
+      weight: h['weight'] ? Number(h['weight']) : 1,
+      concurrencyPolicy: h['concurrency_policy'] === 'queue' ? 'queue' : 'reject',
+    };
   }
 }

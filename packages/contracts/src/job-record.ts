@@ -104,6 +104,13 @@ export interface JobRecord {
   moderation: JobModerationRecord | null;
   /** The model whose engine made the image (name and revision), written with the outcome. */
   model: JobModel | null;
+  /**
+   * The job's BullMQ priority: its round in the fair order over keys (0 while held beyond its key's
+   * concurrency limit, and for jobs from before fair scheduling).
+   */
+  priority: number;
+  /** True while held beyond its key's concurrency limit (concurrency_policy `queue`), not yet enqueued. */
+  held: boolean;
 }
 
 /** The fields a submit writes; the submit command adds `seq` and `status`. */
@@ -199,6 +206,8 @@ export function decodeJobRecord(h: Record<string, string>): JobRecord | null {
     revisedPrompt: h['revised_prompt'] ?? null,
     moderation: codecs.moderation.decode(h['moderation']),
     model: codecs.model.decode(h['model']),
+    priority: numberOr(0)(h['priority']),
+    held: h['held_limit'] !== undefined && h['held_limit'] !== '',
   };
 }
 

@@ -94,6 +94,18 @@ function adminPaths(): Record<string, unknown> {
       },
     },
     '/admin/v1/keys/{id}': {
+      patch: {
+        ...admin,
+        operationId: 'updateApiKeyScheduling',
+        summary:
+          'Set how a key’s jobs are scheduled: its weight in the fair order (jobs per round) and its policy at the concurrency limit (reject: 429; queue: accept and hold until a slot frees)',
+        parameters: [keyId],
+        requestBody: body({
+          weight: { type: 'integer', minimum: 1, maximum: 100 },
+          concurrency_policy: { type: 'string', enum: ['reject', 'queue'] },
+        }),
+        responses: { '200': { description: 'the key' }, ...errors(400, 401, 404) },
+      },
       delete: {
         ...admin,
         operationId: 'revokeApiKey',

@@ -3,6 +3,7 @@ import type { Cluster, Redis } from 'ioredis';
 
 import { JOB_CATALOG, type GenerationPayload } from '@imagegen/contracts';
 
+import { PRIORITY_LIMIT } from './job-repository.js';
 import { Keys } from './keys.js';
 import { redisCall } from './redis.js';
 
@@ -10,8 +11,11 @@ const GENERATE = JOB_CATALOG.generate;
 
 /** The producer side of the generation queue: the only BullMQ producer of the apps. */
 export interface GenerationQueue {
-  /** Adds the job (idempotent: the BullMQ job id is the job id, so adding twice is a no-op). */
-  enqueue(payload: GenerationPayload): Promise<void>;
+  /**
+   * Adds the job (idempotent: the BullMQ job id is the job id, so adding twice is a no-op) with its
+   * priority, the job's round in the fair order over keys (1 = taken first; 0 or none: ahead of all).
+   */
+  enqueue(payload: GenerationPayload, priority?: number): Promise<void>;
   /** Removes a job that will never run (canceled or expired while waiting). */
   remove(jobId: string): Promise<void>;
   /**
@@ -40,10 +44,11 @@ export class BullGenerationQueue implements GenerationQueue {
     this.queue.on('error', onError);
   }
 
-  async enqueue(payload: GenerationPayload): Promise<void> {
+  async enqueue(payload: GenerationPayload, priority = 0): Promise<void> {
     await redisCall(() =>
       this.queue.add(GENERATE.name, payload, {
         jobId: payload.id,
+        ...(priority > 0 ? { priority: Math.min(priority, PRIORITY_LIMIT) } : {}),
         attempts: GENERATE.attempts,
         backoff: GENERATE.backoff,
         removeOnComplete: GENERATE.removeOnComplete,

@@ -25,9 +25,16 @@ export { RedisJobEvents, type JobEvents, type JobStreamEntry } from './job-event
 export { RedisJobPreviews, type JobPreviews } from './job-previews.js';
 export {
   EXPIRED_ERROR,
+  PRIORITY_LIMIT,
   WORKER_LOST_ERROR,
   type FinishOutcome,
+  type GatedSubmit,
+  type GatedSubmitOutcome,
   type IdempotencyClaim,
+  type KeySchedulingSettings,
+  type RateState,
+  type ReleasedJob,
+  type SubmitGate,
   type JobPage,
   type JobRepository,
   type ListOptions,

@@ -1,5 +1,8 @@
 import type { JobRecord, JobStage, JobStatus, NewJobRecord, JobOutcomeFields } from '@imagegen/contracts';
 
+/** BullMQ's largest job priority (2^21 − 1); the fair order's rounds are capped at it. */
+export const PRIORITY_LIMIT = 2 ** 21 - 1;
+
 /** Limits a submit checks atomically with creating the job. */
 export interface SubmitLimits {
   /** Unfinished jobs one API key may have. */
@@ -16,10 +19,71 @@ export interface IdempotencyClaim {
 }
 
 export type SubmitOutcome =
-  | { kind: 'created'; seq: number }
+  /** Created and waiting at its fair place (BullMQ `priority`, 0-based `position`); the record as written. */
+  | { kind: 'created'; seq: number; priority: number; position: number; record: JobRecord }
+  /** Created but held beyond the key's concurrency limit (policy `queue`): enqueued when a slot frees. */
+  | { kind: 'held'; seq: number; record: JobRecord }
   | { kind: 'replayed'; jobId: string; bodyDigest: string }
   | { kind: 'queue_full' }
   | { kind: 'concurrency'; unfinished: number };
+
+/** How a key's jobs are ordered and limited (set by the admin on the key's record). */
+export interface KeySchedulingSettings {
+  /** Jobs the key gets per round of the fair order (1 to 100; default 1). */
+  weight: number;
+  /** At the concurrency limit: `reject` (429, the default) or `queue` (accept and hold). */
+  concurrencyPolicy: 'reject' | 'queue';
+}
+
+/**
+ * The lean submit's admission, checked in the same atomic command as the submit: the presented secret's
+ * SHA-256 (hex) against the key's record, the client address's failed-authentication budget and the key's
+ * write rate limit.
+ */
+export interface SubmitGate {
+  secretHash: string;
+  /** The client address's failed-authentication bucket name and its per-minute budget. */
+  authBucket: string;
+  authFailuresPerMinute: number;
+  /** The key's write bucket name and its per-minute limit. */
+  writeBucket: string;
+  writePerMinute: number;
+  /**
+   * Enqueue intents of earlier jobs now in BullMQ, taken right before the command runs and dropped by it
+   * (no round trip of their own).
+   */
+  takeIntents?: () => readonly string[];
+}
+
+/** The write bucket's state after a gated submit took its token. */
+export interface RateState {
+  remaining: number;
+  retryAfterMs: number;
+}
+
+export type GatedSubmitOutcome =
+  | (SubmitOutcome & { rate: RateState })
+  | { kind: 'unauthorized' }
+  | { kind: 'auth_budget'; retryAfterMs: number }
+  | { kind: 'rate_limited'; retryAfterMs: number };
+
+/** A store whose submit can also authenticate and rate-limit in the same atomic step (the lean submit). */
+export interface GatedSubmit {
+  submitGated(
+    job: NewJobRecord,
+    limits: SubmitLimits,
+    idempotency: IdempotencyClaim | null,
+    gate: SubmitGate,
+  ): Promise<GatedSubmitOutcome>;
+}
+
+/** A held job that a finish released: it now waits at its fair place and must be enqueued. */
+export interface ReleasedJob {
+  id: string;
+  keyId: string;
+  objectKey: string;
+  priority: number;
+}
 
 /** One page of a key's jobs, newest first. */
 export interface JobPage {
@@ -47,7 +111,10 @@ export type StartOutcome =
   | { kind: 'cancel_requested' }
   | { kind: 'settled'; status: JobStatus };
 
-export type FinishOutcome = { kind: 'done' } | { kind: 'settled'; status: JobStatus } | { kind: 'missing' };
+export type FinishOutcome =
+  | { kind: 'done'; released: ReleasedJob | null }
+  | { kind: 'settled'; status: JobStatus }
+  | { kind: 'missing' };
 
 export type TerminalStatus = Exclude<JobStatus, 'queued' | 'processing'>;
 
@@ -66,8 +133,8 @@ export interface WebhookAttempt {
  */
 export interface JobRepository {
   /**
-   * Creates a queued job with its checks (idempotency replay, queue bound, the key's concurrency), its
-   * `queued` event and an enqueue intent, atomically.
+   * Creates a queued job with its checks (idempotency replay, queue bound, the key's concurrency and its
+   * policy), its `queued` event and an enqueue intent, atomically, at its fair place among waiting jobs.
    */
   submit(
     job: NewJobRecord,
@@ -80,7 +147,7 @@ export interface JobRepository {
    * fewer than `limit` jobs when a status filter skips many; follow `nextBeforeSeq` until it is null.
    */
   listForKey(keyId: string, options: ListOptions): Promise<JobPage>;
-  /** 0-based position among waiting jobs, or null when the job is not waiting. */
+  /** 0-based position among waiting jobs in the order workers take them, or null when not waiting. */
   queuePosition(id: string): Promise<number | null>;
   waitingCount(): Promise<number>;
   /** When the job first in the queue was submitted (epoch ms), or null when none waits. */
@@ -94,7 +161,10 @@ export interface JobRepository {
     total: number | null,
     progress: number,
   ): Promise<void>;
-  /** Ends the job with a terminal status, exactly once; later calls report what it already is. */
+  /**
+   * Ends the job with a terminal status, exactly once; later calls report what it already is. The slot it
+   * frees may release the key's oldest held job (`released`), which the caller enqueues.
+   */
   finish(
     id: string,
     keyId: string,
@@ -121,8 +191,8 @@ export interface JobRepository {
   enqueueIntents(olderThanMs: number, limit?: number): Promise<string[]>;
   /** Processing jobs that started more than `olderThanMs` ago (by Redis's clock), oldest first. */
   runningSince(olderThanMs: number, limit?: number): Promise<{ id: string; keyId: string }[]>;
-  /** Drops an enqueue intent once its job is in BullMQ (or will never run). */
-  clearEnqueueIntent(id: string): Promise<void>;
+  /** Drops enqueue intents once their jobs are in BullMQ (or will never run). */
+  clearEnqueueIntent(...ids: string[]): Promise<void>;
 }
 
 /** The error of a job that waited past its queue deadline. */

@@ -44,6 +44,10 @@ export class Keys {
   unfinished = (keyId: string) => `${this.prefix}:key:${keyId}:active`;
   /** Sorted set of one API key's job ids by submit order (seq), for listing. */
   keyJobs = (keyId: string) => `${this.prefix}:key:${keyId}:jobs`;
+  /** Sorted set of one API key's jobs held beyond its concurrency limit (policy `queue`), by seq. */
+  held = (keyId: string) => `${this.prefix}:key:${keyId}:held`;
+  /** Hash of the fair order's finish tags, one field per API key (`k:<key id>`); see lua/includes/fair.lua. */
+  fair = () => `${this.prefix}:fair`;
   idempotency = (keyId: string, digest: string) => `${this.prefix}:idem:${keyId}:${digest}`;
   /** The job ids one compatible-API request started (key + body digest), so the client's retries find them. */
   requestAnchor = (keyId: string, digest: string) => `${this.prefix}:anchor:${keyId}:${digest}`;

@@ -11,6 +11,7 @@ import { RedisJobEvents } from './job-events.js';
 import { Keys, keySlot, taggedPrefix } from './keys.js';
 import { connectRedis, type Redis } from './redis.js';
 import { RedisJobRepository } from './redis-job-repository.js';
+import { fairOrderContract } from './testing/fair-order.contract.js';
 import { jobRepositoryContract } from './testing/job-repository.contract.js';
 
 let server: RedisServer;
@@ -46,6 +47,25 @@ describe('RedisJobRepository', () => {
       await redis.del(store.keys.job(id), store.keys.events(id));
     },
   }));
+  // Each fair-order test on a prefix of its own (an empty waiting set); key settings as the admin sets them.
+  fairOrderContract(async () => {
+    const own = new RedisJobRepository(redis, { prefix: `f-${randomUUID().slice(0, 8)}` });
+    return {
+      jobs: own,
+      events: await RedisJobEvents.start(redis, subscriber, own.keys.prefix),
+      purge: async (id: string) => {
+        await redis.del(own.keys.job(id), own.keys.events(id));
+      },
+      setKey: async (keyId, settings) => {
+        // The record must exist (the admin API only changes existing keys); no secret is needed here.
+        await redis.hset(own.keys.apiKey(keyId), 'hash', 'x');
+        if (settings.weight !== undefined)
+          await redis.hset(own.keys.apiKey(keyId), 'weight', settings.weight);
+        if (settings.concurrencyPolicy !== undefined)
+          await redis.hset(own.keys.apiKey(keyId), 'concurrency_policy', settings.concurrencyPolicy);
+      },
+    };
+  });
 });
 
 const newJob = (keyId = 'k1', webhookEvents: WebhookEventKind[] | null = null): NewJobRecord => ({
@@ -119,7 +139,7 @@ describe('keys and commands (Redis Cluster readiness)', () => {
     await store.finish(j.id, j.keyId, 'canceled', {});
     // The rate limiter's and API keys' commands run in packages/access (whose tests build keys with `Keys`).
     const repositoryCommands = (Object.keys(COMMANDS) as CommandName[]).filter(
-      (n) => n !== 'takeToken' && n !== 'createApiKey',
+      (n) => n !== 'takeToken' && n !== 'createApiKey' && n !== 'setKeyFields',
     );
     for (const name of repositoryCommands) {
       const seen = calls.get(name) ?? [];

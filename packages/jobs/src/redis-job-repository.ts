@@ -18,7 +18,12 @@ import { Commands, type CommandObserver } from './commands.js';
 import {
   EXPIRED_ERROR,
   KEY_JOBS_INDEX_MAX,
+  PRIORITY_LIMIT,
   type FinishOutcome,
+  type GatedSubmit,
+  type GatedSubmitOutcome,
+  type ReleasedJob,
+  type SubmitGate,
   type JobPage,
   type ListOptions,
   type IdempotencyClaim,
@@ -33,13 +38,22 @@ import { Keys } from './keys.js';
 import { redisCall } from './redis.js';
 import { listKeyJobs, olderThan } from './redis-indexes.js';
 
+/** A job record from a command's flat HGETALL reply. */
+function recordFrom(flat: string[]): JobRecord {
+  const h: Record<string, string> = {};
+  for (let i = 0; i + 1 < flat.length; i += 2) h[flat[i]!] = flat[i + 1]!;
+  const record = decodeJobRecord(h);
+  if (!record) throw new Error('the submit command returned no job record');
+  return record;
+}
+
 const asStatus = (s: string): JobStatus => {
   if (!(JOB_STATUSES as readonly string[]).includes(s)) throw new Error(`unknown job status ${s}`);
   return s as JobStatus;
 };
 
 /** The job records in Redis: the single source of truth for what clients read. */
-export class RedisJobRepository implements JobRepository {
+export class RedisJobRepository implements JobRepository, GatedSubmit {
   readonly keys: Keys;
   private readonly commands: Commands;
   private readonly retentionSeconds: number;
@@ -52,18 +66,47 @@ export class RedisJobRepository implements JobRepository {
       retentionSeconds?: number;
       /** Sees every command call (tests: which commands ran, with which keys). */
       observe?: CommandObserver;
+      /**
+       * Enqueues a held job that a finish released (its enqueue intent is cleared once this resolves;
+       * when it fails or is absent, the dispatcher enqueues the intent after its grace).
+       */
+      enqueueReleased?: (job: ReleasedJob) => Promise<void>;
     },
   ) {
     this.keys = new Keys(options.prefix);
     this.commands = new Commands(redis, options.observe);
     this.retentionSeconds = options.retentionSeconds ?? 86_400;
+    this.enqueueReleased = options.enqueueReleased;
   }
+
+  private readonly enqueueReleased: ((job: ReleasedJob) => Promise<void>) | undefined;
 
   async submit(
     job: NewJobRecord,
     limits: SubmitLimits,
     idempotency: IdempotencyClaim | null,
   ): Promise<SubmitOutcome> {
+    const outcome = await this.runSubmit(job, limits, idempotency, null);
+    if (!('rate' in outcome)) throw new Error(`an ungated submit cannot be ${outcome.kind}`);
+    const { rate: _rate, ...rest } = outcome;
+    return rest;
+  }
+
+  async submitGated(
+    job: NewJobRecord,
+    limits: SubmitLimits,
+    idempotency: IdempotencyClaim | null,
+    gate: SubmitGate,
+  ): Promise<GatedSubmitOutcome> {
+    return this.runSubmit(job, limits, idempotency, gate);
+  }
+
+  private async runSubmit(
+    job: NewJobRecord,
+    limits: SubmitLimits,
+    idempotency: IdempotencyClaim | null,
+    gate: SubmitGate | null,
+  ): Promise<GatedSubmitOutcome> {
     const k = this.keys;
     const r = await this.commands.run(
       'submit',
@@ -77,6 +120,11 @@ export class RedisJobRepository implements JobRepository {
         outbox: k.webhookOutbox(),
         intents: k.enqueueIntents(),
         keyJobs: k.keyJobs(job.keyId),
+        apiKey: k.apiKey(job.keyId),
+        fair: k.fair(),
+        held: k.held(job.keyId),
+        writeBucket: gate ? k.rate(gate.writeBucket) : k.none(),
+        authBucket: gate ? k.rate(gate.authBucket) : k.none(),
       },
       {
         id: job.id,
@@ -87,19 +135,42 @@ export class RedisJobRepository implements JobRepository {
         idempotencyTtlS: idempotency?.ttlSeconds ?? 0,
         queueBound: limits.queueBound,
         channel: k.eventsChannel(),
+        keyId: job.keyId,
+        secretHash: gate?.secretHash ?? '',
+        writeCapacity: gate?.writePerMinute ?? 0,
+        authCapacity: gate?.authFailuresPerMinute ?? 0,
+        priorityLimit: PRIORITY_LIMIT,
+        queueDeadlineMs: job.deadlineAt - job.createdAt,
+        clearIntents: gate?.takeIntents?.().join(' ') ?? '',
       },
     );
+    const rate = { remaining: r[1], retryAfterMs: r[2] };
     switch (r[0]) {
       case 'created':
-        return { kind: 'created', seq: r[1] };
+        return {
+          kind: 'created',
+          seq: r[3],
+          priority: r[4],
+          record: recordFrom(r[5]),
+          position: r[6],
+          rate,
+        };
+      case 'held':
+        return { kind: 'held', seq: r[3], record: recordFrom(r[4]), rate };
       case 'idempotent': {
-        const [bodyDigest = '', jobId = ''] = r[1].split('|');
-        return { kind: 'replayed', jobId, bodyDigest };
+        const [bodyDigest = '', jobId = ''] = r[3].split('|');
+        return { kind: 'replayed', jobId, bodyDigest, rate };
       }
       case 'queue_full':
-        return { kind: 'queue_full' };
+        return { kind: 'queue_full', rate };
       case 'concurrency':
-        return { kind: 'concurrency', unfinished: r[1] };
+        return { kind: 'concurrency', unfinished: r[3], rate };
+      case 'unauthorized':
+        return { kind: 'unauthorized' };
+      case 'auth_budget':
+        return { kind: 'auth_budget', retryAfterMs: r[2] };
+      case 'rate_limited':
+        return { kind: 'rate_limited', retryAfterMs: r[2] };
     }
   }
 
@@ -193,6 +264,9 @@ export class RedisJobRepository implements JobRepository {
         outbox: k.webhookOutbox(),
         intents: k.enqueueIntents(),
         running: k.running(),
+        held: k.held(keyId),
+        fair: k.fair(),
+        apiKey: k.apiKey(keyId),
       },
       {
         id,
@@ -202,11 +276,21 @@ export class RedisJobRepository implements JobRepository {
         now: options.now ?? Date.now(),
         onlyFrom: options.onlyFrom ?? '',
         channel: k.eventsChannel(),
+        jobKeyPrefix: k.job(''),
+        keyId,
+        priorityLimit: PRIORITY_LIMIT,
       },
     );
     switch (r[0]) {
-      case 'done':
-        return { kind: 'done' };
+      case 'done': {
+        const released = r[2] ? { id: r[2], keyId, objectKey: r[4], priority: r[3] } : null;
+        if (released && this.enqueueReleased) {
+          await this.enqueueReleased(released)
+            .then(() => this.clearEnqueueIntent(released.id))
+            .catch(() => undefined); // the intent stays: the dispatcher enqueues it
+        }
+        return { kind: 'done', released };
+      }
       case 'settled':
         return { kind: 'settled', status: asStatus(r[1]) };
       case 'missing':
@@ -300,7 +384,7 @@ export class RedisJobRepository implements JobRepository {
     return out;
   }
 
-  async clearEnqueueIntent(id: string): Promise<void> {
-    await redisCall(() => this.redis.zrem(this.keys.enqueueIntents(), id));
+  async clearEnqueueIntent(...ids: string[]): Promise<void> {
+    if (ids.length > 0) await redisCall(() => this.redis.zrem(this.keys.enqueueIntents(), ...ids));
   }
 }

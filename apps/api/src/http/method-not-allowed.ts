@@ -50,7 +50,7 @@ export function knownPaths(admin: boolean, playground = false): KnownPath[] {
     paths.push(
       { pattern: /^\/admin\/v1\/keys\/?$/, methods: ['GET', 'POST'] },
       { pattern: /^\/admin\/v1\/jobs\/?$/, methods: ['GET'] },
-      { pattern: new RegExp(`^/admin/v1/keys/${ID}/?$`), methods: ['DELETE'] },
+      { pattern: new RegExp(`^/admin/v1/keys/${ID}/?$`), methods: ['PATCH', 'DELETE'] },
       { pattern: new RegExp(`^/admin/v1/keys/${ID}/webhook-secret/rotate/?$`), methods: ['POST'] },
     );
   }

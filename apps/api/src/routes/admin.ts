@@ -3,8 +3,13 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import { z } from 'zod';
 
-import type { ApiKeyRepository } from '@imagegen/access';
 import { jobView, type JobRepository, type Presigner } from '@imagegen/jobs';
+import {
+  CONCURRENCY_POLICIES,
+  MAX_KEY_WEIGHT,
+  type ApiKeyInfo,
+  type ApiKeyRepository,
+} from '@imagegen/access';
 
 import {
   bearerToken,
@@ -32,7 +37,31 @@ const Rotate = z.strictObject({
     .max(2_592_000, { error: 'grace_seconds must be a whole number of seconds between 0 and 2592000' })
     .default(86_400),
 });
+const WEIGHT_MESSAGE = `weight must be a whole number between 1 and ${MAX_KEY_WEIGHT}`;
+const Scheduling = z
+  .strictObject({
+    weight: z
+      .int({ error: WEIGHT_MESSAGE })
+      .min(1, { error: WEIGHT_MESSAGE })
+      .max(MAX_KEY_WEIGHT, { error: WEIGHT_MESSAGE })
+      .optional(),
+    concurrency_policy: z
+      .enum(CONCURRENCY_POLICIES, { error: 'concurrency_policy must be "reject" or "queue"' })
+      .optional(),
+  })
+  .refine((v) => v.weight !== undefined || v.concurrency_policy !== undefined, {
+    error: 'send weight and/or concurrency_policy',
+  });
 const KEY_ID = /^[0-9a-f]{12}$/;
+
+const keyView = (k: ApiKeyInfo) => ({
+  id: k.id,
+  name: k.name,
+  created_at: new Date(k.createdAt).toISOString(),
+  revoked_at: k.revokedAt === null ? null : new Date(k.revokedAt).toISOString(),
+  weight: k.weight,
+  concurrency_policy: k.concurrencyPolicy,
+});
 
 function parse<T>(schema: z.ZodType<T>, body: unknown): T {
   const r = schema.safeParse(body ?? {});
@@ -72,15 +101,7 @@ export function adminRouter(
   };
   router.get('/keys', async (_req, res) => {
     const list = await apiKeys.list();
-    res.json({
-      object: 'list',
-      data: list.map((k) => ({
-        id: k.id,
-        name: k.name,
-        created_at: new Date(k.createdAt).toISOString(),
-        revoked_at: k.revokedAt === null ? null : new Date(k.revokedAt).toISOString(),
-      })),
-    });
+    res.json({ object: 'list', data: list.map(keyView) });
   });
   router.get('/jobs', async (req, res) => {
     const page = await listAllJobs({ jobs: jobs.jobs, apiKeys }, req.query);
@@ -98,6 +119,17 @@ export function adminRouter(
     res
       .status(201)
       .json({ id: created.id, name, secret: created.secret, webhook_secret: created.webhookSecret });
+  });
+  // How the key's jobs are scheduled: its weight in the fair order, its policy at the concurrency limit.
+  router.patch('/keys/:id', ...jsonBody, async (req, res) => {
+    const id = keyId(req);
+    const body = parse(Scheduling, req.body);
+    const info = await apiKeys.setScheduling(id, {
+      ...(body.weight === undefined ? {} : { weight: body.weight }),
+      ...(body.concurrency_policy === undefined ? {} : { concurrencyPolicy: body.concurrency_policy }),
+    });
+    if (!info) throw noSuchKey();
+    res.json(keyView(info));
   });
   router.delete('/keys/:id', async (req, res) => {
     const id = keyId(req);

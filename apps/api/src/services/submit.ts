@@ -6,18 +6,37 @@ import {
   type JobRecord,
   type JobWebhookTarget,
 } from '@imagegen/contracts';
-import type { GenerationQueue, JobRepository } from '@imagegen/jobs';
+import type {
+  GatedSubmit,
+  GenerationQueue,
+  JobRepository,
+  RateState,
+  SubmitGate,
+  SubmitOutcome,
+} from '@imagegen/jobs';
 import type { Logger, Metrics } from '@imagegen/observability';
 import { analyzePrompt, refusalMessage, type ModelDomain, type PromptModerator } from '@imagegen/prompt';
 
 import { promptWarnings } from './analyze.js';
-import { concurrencyLimited, idempotencyConflict, invalidRequest, queueFull } from './errors.js';
+import {
+  concurrencyLimited,
+  idempotencyConflict,
+  invalidRequest,
+  queueFull,
+  rateLimited,
+  unauthorized,
+} from './errors.js';
 import { checkPromptLength, validationError } from './validation.js';
 import { parseWaitSeconds } from './wait.js';
 
 export interface SubmitDeps {
-  jobs: Pick<JobRepository, 'submit' | 'get' | 'clearEnqueueIntent' | 'finish'>;
+  jobs: Pick<JobRepository, 'submit' | 'get' | 'clearEnqueueIntent' | 'finish'> & Partial<GatedSubmit>;
   queue: Pick<GenerationQueue, 'enqueue'>;
+  /**
+   * Drops the enqueue intent of a job now in BullMQ. Default: one call per job; the lean submit lets the
+   * next submit's command drop it (`IntentClearer`).
+   */
+  clearIntent?: (id: string) => Promise<void> | void;
   moderator: PromptModerator;
   /** The models the workers run (for the `outside_model_domain` warning). */
   modelDomains: () => Promise<readonly ModelDomain[]>;
@@ -65,7 +84,20 @@ export interface SubmitRequest {
    * adapter's stream subscribes to its events and previews here, so it misses none).
    */
   beforeEnqueue?: (jobId: string) => Promise<void>;
+  /**
+   * The lean submit: the key (`keyId`, parsed from the presented secret) is authenticated and its write
+   * rate limit taken in the submit's own atomic command (needs `jobs.submitGated`).
+   */
+  gate?: SubmitGate;
+  /**
+   * Told as soon as the gated command has answered, with the write bucket's state when it took a token
+   * (for the RateLimit headers) or null (the key was refused before its bucket).
+   */
+  onGated?: (rate: RateState | null) => void;
 }
+
+/** 401 for a key that the gated submit refused (the same answer as the authentication middleware's). */
+export const UNAUTHORIZED_MESSAGE = 'send a valid API key as "Authorization: Bearer <key>" or "x-key: <key>"';
 
 const ID_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
 /** `gen_` + 24 characters of [A-Za-z0-9]. */
@@ -100,7 +132,13 @@ export function canonicalJson(value: unknown): string {
 export async function submitGeneration(
   deps: SubmitDeps,
   req: SubmitRequest,
-): Promise<{ record: JobRecord; replayed: boolean; waitS: number }> {
+): Promise<{
+  record: JobRecord;
+  replayed: boolean;
+  waitS: number;
+  /** The new job's 0-based queue position as the submit command saw it (null when held). */
+  position?: number | null;
+}> {
   const parsed = CreateGenerationRequest.safeParse(req.body);
   if (!parsed.success) throw validationError(parsed.error);
   const body = parsed.data;
@@ -141,26 +179,56 @@ export async function submitGeneration(
   const idem = idemKey
     ? { keyDigest: sha256(idemKey), bodyDigest: sha256(canonicalJson(req.body)), ttlSeconds: 86_400 }
     : null;
-  const outcome = await deps.jobs.submit(
-    {
-      id,
-      keyId: req.keyId,
-      input,
-      metadata: body.metadata ?? {},
-      objectKey,
-      requestId: req.requestId,
-      createdAt: now,
-      deadlineAt: now + deps.limits.queueDeadlineMs,
-      webhook,
-      analysis: { ...analysis },
-      warnings: await promptWarnings(deps, body.prompt, analysis),
-    },
-    {
-      concurrency: Math.max(1, deps.limits.concurrency - (req.reserve ?? 0)),
-      queueBound: deps.limits.queueBound,
-    },
-    idem,
-  );
+  const job = {
+    id,
+    keyId: req.keyId,
+    input,
+    metadata: body.metadata ?? {},
+    objectKey,
+    requestId: req.requestId,
+    createdAt: now,
+    deadlineAt: now + deps.limits.queueDeadlineMs,
+    webhook,
+    analysis: { ...analysis },
+    warnings: await promptWarnings(deps, body.prompt, analysis),
+  };
+  const limits = {
+    concurrency: Math.max(1, deps.limits.concurrency - (req.reserve ?? 0)),
+    queueBound: deps.limits.queueBound,
+  };
+  let outcome: SubmitOutcome;
+  if (req.gate && deps.jobs.submitGated) {
+    const gated = await deps.jobs.submitGated(job, limits, idem, req.gate);
+    req.onGated?.(
+      gated.kind === 'unauthorized' || gated.kind === 'auth_budget'
+        ? null
+        : gated.kind === 'rate_limited'
+          ? { remaining: 0, retryAfterMs: gated.retryAfterMs }
+          : gated.rate,
+    );
+    switch (gated.kind) {
+      case 'unauthorized':
+        throw unauthorized(UNAUTHORIZED_MESSAGE);
+      case 'auth_budget':
+        throw rateLimited(
+          'too many failed authentications from this address; retry after the Retry-After delay',
+          Math.max(1, Math.ceil(gated.retryAfterMs / 1000)),
+        );
+      case 'rate_limited':
+        throw rateLimited(
+          `this API key is limited to ${req.gate.writePerMinute} requests per minute here; retry after the Retry-After delay`,
+          Math.max(1, Math.ceil(gated.retryAfterMs / 1000)),
+        );
+      case 'created':
+      case 'held':
+      case 'replayed':
+      case 'queue_full':
+      case 'concurrency':
+        outcome = gated;
+    }
+  } else {
+    outcome = await deps.jobs.submit(job, limits, idem);
+  }
   switch (outcome.kind) {
     case 'queue_full':
       throw queueFull();
@@ -180,6 +248,7 @@ export async function submitGeneration(
       return { record, replayed: true, waitS };
     }
     case 'created':
+    case 'held':
       break;
   }
   if (refused) {
@@ -200,10 +269,17 @@ export async function submitGeneration(
     if (!record) throw new Error(`job ${id} vanished after it was created`);
     return { record, replayed: false, waitS };
   }
+  if (outcome.kind === 'held') {
+    // Beyond the key's concurrency limit with policy `queue`: the finish that frees a slot enqueues it.
+    await deps.durability?.confirm(`job ${id}`);
+    deps.metrics.jobsSubmitted.inc();
+    deps.logger.info({ jobId: id, keyId: req.keyId, requestId: req.requestId }, 'job held');
+    return { record: outcome.record, replayed: false, waitS, position: null };
+  }
   await req.beforeEnqueue?.(id);
   try {
-    await deps.queue.enqueue({ id, keyId: req.keyId, objectKey });
-    await deps.jobs.clearEnqueueIntent(id);
+    await deps.queue.enqueue({ id, keyId: req.keyId, objectKey }, outcome.priority);
+    await (deps.clearIntent ?? ((i: string) => deps.jobs.clearEnqueueIntent(i)))(id);
   } catch (err) {
     // The record and its enqueue intent are written: the dispatcher hands the job to BullMQ.
     deps.logger.warn({ err, jobId: id }, 'enqueue deferred to the dispatcher');
@@ -211,9 +287,8 @@ export async function submitGeneration(
   await deps.durability?.confirm(`job ${id}`);
   deps.metrics.jobsSubmitted.inc();
   deps.logger.info({ jobId: id, keyId: req.keyId, requestId: req.requestId }, 'job submitted');
-  const record = await deps.jobs.get(id);
-  if (!record) throw new Error(`job ${id} vanished after it was created`);
-  return { record, replayed: false, waitS };
+  // The record as the submit command wrote it: no read back.
+  return { record: outcome.record, replayed: false, waitS, position: outcome.position };
 }
 
 async function webhookTarget(

@@ -1,5 +1,6 @@
 import { describe } from 'vitest';
 
+import { fairOrderContract } from './fair-order.contract.js';
 import { jobRepositoryContract } from './job-repository.contract.js';
 import { MemoryJobRepository } from './memory-job-repository.js';
 
@@ -11,5 +12,17 @@ describe('MemoryJobRepository (the fast tier’s fake)', () => {
       events: repo,
       purge: (id: string) => Promise.resolve(repo.purge(id)),
     };
+  });
+  fairOrderContract(() => {
+    const repo = new MemoryJobRepository();
+    return Promise.resolve({
+      jobs: repo,
+      events: repo,
+      purge: (id: string) => Promise.resolve(repo.purge(id)),
+      setKey: (keyId, settings) => {
+        repo.keySettings.set(keyId, { ...repo.keySettings.get(keyId), ...settings });
+        return Promise.resolve();
+      },
+    });
   });
 });

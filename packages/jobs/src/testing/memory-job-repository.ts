@@ -16,12 +16,15 @@ import { MemoryJobEvents } from './memory-job-events.js';
 import {
   EXPIRED_ERROR,
   KEY_JOBS_INDEX_MAX,
+  PRIORITY_LIMIT,
   LIST_SCAN_MAX,
   type FinishOutcome,
   type JobPage,
   type ListOptions,
   type IdempotencyClaim,
   type JobRepository,
+  type KeySchedulingSettings,
+  type ReleasedJob,
   type StartOutcome,
   type SubmitLimits,
   type SubmitOutcome,
@@ -29,13 +32,23 @@ import {
   type WebhookAttempt,
 } from '../job-repository.js';
 
+const ROUND = 5040;
+const SEQ_SPAN = 2 ** 30;
+
 /**
  * The job repository and its events in memory, for the fast test tier: the same transitions as the Lua
  * commands (held to the same contract tests), on the same record codec, with no Redis.
  */
 export class MemoryJobRepository extends MemoryJobEvents implements JobRepository {
   readonly hashes = new Map<string, Record<string, string>>();
+  /** Waiting job ids by their place in the fair order (round · 2^30 + seq, as the Redis waiting set). */
   readonly waiting = new Map<string, number>();
+  /** Each key's held job ids (policy `queue`, beyond its concurrency limit) by seq. */
+  readonly held = new Map<string, Map<string, number>>();
+  /** Each key's scheduling settings (the admin's; default weight 1, policy reject). */
+  readonly keySettings = new Map<string, Partial<KeySchedulingSettings>>();
+  /** The fair order's finish tag per key (lua/includes/fair.lua). */
+  private readonly tags = new Map<string, number>();
   readonly unfinished = new Map<string, Set<string>>();
   readonly idempotency = new Map<string, string>();
   readonly intents = new Map<string, number>();
@@ -62,15 +75,32 @@ export class MemoryJobRepository extends MemoryJobEvents implements JobRepositor
         return { kind: 'replayed', jobId, bodyDigest };
       }
     }
-    if (limits.queueBound > 0 && this.waiting.size >= limits.queueBound) return { kind: 'queue_full' };
+    const settings = this.keySettings.get(job.keyId) ?? {};
     const slots = this.unfinished.get(job.keyId) ?? new Set<string>();
-    if (slots.size >= limits.concurrency) return { kind: 'concurrency', unfinished: slots.size };
+    const hold = slots.size >= limits.concurrency;
+    if (hold && settings.concurrencyPolicy !== 'queue')
+      return { kind: 'concurrency', unfinished: slots.size };
+    const heldHere = this.held.get(job.keyId) ?? new Map<string, number>();
+    const depth = this.waiting.size + (hold ? heldHere.size : 0);
+    if (limits.queueBound > 0 && depth >= limits.queueBound) return { kind: 'queue_full' };
     const seq = ++this.seq;
-    this.hashes.set(job.id, { ...encodeNewJob(job), seq: String(seq), status: 'queued' });
-    this.waiting.set(job.id, seq);
-    slots.add(job.id);
-    this.unfinished.set(job.keyId, slots);
-    this.intents.set(job.id, Date.now());
+    const h: Record<string, string> = { ...encodeNewJob(job), seq: String(seq), status: 'queued' };
+    this.hashes.set(job.id, h);
+    let priority = 0;
+    if (hold) {
+      Object.assign(h, {
+        held_limit: String(limits.concurrency),
+        held_deadline_ms: String(job.deadlineAt - job.createdAt),
+      });
+      heldHere.set(job.id, seq);
+      this.held.set(job.keyId, heldHere);
+    } else {
+      priority = this.enterWaiting(job.id, job.keyId, seq);
+      h['priority'] = String(priority);
+      slots.add(job.id);
+      this.unfinished.set(job.keyId, slots);
+      this.intents.set(job.id, Date.now());
+    }
     const index = this.keyJobs.get(job.keyId) ?? new Map<string, number>();
     index.set(job.id, seq);
     this.keyJobs.set(job.keyId, index);
@@ -78,7 +108,24 @@ export class MemoryJobRepository extends MemoryJobEvents implements JobRepositor
       index.delete(id);
     if (idemKey && idem) this.idempotency.set(idemKey, `${idem.bodyDigest}|${job.id}`);
     this.append(job.id, { type: 'queued' });
-    return { kind: 'created', seq };
+    const record = decodeJobRecord({ ...h })!;
+    if (hold) return { kind: 'held', seq, record };
+    const position = (await this.queuePosition(job.id)) ?? 0;
+    return { kind: 'created', seq, priority, position, record };
+  }
+
+  /** Puts a job into the waiting set at its fair place (lua/includes/fair.lua); returns its priority. */
+  private enterWaiting(id: string, keyId: string, seq: number): number {
+    const head = Math.min(...this.waiting.values());
+    let virtual = 0;
+    if (Number.isFinite(head)) virtual = (Math.floor(head / SEQ_SPAN) - 1) * ROUND;
+    else this.tags.clear();
+    const weight = Math.max(1, Math.min(100, this.keySettings.get(keyId)?.weight ?? 1));
+    const tag = Math.max(virtual, this.tags.get(keyId) ?? 0) + Math.floor(ROUND / weight);
+    this.tags.set(keyId, tag);
+    const round = Math.ceil(tag / ROUND);
+    this.waiting.set(id, round * SEQ_SPAN + (seq % SEQ_SPAN));
+    return Math.min(round, PRIORITY_LIMIT);
   }
 
   async get(id: string): Promise<JobRecord | null> {
@@ -184,12 +231,40 @@ export class MemoryJobRepository extends MemoryJobEvents implements JobRepositor
     Object.assign(h, encodeOutcome(data), { status, completed_at: String(options.now ?? Date.now()) });
     delete h['stage'];
     if (status === 'succeeded') h['progress'] = '1';
+    delete h['held_limit'];
+    delete h['held_deadline_ms'];
     this.waiting.delete(id);
     this.intents.delete(id);
     this.running.delete(id);
+    this.held.get(keyId)?.delete(id);
     this.unfinished.get(keyId)?.delete(id);
     this.append(id, { type: 'completed', status });
-    return { kind: 'done' };
+    return { kind: 'done', released: this.release(keyId, options.now ?? Date.now()) };
+  }
+
+  /** The key's oldest held job, moved into the waiting set when the key is under its limit. */
+  private release(keyId: string, now: number): ReleasedJob | null {
+    const held = this.held.get(keyId);
+    const next = held ? [...held.entries()].sort((a, b) => a[1] - b[1])[0] : undefined;
+    if (!held || !next) return null;
+    const [id, seq] = next;
+    const h = this.hashes.get(id);
+    if (h?.['status'] !== 'queued') {
+      held.delete(id);
+      return null;
+    }
+    const slots = this.unfinished.get(keyId) ?? new Set<string>();
+    if (slots.size >= Number(h['held_limit'] ?? 0)) return null;
+    held.delete(id);
+    const priority = this.enterWaiting(id, keyId, seq);
+    slots.add(id);
+    this.unfinished.set(keyId, slots);
+    this.intents.set(id, Date.now());
+    h['priority'] = String(priority);
+    h['deadline_at'] = String(now + Number(h['held_deadline_ms'] ?? 0));
+    delete h['held_limit'];
+    delete h['held_deadline_ms'];
+    return { id, keyId, objectKey: h['object_key'] ?? '', priority };
   }
 
   async setRevisedPrompt(id: string, prompt: string): Promise<void> {
@@ -282,9 +357,9 @@ export class MemoryJobRepository extends MemoryJobEvents implements JobRepositor
     return out;
   }
 
-  async clearEnqueueIntent(id: string): Promise<void> {
+  async clearEnqueueIntent(...ids: string[]): Promise<void> {
     await Promise.resolve();
-    this.intents.delete(id);
+    for (const id of ids) this.intents.delete(id);
   }
 
   private unfinishedHash(id: string): Record<string, string> | null {

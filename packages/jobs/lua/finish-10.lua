@@ -1,0 +1,53 @@
+-- Terminal transition, at most once: whoever races for it (workers, retries, cancel, expiry), the job
+-- reaches exactly one terminal status. `onlyFrom` ('' = any non-terminal) restricts the current status.
+-- The slot the job held goes to the key's oldest held job (concurrency_policy `queue`) when the key is then
+-- under that job's limit: it enters the waiting set at its fair place with an enqueue intent (the caller
+-- enqueues it at once; the dispatcher does if the caller dies).
+-- Returns {'done', eventId, released id or '', its priority, its object key} | {'settled', status} | {'missing'}.
+--@include outbox
+--@include fair
+local jobKey, eventsKey, waitingKey, unfinishedKey, outboxKey, intentsKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local runningKey, heldKey, fairKey, apiKeyKey = KEYS[7], KEYS[8], KEYS[9], KEYS[10]
+local id, status, fieldsJson, retentionS, now, onlyFrom, channel = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
+local jobKeyPrefix, keyId, priorityLimit = ARGV[8], ARGV[9], tonumber(ARGV[10])
+
+local current = redis.call('HGET', jobKey, 'status')
+if not current then return {'missing'} end
+if current ~= 'queued' and current ~= 'processing' then return {'settled', current} end
+if onlyFrom ~= '' and current ~= onlyFrom then return {'settled', current} end
+local fields = cjson.decode(fieldsJson)
+for k, v in pairs(fields) do redis.call('HSET', jobKey, k, v) end
+redis.call('HSET', jobKey, 'status', status, 'completed_at', now)
+redis.call('HDEL', jobKey, 'stage', 'held_limit', 'held_deadline_ms')
+if status == 'succeeded' then redis.call('HSET', jobKey, 'progress', 1) end
+redis.call('ZREM', waitingKey, id)
+redis.call('ZREM', intentsKey, id)
+redis.call('ZREM', runningKey, id)
+redis.call('ZREM', heldKey, id)
+redis.call('SREM', unfinishedKey, id)
+local eventId = appendEvent(eventsKey, channel, id, 'type', 'completed', 'status', status)
+redis.call('EXPIRE', jobKey, retentionS)
+redis.call('EXPIRE', eventsKey, retentionS)
+outbox(jobKey, outboxKey, id, 'completed', eventId)
+
+local released, priority, objectKey = '', 0, ''
+local nextId = redis.call('ZRANGE', heldKey, 0, 0)[1]
+if nextId then
+  local nextKey = jobKeyPrefix .. nextId
+  local h = redis.call('HMGET', nextKey, 'held_limit', 'held_deadline_ms', 'seq', 'object_key', 'status')
+  if h[5] ~= 'queued' then
+    redis.call('ZREM', heldKey, nextId)
+  elseif redis.call('SCARD', unfinishedKey) < (tonumber(h[1]) or 0) then
+    redis.call('ZREM', heldKey, nextId)
+    local round = fairRound(fairKey, waitingKey, keyId, redis.call('HGET', apiKeyKey, 'weight'))
+    priority = enterWaiting(waitingKey, nextId, round, tonumber(h[3]), priorityLimit)
+    redis.call('SADD', unfinishedKey, nextId)
+    local time = redis.call('TIME')
+    local ms = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+    redis.call('ZADD', intentsKey, ms, nextId)
+    redis.call('HSET', nextKey, 'priority', priority, 'deadline_at', tonumber(now) + tonumber(h[2]))
+    redis.call('HDEL', nextKey, 'held_limit', 'held_deadline_ms')
+    released, objectKey = nextId, h[4]
+  end
+end
+return {'done', eventId, released, priority, objectKey}
