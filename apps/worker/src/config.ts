@@ -154,9 +154,10 @@ const WorkerJobsEnv = z.object({
   ENGINE_ABORT_GRACE_MS: int(2000, 100, 600_000),
   /**
    * Live previews (for event streams opened with `?previews=1`, and only while one is open): at most one
-   * every this many denoising steps, and at most two a second. 0 turns them off.
+   * every this many denoising steps, and at most two a second. 0 turns them off. Default 10 (as A1111's
+   * live preview); what they cost is measured by `npm run bench:engine` (README, "Benchmark").
    */
-  PREVIEW_EVERY_STEPS: int(5, 0, 1000),
+  PREVIEW_EVERY_STEPS: int(10, 0, 1000),
 });
 
 const WorkerEnv = [

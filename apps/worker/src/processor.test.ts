@@ -326,7 +326,7 @@ describe('GenerationProcessor', () => {
       let seen: GenerateHooks['previews'];
       const w = previewWorld(true, 5, (hooks) => {
         seen = hooks.previews;
-        hooks.previews?.onPreview({ ...preview, source: 'vae_decode' });
+        hooks.previews?.onPreview({ ...preview, source: 'vae_decode', ms: 3 });
       });
       const job = await seedJob(w.jobs);
       expect(await w.processor.process(consumed(job))).toBe('done');

@@ -123,6 +123,11 @@ export interface Preview {
   height: number;
   /** How it was made: the fitted map, or a VAE decode. */
   source: PreviewSource;
+  /**
+   * What it cost in ms: making the pixels in the engine's thread (which holds up the next step) plus the
+   * JPEG encode on the main thread (beside the denoising).
+   */
+  ms: number;
 }
 
 /** One generation of `Engine.generateBatch`: its input and its own hooks. */

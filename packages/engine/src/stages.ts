@@ -46,10 +46,12 @@ export function threadPreviews(hooks: PreviewHooks): {
     },
     wanted: hooks.wanted ?? (() => true),
     onPreview: (p) => {
+      const t0 = performance.now();
       const done: Promise<void> = encodePreview(p.rgb, { width: p.width, height: p.height }, PREVIEW_MAX_SIDE)
-        .then(({ jpeg, width, height }) =>
-          hooks.onPreview({ step: p.step, total: p.total, jpeg, width, height, source: p.source }),
-        )
+        .then(({ jpeg, width, height }) => {
+          const ms = p.ms + (performance.now() - t0);
+          hooks.onPreview({ step: p.step, total: p.total, jpeg, width, height, source: p.source, ms });
+        })
         .catch(() => undefined)
         .finally(() => encoding.delete(done));
       encoding.add(done);

@@ -91,6 +91,8 @@ export type WorkerReply =
       width: number;
       height: number;
       source: PreviewSource;
+      /** How long the thread took to make the pixels. */
+      ms: number;
     }
   | { id: number; kind: 'generated'; result: DenoiseResult }
   | { id: number; kind: 'upscaled'; rgb: Uint8Array }

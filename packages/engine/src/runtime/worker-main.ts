@@ -61,8 +61,10 @@ function previewer(id: number, plan: PreviewPlan, flag: Int32Array): NonNullable
     lastAt = performance.now();
     lastStep = step;
     try {
+      const t0 = performance.now();
       const p = await pipeline.preview(denoised, shape);
-      send({ id, kind: 'preview', step, total, ...p }, [p.rgb.buffer as ArrayBuffer]);
+      const ms = performance.now() - t0;
+      send({ id, kind: 'preview', step, total, ...p, ms }, [p.rgb.buffer as ArrayBuffer]);
     } catch {
       broken = true;
     }
