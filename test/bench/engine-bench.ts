@@ -5,6 +5,10 @@
  *
  *   npm run bench:engine -- [--model DIR --torch-nets NETS.py] [--iterations N] [--format jpeg|png]
  *                           [--safety DIR] [--upscaler esrgan-slim|esrgan-medium|esrgan-thick|DIR] [--upscaler-natives 512,1024]
+ *                           [--preview-every 10]
+ *
+ * Live previews: each aspect ratio's child also times generations with previews every --preview-every steps
+ * (0: skip) against the same generation without, in turns in the same process, and a table prints the cost.
  *
  * The safety stage uses the shipped classifier by default; a second table times the upscaler network (default
  * ESRGAN slim) per aspect ratio on the generation sizes of 512² and 1024² models, one child process each.
@@ -34,6 +38,7 @@ const { values } = parseArgs({
     upscaler: { type: 'string', default: 'esrgan-slim' },
     'upscaler-natives': { type: 'string', default: '512,1024' },
     repeat: { type: 'string', default: '20' },
+    'preview-every': { type: 'string', default: '10' },
   },
 });
 const useBundled = !values.model && existsSync(join(bundled, 'model_index.json'));
@@ -60,6 +65,7 @@ interface Child {
   bytes: number;
   median: Record<string, number>;
   peakRssMiB: number;
+  previews: PreviewFigures | null;
 }
 const rows: Child[] = [];
 for (const ar of ASPECT_RATIO_NAMES) {
@@ -72,7 +78,7 @@ for (const ar of ASPECT_RATIO_NAMES) {
     values.iterations,
     values.format,
   ];
-  args.push(values.safety);
+  args.push(values.safety, values['preview-every']);
   rows.push(JSON.parse(execFileSync(process.execPath, args, { cwd: root, encoding: 'utf8' })) as Child);
 }
 const header = [
@@ -110,6 +116,70 @@ for (const r of rows) {
       f(r.peakRssMiB, 0),
     ].join('\t'),
   );
+}
+
+// Live previews against a baseline of the same generations in the same process.
+interface PreviewFigures {
+  everySteps: number;
+  source: string | null;
+  size: string | null;
+  jpegBytes: number;
+  base: number;
+  every: number;
+  capped: number;
+  counts: { every: number; capped: number };
+  /** Median over the rounds of what the previews of one generation took (thread + encode), ms. */
+  spent: number;
+  /** Median of one preview's cost, ms. */
+  each: number;
+}
+const previewRows = rows.filter((r) => r.previews);
+if (previewRows.length > 0) {
+  const first = previewRows[0]!.previews!;
+  console.log(
+    `\nlive previews: every ${first.everySteps} steps (no interval bound) and as the service bounds them (also ≤ 2/s); ` +
+      `${values.iterations} rounds of the three in turn, medians of whole generate() calls in ms. ` +
+      `wall cost: the time added over no previews (noisy on a loaded machine); preview ms: one preview's ` +
+      `own time (engine thread + JPEG); preview share: a generation's previews' own time over its time without`,
+  );
+  console.log(
+    [
+      'aspect',
+      'source',
+      'preview',
+      'JPEG B',
+      'no previews',
+      `every ${first.everySteps}`,
+      'n',
+      'wall cost',
+      'preview ms',
+      'preview share',
+      'bounded 2/s',
+      'n',
+      'wall cost',
+    ].join('\t'),
+  );
+  for (const r of previewRows) {
+    const p = r.previews!;
+    const pct = (v: number) => `${f(((v - p.base) / p.base) * 100)} %`;
+    console.log(
+      [
+        r.ar,
+        p.source ?? '—',
+        p.size ?? '—',
+        p.jpegBytes,
+        f(p.base),
+        f(p.every),
+        p.counts.every,
+        pct(p.every),
+        f(p.each),
+        `${f((p.spent / p.base) * 100)} %`,
+        f(p.capped),
+        p.counts.capped,
+        pct(p.capped),
+      ].join('\t'),
+    );
+  }
 }
 
 // The upscaler stage at real model sizes: the network at the factor the engine picks, then the exact resize.
