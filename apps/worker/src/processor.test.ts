@@ -276,6 +276,27 @@ describe('GenerationProcessor', () => {
     expect(engine.calls).toEqual([]);
   });
 
+  it('keeps the image of a job another attempt finished while this one uploaded; deletes it after a cancel', async () => {
+    for (const [ending, kept] of [
+      ['succeeded', true],
+      ['canceled', false],
+    ] as const) {
+      const { jobs, storage, processor } = world();
+      const job = await seedJob(jobs);
+      // This worker was cut off past its lock: another attempt (same object key) ends the job while this
+      // one uploads; this one's finish then finds the job settled.
+      const put = storage.put.bind(storage);
+      storage.put = async (key, body, contentType) => {
+        const r = await put(key, body, contentType);
+        await jobs.finish(job.id, job.keyId, ending, {});
+        return r;
+      };
+      await processor.process(consumed(job));
+      expect((await jobs.get(job.id))!.status).toBe(ending);
+      expect(storage.objects.has(job.objectKey)).toBe(kept);
+    }
+  });
+
   it('drops a job whose record is gone', async () => {
     const { engine, processor } = world();
     await processor.process(consumed({ id: 'gen_gone', keyId: 'key1', objectKey: 'images/x.jpg' }));

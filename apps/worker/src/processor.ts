@@ -249,8 +249,10 @@ export class GenerationProcessor {
       metrics.jobsFinished.inc({ outcome: 'succeeded' });
       metrics.jobDuration.observe({ outcome: 'succeeded' }, (Date.now() - record.createdAt) / 1000);
       log.info({ ms: timings }, 'job succeeded');
-    } else if (outcome.kind === 'settled') {
-      // Canceled while uploading: the object is not referenced by any job.
+    } else if (outcome.kind === 'settled' && outcome.status !== 'succeeded') {
+      // Canceled while uploading: the object is not referenced by any job. A job another attempt already
+      // finished as succeeded (this worker was cut off past its lock) references this very key: its image
+      // stays.
       await storage.delete([objectKey]).catch(() => undefined);
     }
   }
