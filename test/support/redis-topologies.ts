@@ -22,7 +22,7 @@ export interface RedisNode {
 
 /** Starts `command` (redis-server or redis-sentinel) and waits until its output contains `ready`. */
 export async function startNode(
-  command: 'redis-server' | 'redis-sentinel',
+  command: string,
   args: string[],
   ready: RegExp,
   port: number,
