@@ -22,7 +22,7 @@ const unavailable = netnsUnavailable();
 if (unavailable) console.warn(`SKIPPED multi-host test: ${unavailable}`);
 
 const S3_LITE = fileURLToPath(new URL('../../packages/s3-lite/dist/index.js', import.meta.url));
-const slow = slowModel(300);
+const slow = slowModel(500);
 const dir = mkdtempSync(join(tmpdir(), 'imagegen-hosts-'));
 const prefix = `{h${randomUUID().slice(0, 8)}}`;
 const bucket = `b${randomUUID().slice(0, 8)}`;
@@ -202,9 +202,15 @@ describe.skipIf(unavailable !== null)('several hosts (network namespaces)', () =
     expect(submitted.status, JSON.stringify(submitted)).toBe(202);
     const id = String(submitted.json!['id']);
     const jobKey = `${prefix}:job:${id}`;
-    const pid = await until('the job to run on a worker', () => {
-      const [status, worker] = redis('hmget', jobKey, 'status', 'worker').split('\n');
-      return status === 'processing' && worker ? Number(worker.split(':').at(-1)) : null;
+    const pid = await until(
+      'the job to run on a worker',
+      () => {
+        const [status, worker] = redis('hmget', jobKey, 'status', 'worker').split('\n');
+        return status === 'processing' && worker ? Number(worker.split(':').at(-1)) : null;
+      },
+      60_000,
+    ).catch((e: unknown) => {
+      throw new Error(`${(e as Error).message}: ${redis('hgetall', jobKey)}\n${outputsOf(procs)}`);
     });
     const [cutWorker, otherWorker] =
       workers[0]!.proc.pid === pid ? ['worker1', 'worker2'] : ['worker2', 'worker1'];
