@@ -12,11 +12,13 @@ import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Session } from 'node:inspector/promises';
 import { parseArgs } from 'node:util';
 
 import { Queue } from 'bullmq';
 
 import { RedisApiKeyRepository } from '@imagegen/access';
+import { loadApiConfig, startApi } from '@imagegen/api';
 import { connectRedis, Keys } from '@imagegen/jobs';
 
 import { startS3, S3_CREDENTIALS } from '../support/s3.js';
@@ -26,6 +28,7 @@ const root = fileURLToPath(new URL('../../', import.meta.url));
 const { values } = parseArgs({
   options: {
     submits: { type: 'string', default: '2000' },
+    'profile-submits': { type: 'string', default: '500' },
     connections: { type: 'string', default: '16' },
     jobs: { type: 'string', default: '24' },
     model: { type: 'string', default: join(root, 'packages/engine/fixtures/tiny-random') },
@@ -155,6 +158,7 @@ try {
   console.log(
     `API/raw throughput ratio ${f(SUBMITS / viaApi.wallMs / (SUBMITS / viaQueue.wallMs), 2)}; API RSS ${rss(api.pid!)}`,
   );
+  await profileSubmits(env, secret);
 
   // Drain the backlog so latency runs start from an empty queue.
   const keys = new Keys(prefix);
@@ -235,4 +239,81 @@ try {
   );
   await s3.stop();
   await redis.stop();
+}
+
+/**
+ * Where one submit's CPU time goes: an in-process API (same code, same Redis) under the V8 sampling
+ * profiler (node:inspector), `profile-submits` submits with 16 in flight; self time summed by module and by
+ * function, per submit. The client's own fetch (undici) runs in this process too and is listed apart.
+ */
+async function profileSubmits(env: Record<string, string | undefined>, secret: string) {
+  const n = Number(values['profile-submits']);
+  const inProcess = await startApi(
+    loadApiConfig({ ...(env as Record<string, string>), PORT: '0', LOG_LEVEL: 'silent' }),
+  );
+  const at = `http://127.0.0.1:${inProcess.port}/v1/images/generations`;
+  const post = (i: number) =>
+    fetch(at, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${secret}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ prompt: `profile ${i}`, aspect_ratio: '1:1' }),
+    }).then(async (r) => {
+      await r.arrayBuffer();
+      if (r.status !== 202) throw new Error(`profile submit ${r.status}`);
+    });
+  await load(200, CONNS, post);
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.setSamplingInterval', { interval: 100 });
+  await session.post('Profiler.start');
+  const run = await load(n, CONNS, post);
+  const { profile } = await session.post('Profiler.stop');
+  session.disconnect();
+  await inProcess.close();
+  const self = new Map<number, number>();
+  const deltas = profile.timeDeltas ?? [];
+  (profile.samples ?? []).forEach((id, i) => self.set(id, (self.get(id) ?? 0) + (deltas[i] ?? 0) / 1000));
+  const byModule = new Map<string, number>();
+  const byFunction = new Map<string, number>();
+  let idle = 0;
+  for (const node of profile.nodes) {
+    const ms = self.get(node.id) ?? 0;
+    if (ms === 0) continue;
+    const { url, functionName, lineNumber } = node.callFrame;
+    if (functionName === '(idle)') {
+      idle += ms;
+      continue;
+    }
+    const module = moduleOf(url, functionName);
+    byModule.set(module, (byModule.get(module) ?? 0) + ms);
+    const fn = `${functionName || '(anonymous)'} ${module}${url ? `:${lineNumber + 1}` : ''}`;
+    byFunction.set(fn, (byFunction.get(fn) ?? 0) + ms);
+  }
+  const busy = [...byModule.values()].reduce((a, b) => a + b, 0);
+  const client = byModule.get('undici (the bench client)') ?? 0;
+  console.log(
+    `\n3. CPU profile of the submit path (in-process API, ${n} submits, ${CONNS} in flight, ${f(n / (run.wallMs / 1000), 0)} submits/s): ` +
+      `${f(busy / n, 3)} ms CPU per submit, of which the bench client's fetch ${f(client / n, 3)} ms; idle ${f(idle / n, 3)} ms`,
+  );
+  const top = (m: Map<string, number>, k: number) =>
+    [...m.entries()]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, k)
+      .map(([name, ms]) => `  ${f(ms / n, 3)} ms  ${f((100 * ms) / busy, 1)} %  ${name}`)
+      .join('\n');
+  console.log(`by module (self time per submit):\n${top(byModule, 12)}`);
+  console.log(`by function (self time per submit):\n${top(byFunction, 15)}`);
+}
+
+/** A profile node's module: a package under node_modules, one of ours, Node's own, or V8's bookkeeping. */
+function moduleOf(url: string, functionName: string): string {
+  if (!url) return functionName.startsWith('(') ? `V8 ${functionName}` : 'V8 built-ins';
+  if (url.includes('undici')) return 'undici (the bench client)';
+  if (url.startsWith('node:')) return 'node internals';
+  const dep = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url)?.[1];
+  if (dep) return dep;
+  const ours = /\/(apps|packages)\/([^/]+)\//.exec(url);
+  if (ours) return `${ours[1]}/${ours[2]}`;
+  return url.split('/').slice(-2).join('/');
 }
