@@ -6,10 +6,13 @@
  *   npm run bench:engine -- [--model DIR --torch-nets NETS.py] [--iterations N] [--format jpeg|png]
  *                           [--safety DIR] [--upscaler esrgan-slim|esrgan-medium|esrgan-thick|DIR] [--upscaler-natives 512,1024]
  *                           [--preview-every 10]
+ *                           [--batch-sizes 1,2,4] [--batch-images 8] [--provider cpu|cuda] [--only batch]
  *
  * Live previews: each aspect ratio's child also times generations with previews every --preview-every steps
  * (0: skip) against the same generation without, in turns in the same process, and a table prints the cost.
  *
+ * First, micro-batching: images/s at each batch size (1, 2, 4; and 8 with --provider cuda) for the bundled
+ * model and the fixture, the ratio to batch 1 in the same run, and peak RSS, one child process per row.
  * The safety stage uses the shipped classifier by default; a second table times the upscaler network (default
  * ESRGAN slim) per aspect ratio on the generation sizes of 512² and 1024² models, one child process each.
  */
@@ -39,6 +42,10 @@ const { values } = parseArgs({
     'upscaler-natives': { type: 'string', default: '512,1024' },
     repeat: { type: 'string', default: '20' },
     'preview-every': { type: 'string', default: '10' },
+    'batch-sizes': { type: 'string' },
+    'batch-images': { type: 'string', default: '8' },
+    provider: { type: 'string', default: 'cpu' },
+    only: { type: 'string' },
   },
 });
 const useBundled = !values.model && existsSync(join(bundled, 'model_index.json'));
@@ -54,6 +61,72 @@ console.log(`model ${modelDir}`);
 console.log(
   `machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, node ${process.version}, onnxruntime-node ${ort.env.versions.node ?? '?'}`,
 );
+
+// Micro-batching: the same images at each batch size, one child process per row (peak RSS per row).
+const batchSizes = (values['batch-sizes'] ?? (values.provider === 'cuda' ? '1,2,4,8' : '1,2,4'))
+  .split(',')
+  .map(Number);
+const batchImages = Number(values['batch-images']);
+const lcm = batchSizes.reduce((a, b) => (a * b) / gcd(a, b), 1);
+function gcd(a: number, b: number): number {
+  return b === 0 ? a : gcd(b, a % b);
+}
+const perRow = Math.ceil(batchImages / lcm) * lcm;
+console.log(
+  `micro-batching: ${perRow} square images per row after a warm-up batch, provider ${values.provider}; ` +
+    'denoise = until the batch leaves the UNet loop, end to end = until its last image is encoded',
+);
+console.log(
+  [
+    'model',
+    'steps',
+    'batch',
+    'denoise img/s',
+    '× batch 1',
+    'end-to-end img/s',
+    '× batch 1',
+    'peak RSS MiB',
+  ].join('\t'),
+);
+for (const [name, dir] of [
+  ['bundled', bundled],
+  ['fixture', fixture],
+] as const) {
+  if (!existsSync(join(dir, 'model_index.json'))) continue;
+  let base: { denoiseImagesPerS: number; imagesPerS: number } | null = null;
+  for (const b of batchSizes) {
+    const r = JSON.parse(
+      execFileSync(
+        process.execPath,
+        [
+          '--import',
+          'tsx',
+          join(root, 'test/bench/batch-child.ts'),
+          dir,
+          String(b),
+          String(perRow),
+          values.provider,
+        ],
+        { cwd: root, encoding: 'utf8' },
+      ),
+    ) as { steps: number; denoiseImagesPerS: number; imagesPerS: number; peakRssMiB: number };
+    base ??= r;
+    console.log(
+      [
+        name,
+        r.steps,
+        b,
+        f(r.denoiseImagesPerS, 2),
+        f(r.denoiseImagesPerS / base.denoiseImagesPerS, 2),
+        f(r.imagesPerS, 2),
+        f(r.imagesPerS / base.imagesPerS, 2),
+        f(r.peakRssMiB, 0),
+      ].join('\t'),
+    );
+  }
+}
+console.log('');
+if (values.only === 'batch') process.exit(0);
 console.log(
   `${values.iterations} timed runs per aspect ratio after one warm-up, medians in ms, output ${values.format}\n`,
 );

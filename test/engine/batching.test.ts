@@ -82,18 +82,30 @@ describe('micro-batching: each request of a batch gets the bytes of its unbatche
     expect(engine.alive).toBe(true);
   });
 
-  it('reports progress per request and each request its own timings', async () => {
+  it('reports progress and live previews per request (previews only to the request that asked)', async () => {
     const steps: string[][] = [[], []];
+    const previews: number[] = [];
     const inputs = trio({ aspectRatio: '1:1', format: 'jpeg', steps: 3 }).slice(0, 2);
-    await Promise.all(
+    const results = await Promise.all(
       engine.generateBatch(
-        inputs.map((input, k) => ({ input, hooks: { onStep: (i, n) => steps[k]!.push(`${i}/${n}`) } })),
+        inputs.map((input, k) => ({
+          input,
+          hooks: {
+            onStep: (i, n) => steps[k]!.push(`${i}/${n}`),
+            ...(k === 0
+              ? { previews: { everySteps: 1, minIntervalMs: 0, onPreview: (p) => previews.push(p.step) } }
+              : {}),
+          },
+        })),
       ),
     );
     expect(steps).toEqual([
       ['1/3', '2/3', '3/3'],
       ['1/3', '2/3', '3/3'],
     ]);
+    // After every step but the last; a preview never changes the image.
+    expect(previews).toEqual([1, 2]);
+    expect(sha(results[0]!.image)).toBe(sha((await engine.generate(inputs[0]!)).image));
   });
 });
 

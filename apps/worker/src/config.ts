@@ -38,7 +38,11 @@ function shipped(name: string): { dir: string } | { error: string } {
 
 /** BATCH_MAX's default with ORT_PROVIDER=cuda: a GPU denoises four latents in little more than one's time. */
 export const GPU_BATCH_MAX = 4;
-/** BATCH_MAX's default on the CPU, from `npm run bench:engine` on the 2-core machine (README, Performance). */
+/**
+ * BATCH_MAX's default on the CPU: `npm run bench:engine` on the shared 2-core machine measured no gain at batch 2
+ * and 1.65× denoising at 4 in one noisy run (README, "Benchmark"), too little evidence to make every CPU
+ * worker hold four jobs; opt in with BATCH_MAX=4.
+ */
 export const CPU_BATCH_MAX = 1;
 
 const EngineEnv = z
@@ -68,7 +72,7 @@ const EngineEnv = z
     ORT_INTRA_OP_THREADS: int(0, 0, 1024),
     /**
      * Most queued jobs denoised together in one micro-batch (1: no batching). Unset: 4 with cuda,
-     * CPU_BATCH_MAX on the CPU (where `npm run bench:engine` measured no gain from batching).
+     * CPU_BATCH_MAX on the CPU.
      */
     BATCH_MAX: z.coerce.number().int().min(1).max(64).optional(),
     /** How long a job waits for compatible ones to fill its batch; 0: only those already waiting. */
