@@ -26,9 +26,12 @@ let observer: Redis;
 let store: RedisJobRepository;
 let events: RedisJobEvents;
 const workers: ChildProcess[] = [];
-const workerEnv = () => ({
+/** Worker slot 1 micro-batches (up to 4 jobs denoised together), slot 0 runs one job at a time. */
+const BATCHING_SLOT = 1;
+const workerEnv = (slot: number) => ({
   ...stack.env,
   WORKER_CONCURRENCY: '1',
+  BATCH_MAX: slot === BATCHING_SLOT ? '4' : '1',
   WORKER_LOCK_MS: '2000',
   WORKER_STALLED_INTERVAL_MS: '1000',
 });
@@ -69,7 +72,7 @@ function follow(ids: string[]) {
   const records = new Map<string, JobRecord>();
   const pending = new Set(ids);
   const dirty = new Set(ids);
-  const running = new Map<string, string>(); // worker name → job id it was last seen running
+  const running = new Map<string, Set<string>>(); // worker name → jobs last seen running there
   const stops = ids.map((id) => events.listen(id, () => dirty.add(id)));
   let lastProgress = Date.now();
   let sweeps = 0;
@@ -82,7 +85,10 @@ function follow(ids: string[]) {
         const recs = await Promise.all(batch.map((id) => store.get(id)));
         for (const r of recs) {
           if (!r) continue;
-          if (r.status === 'processing' && r.worker) running.set(r.worker, r.id);
+          if (r.status === 'processing' && r.worker) {
+            for (const ids of running.values()) ids.delete(r.id);
+            running.set(r.worker, (running.get(r.worker) ?? new Set()).add(r.id));
+          }
           if (TERMINAL.has(r.status)) {
             records.set(r.id, r);
             pending.delete(r.id);
@@ -103,11 +109,9 @@ function follow(ids: string[]) {
     done,
     terminal: () => records.size,
     finished: () => pending.size === 0,
-    /** Whether the worker process `pid` is running a job that is not yet terminal. */
-    busy: (pid: number) => {
-      const id = running.get(`${hostname()}:${pid}`);
-      return id !== undefined && pending.has(id);
-    },
+    /** How many jobs that are not yet terminal the worker process `pid` was last seen running. */
+    inFlight: (pid: number) =>
+      [...(running.get(`${hostname()}:${pid}`) ?? [])].filter((id) => pending.has(id)).length,
     /** Resolves once `cond` holds, checked after each batch; false if every job finished first. */
     until: async (cond: () => boolean) => {
       while (!cond()) {
@@ -120,9 +124,9 @@ function follow(ids: string[]) {
 }
 
 describe('soak', () => {
-  it(`${JOBS} jobs across ${WORKERS} worker processes with ${KILLS} seeded SIGKILLs mid-job: none lost, none duplicated`, async () => {
+  it(`${JOBS} jobs across ${WORKERS} worker processes (one micro-batching) with ${KILLS} seeded SIGKILLs mid-job: none lost, none duplicated`, async () => {
     const started = Date.now();
-    for (let i = 0; i < WORKERS; i++) workers.push(spawnService('worker', workerEnv()));
+    for (let i = 0; i < WORKERS; i++) workers.push(spawnService('worker', workerEnv(i)));
     const ids: string[] = [];
     for (let i = 0; i < JOBS; i += 50) {
       const batch = await Promise.all(
@@ -142,19 +146,25 @@ describe('soak', () => {
     // Kill i happens once (i + u) / (KILLS + 2) of the jobs (u seeded in [0.3, 0.7)) are terminal, on a
     // seeded worker slot, while that worker runs a job; a replacement starts at once. Triggered by
     // progress, not by the clock, so every machine gets the same kills at the same points, and the last
-    // one still leaves a sixth of the queue for the replacement to load its model and take part.
+    // one still leaves a sixth of the queue for the replacement to load its model and take part. The
+    // batching worker is killed only with at least two jobs in flight (a batch, or one running and more
+    // waiting to join the next).
     const random = mulberry32(SEED);
     let kills = 0;
+    let batchKills = 0;
     const killer = (async () => {
       for (let i = 0; i < KILLS; i++) {
         const at = Math.floor(((i + 0.3 + random() * 0.4) / (KILLS + 2)) * JOBS);
         const slot = Math.floor(random() * WORKERS);
-        if (!(await jobs.until(() => jobs.terminal() >= at && jobs.busy(workers[slot]!.pid!)))) return;
+        const needed = slot === BATCHING_SLOT ? 2 : 1;
+        const ready = () => jobs.terminal() >= at && jobs.inFlight(workers[slot]!.pid!) >= needed;
+        if (!(await jobs.until(ready))) return;
         const victim = workers[slot]!;
         victim.kill('SIGKILL');
         await exited(victim);
         kills++;
-        workers[slot] = spawnService('worker', workerEnv());
+        if (slot === BATCHING_SLOT) batchKills++;
+        workers[slot] = spawnService('worker', workerEnv(slot));
       }
     })();
 
@@ -177,6 +187,7 @@ describe('soak', () => {
       lost: JOBS - records.length,
       ...byStatus,
       worker_kills: kills,
+      batching_worker_kills_with_2_or_more_jobs_in_flight: batchKills,
       jobs_retried_after_a_kill: retried,
       duplicate_terminal_events: duplicateTerminalEvents,
       objects: objects.length,
@@ -192,6 +203,7 @@ describe('soak', () => {
     expect(figures.duplicated_or_orphan_objects).toBe(0);
     // Every kill happened, and they hit running jobs: some jobs needed a second attempt.
     expect(kills).toBe(KILLS);
+    expect(batchKills).toBeGreaterThan(0);
     expect(retried).toBeGreaterThan(0);
   }, 0); // no fixed total: bounded by STALL_MS without progress (see follow)
 });
