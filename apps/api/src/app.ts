@@ -28,6 +28,7 @@ import { playgroundRoutes, type PlaygroundOptions } from './routes/playground.js
 import { promptRoutes } from './routes/prompts.js';
 import { QUEUE_BOARD_PATH, queueBoard } from './routes/queue-board.js';
 import { notFound } from './services/errors.js';
+import type { OpenRequests } from './services/open-requests.js';
 import type { SubmitDeps } from './services/submit.js';
 
 /** The settings the HTTP layer reads (a subset of ApiConfig, so tests pass only these). */
@@ -79,6 +80,10 @@ export interface ApiDeps {
   pingRedis: () => Promise<boolean>;
   /** BullMQ's queues for the admin dashboard at /admin/queues (mounted only with ADMIN_API_KEY). */
   boardQueues?: readonly InspectedQueue[];
+  /** The streams and waits each key holds here: caps, and their end when the key is revoked. */
+  openRequests?: OpenRequests;
+  /** Job record reads shared by the waits and streams of one job (services/shared-reads.ts). */
+  jobReads?: Pick<JobRepository, 'get' | 'queuePosition'>;
   /** Confirms a submit reached the Redis replicas before it is answered 202 (see SubmitDeps). */
   durability?: SubmitDeps['durability'];
   /** Drops the enqueue intents of submits without round trips of their own (the lean submit). */

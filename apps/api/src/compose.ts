@@ -7,6 +7,7 @@ import {
   BullGenerationQueue,
   connectRedis,
   inspectionQueues,
+  Keys,
   ModelRegistry,
   RedisJobEvents,
   RedisJobPreviews,
@@ -22,6 +23,8 @@ import { newObjectKey, storageFromEnv } from '@imagegen/storage';
 import { parseAllowlist, webhookUrlRefusal } from '@imagegen/webhooks';
 
 import { createApp } from './app.js';
+import { OpenRequests } from './services/open-requests.js';
+import { coalescedJobReads, SharedJobEvents } from './services/shared-reads.js';
 import type { ApiConfig } from './config.js';
 import { limitConnections, openFileLimit } from './http/connection-limit.js';
 import { answerClientError, answerUnmetExpectation } from './http/errors.js';
@@ -72,7 +75,22 @@ export async function startApi(config: ApiConfig): Promise<RunningApi> {
   const storage = storageFromEnv(config);
   // Best effort: /readyz reports the bucket as not ready until someone (api, worker, set-up) creates it.
   await storage.ensureBucket().catch((err: unknown) => logger.warn({ err }, 'bucket not ready'));
-  const events = await RedisJobEvents.start(redis, subscriber, prefix);
+  // One read of a job's events per notification for all its local streams and waits (issue 17, finding 6).
+  const redisEvents = await RedisJobEvents.start(redis, subscriber, prefix);
+  const jobReads = coalescedJobReads(jobs);
+  const events = new SharedJobEvents(redisEvents, jobReads.forget);
+  // Caps per key, and the end of a revoked key's streams and waits in every API process (finding 11).
+  const openRequests = new OpenRequests({
+    stream: config.MAX_STREAMS_PER_KEY,
+    wait: config.MAX_WAITS_PER_KEY,
+  });
+  const revocations: RedisClient = connectRedis(config.redis, 'subscriber');
+  revocations.on('error', (err: Error) => logger.warn({ err: err.message }, 'redis subscriber error'));
+  revocations.on('message', (_channel: string, keyId: string) => {
+    const ended = openRequests.revoke(keyId);
+    if (ended > 0) logger.info({ keyId, ended }, 'key revoked: its open streams and waits ended');
+  });
+  await revocations.subscribe(new Keys(prefix).keyRevocations());
   const previews = new RedisJobPreviews(redis, prefix, previewSubscriber);
   const shutdown = new AbortController();
   // Every open wait and event stream listens for shutdown: no listener limit.
@@ -107,6 +125,8 @@ export async function startApi(config: ApiConfig): Promise<RunningApi> {
     newObjectKey,
     metrics,
     logger,
+    openRequests,
+    jobReads: jobReads.jobs,
     durability: new ReplicaAck(redis, prefix, {
       minReplicas: config.REDIS_MIN_REPLICAS_ACK,
       timeoutMs: config.REDIS_WAIT_TIMEOUT_MS,
@@ -166,6 +186,8 @@ export async function startApi(config: ApiConfig): Promise<RunningApi> {
         clearInterval(idle);
         clearTimeout(cut);
         events.close();
+        redisEvents.close();
+        revocations.disconnect();
         previews.close();
         await intents.flush();
         await Promise.allSettled([queue.close(), board?.close()]);

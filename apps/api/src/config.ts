@@ -65,6 +65,10 @@ const ApiLimitsEnv = z.object({
   OPS_RATE_LIMIT_PER_MINUTE: int(DEFAULT_OPS_RATE_LIMIT_PER_MINUTE, 1),
   /** Time to receive a whole request (headers and body), then 408; long waits and streams are not cut. */
   REQUEST_TIMEOUT_MS: int(30_000, 1000, 600_000),
+  /** Event streams one API key may hold open in one API process; one more is 429. */
+  MAX_STREAMS_PER_KEY: int(64, 1, 100_000),
+  /** Long waits (`Prefer: wait`, `?wait=`) one API key may hold in one API process; one more is 429. */
+  MAX_WAITS_PER_KEY: int(64, 1, 100_000),
   /** Open connections per client address (IPv6 by /64); one more is answered 429 and closed. */
   MAX_CONNECTIONS_PER_ADDRESS: int(DEFAULT_MAX_CONNECTIONS_PER_ADDRESS, 1),
   /**

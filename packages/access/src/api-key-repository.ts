@@ -221,6 +221,8 @@ export class RedisApiKeyRepository implements ApiKeyRepository {
   async revoke(id: string, now = Date.now()): Promise<boolean> {
     if (!(await redisCall(() => this.redis.exists(this.keys.apiKey(id))))) return false;
     await redisCall(() => this.redis.hset(this.keys.apiKey(id), 'revoked_at', String(now)));
+    // Every API process ends the key's open streams and waits when it hears this (issue 17, finding 11).
+    await redisCall(() => this.redis.publish(this.keys.keyRevocations(), id));
     return true;
   }
 

@@ -46,6 +46,7 @@ export {
 } from './job-repository.js';
 export { inspectionQueues, type InspectedQueue } from './inspection-queues.js';
 export { jobView, type Presigner } from './job-view.js';
+export { cancelUnfinishedJobs } from './key-jobs.js';
 export { Keys, keySlot, taggedPrefix } from './keys.js';
 export { MODEL_REGISTRATION_TTL_MS, ModelRegistry } from './model-registry.js';
 export { OutboxReader, type OutboxItem } from './outbox.js';

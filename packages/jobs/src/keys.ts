@@ -33,6 +33,8 @@ export class Keys {
   previewWatchChannel = () => `${this.prefix}:previews:watch`;
   /** Pub/sub channel carrying `<job id> <event id>` for each job event, for live SSE and waits. */
   eventsChannel = () => `${this.prefix}:events`;
+  /** Pub/sub: the id of each API key as it is revoked (API processes end its streams and waits). */
+  keyRevocations = () => `${this.prefix}:keys:revoked`;
   /** Pub/sub channel carrying the id of each running job whose client asked to cancel it. */
   cancelChannel = () => `${this.prefix}:cancel`;
   /** Sorted set of queued job ids by submit order (queue positions). */

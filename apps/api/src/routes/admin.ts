@@ -3,7 +3,13 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import { z } from 'zod';
 
-import { jobView, type JobRepository, type Presigner } from '@imagegen/jobs';
+import {
+  cancelUnfinishedJobs,
+  jobView,
+  type GenerationQueue,
+  type JobRepository,
+  type Presigner,
+} from '@imagegen/jobs';
 import {
   CONCURRENCY_POLICIES,
   MAX_KEY_WEIGHT,
@@ -81,7 +87,11 @@ export function adminRouter(
   apiKeys: ApiKeyRepository,
   jsonBody: express.RequestHandler[],
   authFailures: AuthFailureBudget,
-  jobs: { jobs: Pick<JobRepository, 'listForKey' | 'queuePosition'>; storage: Presigner },
+  jobs: {
+    jobs: Pick<JobRepository, 'listForKey' | 'queuePosition' | 'finish' | 'requestCancel'>;
+    queue: Pick<GenerationQueue, 'remove'>;
+    storage: Presigner;
+  },
 ): Router {
   const expected = digest(adminKey);
   const router = express.Router();
@@ -134,7 +144,10 @@ export function adminRouter(
   router.delete('/keys/:id', async (req, res) => {
     const id = keyId(req);
     if (!(await apiKeys.revoke(id))) throw noSuchKey();
-    res.json({ id, revoked: true });
+    // Its unfinished jobs end too; its open streams and waits end in every API process (issue 17,
+    // finding 11), through the revocation that revoke() announced.
+    const canceled = await cancelUnfinishedJobs(jobs, id);
+    res.json({ id, revoked: true, canceled_jobs: canceled.queued + canceled.running });
   });
   router.post('/keys/:id/webhook-secret/rotate', ...jsonBody, async (req, res) => {
     const id = keyId(req);

@@ -14,6 +14,7 @@ import {
   type Presigner,
 } from '@imagegen/jobs';
 
+import type { Held, OpenRequests } from './open-requests.js';
 import { readOwnedJob } from './read.js';
 
 /**
@@ -35,6 +36,10 @@ export interface JobEventStreamDeps {
   storage: Presigner;
   /** How often the stream re-reads its job's events in case a notification was missed. Default 5000 ms. */
   pollMs?: number | undefined;
+  /** Counts the streams each key holds (a cap, then 429) and ends them when the key is revoked. */
+  openRequests?: OpenRequests | undefined;
+  /** Record reads shared by the streams of one job (see shared-reads.ts); default `jobs`. */
+  jobReads?: Pick<JobRepository, 'get' | 'queuePosition'> | undefined;
 }
 
 export interface JobEventStreamOptions {
@@ -55,7 +60,9 @@ const num = (v: string | undefined) => (v ? Number(v) : null);
  * Opens the event stream of job `jobId` for the API key `keyId`: rejects with 404 `not_found` (before
  * anything else) when the key has no such job, else resolves with an async iterable of the job's public
  * events, oldest first, that ends after the terminal `completed` event (whose data is the job object) or
- * when `options.signal` aborts. Breaking out of a `for await` over it releases everything it holds.
+ * when `options.signal` aborts or the key is revoked. Iterate it: ending or breaking out of a `for await`
+ * over it releases everything it holds, its place among the key's streams included (MAX_STREAMS_PER_KEY;
+ * opening one more is 429 `rate_limited`).
  *
  * With `previews: true`, while the job is unfinished, the iterable also yields `progress` events with
  * `preview` (a `data:image/jpeg;base64,…` URL) and `id: null`, as the worker makes them: it makes them
@@ -77,7 +84,8 @@ export async function openJobEventStream(
   options: JobEventStreamOptions = {},
 ): Promise<AsyncGenerator<StreamedJobEvent, void, undefined>> {
   const record = await readOwnedJob(deps.jobs, keyId, jobId);
-  return jobEventStream(deps, record, options);
+  const held = deps.openRequests?.enter(keyId, 'stream');
+  return jobEventStream(deps, record, options, held);
 }
 
 /** The public `data` of one stored event; the terminal one is the whole job. */
@@ -88,7 +96,7 @@ async function eventData(
 ): Promise<StreamedJobEvent> {
   switch (ev.type) {
     case 'queued': {
-      const rank = await deps.jobs.queuePosition(record.id);
+      const rank = await (deps.jobReads ?? deps.jobs).queuePosition(record.id);
       return { id: ev.id, type: 'queued', data: { queue_position: rank === null ? null : rank + 1 } };
     }
     case 'started':
@@ -105,7 +113,7 @@ async function eventData(
         },
       };
     case 'completed': {
-      const latest = (await deps.jobs.get(record.id)) ?? record;
+      const latest = (await (deps.jobReads ?? deps.jobs).get(record.id)) ?? record;
       return { id: ev.id, type: 'completed', data: await jobView(latest, deps.jobs, deps.storage) };
     }
   }
@@ -129,8 +137,12 @@ async function* jobEventStream(
   deps: JobEventStreamDeps,
   record: JobRecord,
   options: JobEventStreamOptions,
+  held: Held | undefined,
 ): AsyncGenerator<StreamedJobEvent, void, undefined> {
-  const { signal } = options;
+  // Ends on the caller's signal or on the key's revocation, whichever comes first.
+  const signal = held
+    ? AbortSignal.any([held.signal, ...(options.signal ? [options.signal] : [])])
+    : options.signal;
   let last = options.after && /^\d+-\d+$/.test(options.after) ? options.after : '0';
   let dirty = true;
   let latestPreview: PreviewMessage | null = null;
@@ -171,6 +183,7 @@ async function* jobEventStream(
       if (dirty) {
         dirty = false;
         for (const ev of await deps.events.read(record.id, last)) {
+          if (signal?.aborted) return; // a revoked key gets nothing more, its image URL least of all
           last = ev.id;
           yield await eventData(deps, record, ev);
           if (ev.type === 'completed' || signal?.aborted) return;
@@ -184,6 +197,7 @@ async function* jobEventStream(
       if (!isDirty()) await new Promise<void>((resolve) => (wake = resolve));
     }
   } finally {
+    held?.release();
     stopEvents();
     stopPreviews();
     clearInterval(poll);

@@ -1,6 +1,8 @@
 import { TERMINAL_STATUSES, type JobRecord } from '@imagegen/contracts';
 import type { JobEvents, JobRepository } from '@imagegen/jobs';
 
+import { keyRevoked, type OpenRequests } from './open-requests.js';
+
 export interface WaitDeps {
   jobs: Pick<JobRepository, 'get'>;
   events: Pick<JobEvents, 'listen'>;
@@ -8,6 +10,10 @@ export interface WaitDeps {
   shutdown?: AbortSignal | undefined;
   /** How often to re-read the record in case a notification was missed. Default 2000 ms. */
   pollMs?: number;
+  /** Counts the waits each key holds (a cap, then 429) and ends them when the key is revoked (401). */
+  openRequests?: OpenRequests | undefined;
+  /** Record reads shared by the waits woken together (see shared-reads.ts); default `jobs`. */
+  jobReads?: Pick<JobRepository, 'get' | 'queuePosition'> | undefined;
 }
 
 /** Resolves once the job is terminal, `seconds` pass, or the process shuts down; returns the latest record. */
@@ -17,6 +23,9 @@ export async function waitForTerminal(
   seconds: number,
 ): Promise<JobRecord> {
   if (seconds <= 0 || TERMINAL_STATUSES.includes(record.status)) return record;
+  const held = deps.openRequests?.enter(record.keyId, 'wait');
+  // A function, so control flow analysis does not assume the signal cannot change across awaits.
+  const revoked = () => held?.signal.aborted === true;
   const pollMs = deps.pollMs ?? 2000;
   let wake: () => void = () => undefined;
   // An event that arrives while the record is being read (no wait armed yet) must not be lost.
@@ -28,13 +37,16 @@ export async function waitForTerminal(
   const stop = deps.events.listen(record.id, notify);
   const onShutdown = notify;
   deps.shutdown?.addEventListener('abort', onShutdown);
+  held?.signal.addEventListener('abort', notify);
   const deadline = Date.now() + seconds * 1000;
   try {
-    let current = (await deps.jobs.get(record.id)) ?? record;
+    const reads = deps.jobReads ?? deps.jobs;
+    let current = (await reads.get(record.id)) ?? record;
     while (
       !TERMINAL_STATUSES.includes(current.status) &&
       Date.now() < deadline &&
-      deps.shutdown?.aborted !== true
+      deps.shutdown?.aborted !== true &&
+      !revoked()
     ) {
       if (!heard.event) {
         await new Promise<void>((resolve) => {
@@ -46,12 +58,16 @@ export async function waitForTerminal(
         });
       }
       heard.event = false;
-      current = (await deps.jobs.get(record.id)) ?? current;
+      if (revoked()) break;
+      current = (await reads.get(record.id)) ?? current;
     }
+    if (revoked()) throw keyRevoked();
     return current;
   } finally {
     stop();
     deps.shutdown?.removeEventListener('abort', onShutdown);
+    held?.signal.removeEventListener('abort', notify);
+    held?.release();
   }
 }
 

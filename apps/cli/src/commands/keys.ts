@@ -2,7 +2,13 @@ import { parseArgs } from 'node:util';
 
 import { DEFAULT_REDIS_PREFIX } from '@imagegen/contracts';
 import { RedisApiKeyRepository } from '@imagegen/access';
-import { connectRedis, waitReady } from '@imagegen/jobs';
+import {
+  BullGenerationQueue,
+  cancelUnfinishedJobs,
+  connectRedis,
+  RedisJobRepository,
+  waitReady,
+} from '@imagegen/jobs';
 
 import { loadCliConfig } from '../config.js';
 import { dataDirHint, findStack } from '../stack-file.js';
@@ -78,7 +84,18 @@ export async function keys(argv: string[]): Promise<void> {
         const id = positionals[0];
         if (!id) throw new UsageError('keys revoke needs the key id');
         if (!(await store.revoke(id))) throw new UsageError(`no key with id ${id}`);
-        out(`revoked ${id}`);
+        // Its unfinished jobs end too (issue 17, finding 11); the running API processes end its open
+        // streams and waits when they hear of the revocation.
+        const queue = new BullGenerationQueue(redis, target.prefix);
+        try {
+          const canceled = await cancelUnfinishedJobs(
+            { jobs: new RedisJobRepository(redis, { prefix: target.prefix }), queue },
+            id,
+          );
+          out(`revoked ${id}; canceled ${canceled.queued} queued and ${canceled.running} running jobs`);
+        } finally {
+          await queue.close();
+        }
         return;
       }
       case 'rotate-webhook-secret': {
