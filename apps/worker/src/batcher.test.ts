@@ -108,4 +108,30 @@ describe('Batcher', () => {
     await expect(batcher.generate(input('c'))).resolves.toMatchObject({ seed: 1 });
     expect(engines[1]!.batches).toEqual([['c']]);
   });
+
+  it('keeps batching after every waiting job was canceled while the engine was being loaded', async () => {
+    vi.useFakeTimers();
+    const { host, engines } = await world({ maxBatch: 2 });
+    const loaded = deferred();
+    // An engine that is still loading when the batch is about to form.
+    const loading = {
+      acquire: async () => {
+        await loaded.promise;
+        return host.acquire();
+      },
+      generateBatch: host.generateBatch.bind(host),
+    };
+    const batcher = new Batcher(loading, { maxBatch: 2, waitMs: 0 });
+    const canceled = new AbortController();
+    const b = batcher.generate(input('b'), { signal: canceled.signal });
+    await vi.advanceTimersByTimeAsync(0);
+    canceled.abort(new CanceledError());
+    await expect(b).rejects.toBeInstanceOf(CanceledError);
+    loaded.resolve();
+    await vi.advanceTimersByTimeAsync(0);
+    const c = batcher.generate(input('c'));
+    await vi.advanceTimersByTimeAsync(0);
+    await expect(c).resolves.toMatchObject({ seed: 1 });
+    expect(engines[0]!.batches).toEqual([['c']]);
+  });
 });

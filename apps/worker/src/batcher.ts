@@ -96,7 +96,11 @@ export class Batcher {
         }
       };
       const head = this.waiting[0];
-      if (!head) return;
+      if (!head) {
+        // Every waiting job was canceled while the engine loaded.
+        this.denoising = false;
+        return;
+      }
       const key = keyOf(head);
       batch = key === null ? [head] : this.waiting.filter((w) => keyOf(w) === key);
       batch = batch.slice(0, this.options.maxBatch);
