@@ -39,9 +39,8 @@ function shipped(name: string): { dir: string } | { error: string } {
 /** BATCH_MAX's default with ORT_PROVIDER=cuda: a GPU denoises four latents in little more than one's time. */
 export const GPU_BATCH_MAX = 4;
 /**
- * BATCH_MAX's default on the CPU: `npm run bench:engine` on the shared 2-core machine measured no gain at batch 2
- * and 1.65× denoising at 4 in one noisy run (README, "Benchmark"), too little evidence to make every CPU
- * worker hold four jobs; opt in with BATCH_MAX=4.
+ * BATCH_MAX's default on the CPU: `npm run bench:engine` on the 2-core machine measured the bundled model
+ * at 0.93× (batch 2) and 0.64× (batch 4) of batch 1's images/s (README, "Benchmark").
  */
 export const CPU_BATCH_MAX = 1;
 
