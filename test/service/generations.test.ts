@@ -2,7 +2,9 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { ASPECT_RATIOS, readPngText } from '@imagegen/engine';
+import { connectRedis, waitReady } from '@imagegen/jobs';
 
+import { until } from '../support/processes.js';
 import { client, startStack, type TestStack } from '../support/stack.js';
 
 let stack: TestStack;
@@ -253,13 +255,34 @@ describe('operations endpoints', () => {
       status: 'ready',
       redis: true,
       storage: true,
+      redis_memory: { used_bytes: expect.any(Number) as unknown, max_bytes: 0 },
+      warnings: [],
       models: [{ name: 'tiny-random', revision: null, native: { width: 128, height: 128 } }],
     });
     const metrics = await api('/metrics', { key: null });
+    expect(metrics.text).toMatch(/imagegen_redis_memory_used_bytes\{[^}]*\} [1-9]/);
     expect(metrics.text).toContain('imagegen_jobs_submitted_total');
     expect(metrics.text).toContain('imagegen_http_request_duration_seconds_bucket');
     expect(metrics.text).toMatch(/imagegen_queue_jobs\{state="waiting"/);
     const doc = await api('/openapi.json', { key: null });
     expect(Object.keys(doc.json['paths'] as object)).toContain('/v1/images/generations/{id}/events');
+  });
+
+  it('warns at /readyz when Redis is near its maxmemory, still ready (issue 17, finding 5)', async () => {
+    const redis = connectRedis(stack.redis.url, 'request');
+    await waitReady(redis, 10_000);
+    try {
+      const used = Number(/^used_memory:(\d+)/m.exec(await redis.info('memory'))![1]);
+      await redis.config('SET', 'maxmemory', String(Math.round(used * 1.05)));
+      const ready = await until('the memory warning', async () => {
+        const r = await api('/readyz', { key: null });
+        return (r.json['warnings'] as string[]).length > 0 ? r : null;
+      });
+      expect(ready.status).toBe(200);
+      expect((ready.json['warnings'] as string[])[0]).toMatch(/^redis_memory: \d+ % of maxmemory used/);
+    } finally {
+      await redis.config('SET', 'maxmemory', '0');
+      redis.disconnect();
+    }
   });
 });

@@ -78,6 +78,8 @@ export interface ApiDeps {
   metrics: Metrics;
   logger: Logger;
   pingRedis: () => Promise<boolean>;
+  /** Redis's used memory and maxmemory for /readyz and the metrics (issue 17, finding 5). */
+  redisMemory?: () => Promise<{ used: number; max: number } | null>;
   /** BullMQ's queues for the admin dashboard at /admin/queues (mounted only with ADMIN_API_KEY). */
   boardQueues?: readonly InspectedQueue[];
   /** The streams and waits each key holds here: caps, and their end when the key is revoked. */

@@ -132,6 +132,12 @@ export async function startApi(config: ApiConfig): Promise<RunningApi> {
       timeoutMs: config.REDIS_WAIT_TIMEOUT_MS,
     }),
     pingRedis: async () => (await redis.ping().catch(() => '')) === 'PONG',
+    redisMemory: async () => {
+      const info = await redis.info('memory');
+      const field = (name: string) => Number(new RegExp(`^${name}:(\\d+)`, 'm').exec(info)?.[1] ?? NaN);
+      const used = field('used_memory');
+      return Number.isFinite(used) ? { used, max: field('maxmemory') || 0 } : null;
+    },
     shutdown: shutdown.signal,
     ...(board ? { boardQueues: board.queues } : {}),
     playground: {

@@ -11,6 +11,7 @@ import {
   type Env,
   type EnvConfig,
 } from '@imagegen/contracts';
+import { KEY_JOBS_INDEX_MAX } from '@imagegen/jobs';
 import type { ClassifierConfig } from '@imagegen/prompt';
 import { parseAllowlist } from '@imagegen/webhooks';
 
@@ -65,6 +66,8 @@ const ApiLimitsEnv = z.object({
   OPS_RATE_LIMIT_PER_MINUTE: int(DEFAULT_OPS_RATE_LIMIT_PER_MINUTE, 1),
   /** Time to receive a whole request (headers and body), then 408; long waits and streams are not cut. */
   REQUEST_TIMEOUT_MS: int(30_000, 1000, 600_000),
+  /** Jobs one key retains (records and events); past it its oldest finished ones are purged early. */
+  MAX_RETAINED_JOBS_PER_KEY: int(KEY_JOBS_INDEX_MAX, 10, 1_000_000),
   /** Event streams one API key may hold open in one API process; one more is 429. */
   MAX_STREAMS_PER_KEY: int(64, 1, 100_000),
   /** Long waits (`Prefer: wait`, `?wait=`) one API key may hold in one API process; one more is 429. */

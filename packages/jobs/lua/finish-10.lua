@@ -26,6 +26,14 @@ redis.call('ZREM', runningKey, id)
 redis.call('ZREM', heldKey, id)
 redis.call('SREM', unfinishedKey, id)
 local eventId = appendEvent(eventsKey, channel, id, 'type', 'completed', 'status', status)
+-- A finished job keeps its last progress event only: the others (one per step or so) made up most of what
+-- a retained job weighs (issue 17, finding 5). A stream resumed after this still ends with the outcome.
+local progressIds = {}
+for _, e in ipairs(redis.call('XRANGE', eventsKey, '-', '+')) do
+  if e[2][1] == 'type' and e[2][2] == 'progress' then table.insert(progressIds, e[1]) end
+end
+table.remove(progressIds)
+if #progressIds > 0 then redis.call('XDEL', eventsKey, unpack(progressIds)) end
 redis.call('EXPIRE', jobKey, retentionS)
 redis.call('EXPIRE', eventsKey, retentionS)
 outbox(jobKey, outboxKey, id, 'completed', eventId)

@@ -76,9 +76,21 @@ else
   local time = redis.call('TIME')
   redis.call('ZADD', intentsKey, tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000), id)
 end
--- The key's job index (newest first by seq), for listing without a scan; bounded to its newest entries.
+-- The key's job index (newest first by seq), for listing without a scan. It is also what the key retains:
+-- past keyJobsMax entries its oldest finished jobs are purged at once, record and events (at most 100 per
+-- submit; unfinished ones stay), so one key cannot fill Redis with records (issue 17, finding 5).
 redis.call('ZADD', keyJobsKey, seq, id)
-redis.call('ZREMRANGEBYRANK', keyJobsKey, 0, -(keyJobsMax + 1))
+local over = redis.call('ZCARD', keyJobsKey) - keyJobsMax
+if over > 0 then
+  local jobPrefix = string.sub(jobKey, 1, #jobKey - #id)
+  for _, old in ipairs(redis.call('ZRANGE', keyJobsKey, 0, math.min(over, 100) - 1)) do
+    local st = redis.call('HGET', jobPrefix .. old, 'status')
+    if st ~= 'queued' and st ~= 'processing' then
+      redis.call('DEL', jobPrefix .. old, jobPrefix .. old .. ':events')
+      redis.call('ZREM', keyJobsKey, old)
+    end
+  end
+end
 if idemValue ~= '' then redis.call('SET', idemKey, idemValue, 'EX', idemTtlS) end
 local eventId = appendEvent(eventsKey, channel, id, 'type', 'queued')
 outbox(jobKey, outboxKey, id, 'queued', eventId)

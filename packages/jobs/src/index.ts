@@ -25,6 +25,7 @@ export { RedisJobEvents, type JobEvents, type JobStreamEntry } from './job-event
 export { RedisJobPreviews, type JobPreviews } from './job-previews.js';
 export {
   EXPIRED_ERROR,
+  KEY_JOBS_INDEX_MAX,
   PRIORITY_LIMIT,
   WORKER_LOST_ERROR,
   type FinishOutcome,

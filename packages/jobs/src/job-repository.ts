@@ -100,8 +100,11 @@ export interface ListOptions {
   beforeSeq?: number | undefined;
 }
 
-/** How many of a key's newest jobs its index keeps (older entries' records are long purged anyway). */
-export const KEY_JOBS_INDEX_MAX = 100_000;
+/**
+ * How many jobs one key retains by default (MAX_RETAINED_JOBS_PER_KEY): its index keeps its newest, and the
+ * records of older finished ones are purged at its next submit, before their retention ends.
+ */
+export const KEY_JOBS_INDEX_MAX = 5000;
 /** How many index entries one list call may read before it returns a shorter page with a cursor. */
 export const LIST_SCAN_MAX = 1000;
 

@@ -182,6 +182,43 @@ describe('records in Redis', () => {
     expect(await redis.ttl(store.keys.events(j.id))).toBeGreaterThan(86_000);
   });
 
+  it('bounds what one key retains: past the cap its oldest finished jobs are purged, unfinished ones stay (issue 17, finding 5)', async () => {
+    const capped = new RedisJobRepository(redis, { prefix, retainedJobsPerKey: 3 });
+    const keyId = `cap-${randomUUID().slice(0, 6)}`;
+    const running = newJob(keyId);
+    await capped.submit(running, limits, null);
+    await capped.start(running.id, 1, 'w');
+    const finished: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      const j = newJob(keyId);
+      await capped.submit(j, limits, null);
+      await capped.finish(j.id, keyId, 'canceled', {});
+      finished.push(j.id);
+    }
+    const last = newJob(keyId);
+    await capped.submit(last, limits, null);
+    // Six submitted, three retained at most: the oldest finished ones are gone, record and events; the
+    // running one (the oldest of all) stays.
+    const kept = (await capped.listForKey(keyId, { limit: 100 })).records.map((r) => r.id);
+    expect(kept).toEqual([last.id, finished[3], finished[2], running.id]);
+    for (const id of finished.slice(0, 2)) {
+      expect(await capped.get(id)).toBeNull();
+      expect(await redis.exists(capped.keys.events(id))).toBe(0);
+    }
+  });
+
+  it('keeps only the last progress event of a finished job (issue 17, finding 5)', async () => {
+    const j = newJob();
+    await store.submit(j, limits, null);
+    await store.start(j.id, 1, 'w');
+    for (let step = 1; step <= 5; step++) await store.progress(j.id, 'generating', step, 5, step / 5);
+    expect((await events.read(j.id)).filter((e) => e.type === 'progress')).toHaveLength(5);
+    await store.finish(j.id, j.keyId, 'canceled', {});
+    const after = await events.read(j.id);
+    expect(after.map((e) => e.type)).toEqual(['queued', 'started', 'progress', 'completed']);
+    expect(after[2]!.fields['step']).toBe('5');
+  });
+
   it('tells workers on the cancel channel when a running job is to stop', async () => {
     const j = newJob();
     await store.submit(j, limits, null);

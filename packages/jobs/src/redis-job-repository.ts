@@ -57,6 +57,7 @@ export class RedisJobRepository implements JobRepository, GatedSubmit {
   readonly keys: Keys;
   private readonly commands: Commands;
   private readonly retentionSeconds: number;
+  private readonly retainedPerKey: number;
 
   constructor(
     private readonly redis: Redis | Cluster,
@@ -64,6 +65,11 @@ export class RedisJobRepository implements JobRepository, GatedSubmit {
       prefix: string;
       /** How long finished job records and their events stay readable. Default 86,400 (24 h). */
       retentionSeconds?: number;
+      /**
+       * Jobs one key retains: past it, its oldest finished jobs are purged at its next submit. Default
+       * KEY_JOBS_INDEX_MAX.
+       */
+      retainedJobsPerKey?: number;
       /** Sees every command call (tests: which commands ran, with which keys). */
       observe?: CommandObserver;
       /**
@@ -76,6 +82,7 @@ export class RedisJobRepository implements JobRepository, GatedSubmit {
     this.keys = new Keys(options.prefix);
     this.commands = new Commands(redis, options.observe);
     this.retentionSeconds = options.retentionSeconds ?? 86_400;
+    this.retainedPerKey = options.retainedJobsPerKey ?? KEY_JOBS_INDEX_MAX;
     this.enqueueReleased = options.enqueueReleased;
   }
 
@@ -128,7 +135,7 @@ export class RedisJobRepository implements JobRepository, GatedSubmit {
       },
       {
         id: job.id,
-        keyJobsMax: KEY_JOBS_INDEX_MAX,
+        keyJobsMax: this.retainedPerKey,
         fields: JSON.stringify(encodeNewJob(job)),
         concurrency: limits.concurrency,
         idempotencyValue: idempotency ? `${idempotency.bodyDigest}|${job.id}` : '',

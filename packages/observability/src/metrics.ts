@@ -102,6 +102,16 @@ export function createMetrics(service: string) {
       help: 'How long the job first in the queue has waited (0 when none waits)',
       registers: [registry],
     }),
+    redisMemoryUsed: new Gauge({
+      name: 'imagegen_redis_memory_used_bytes',
+      help: 'Memory Redis uses (INFO memory used_memory), read by the API at most once a second',
+      registers: [registry],
+    }),
+    redisMemoryMax: new Gauge({
+      name: 'imagegen_redis_memory_max_bytes',
+      help: 'Redis maxmemory (0: not set); with noeviction, writes fail once used reaches it',
+      registers: [registry],
+    }),
     redisUp: new Gauge({
       name: 'imagegen_redis_up',
       help: '1 when Redis answered the last check of this process (at each scrape), else 0',

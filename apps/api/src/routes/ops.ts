@@ -22,6 +22,8 @@ export interface OpsRoutesDeps {
   jobs: Pick<JobRepository, 'oldestQueuedAt'>;
   /** Redis and the object store answer. */
   pingRedis: () => Promise<boolean>;
+  /** Redis's used memory and maxmemory (0: none), or null when it cannot be read. */
+  redisMemory?: () => Promise<{ used: number; max: number } | null>;
   pingStorage: () => Promise<boolean>;
   /** When set, /metrics answers only `Authorization: Bearer <METRICS_TOKEN>`. */
   metricsToken?: string | undefined;
@@ -30,6 +32,9 @@ export interface OpsRoutesDeps {
   /** The models the workers registered (read at most every 10 s); listed by /readyz. */
   modelDomains: () => Promise<readonly RegisteredModel[]>;
 }
+
+/** The share of Redis's maxmemory from which /readyz warns. */
+const REDIS_MEMORY_WARN_SHARE = 0.9;
 
 /** How long one readiness check answers every /readyz: a flood of probes costs one ping a second. */
 const READY_CACHE_MS = 1000;
@@ -48,7 +53,7 @@ export function opsRoutes(deps: OpsRoutesDeps): Router {
   });
   let ready: {
     at: number;
-    check: Promise<[boolean, boolean, readonly RegisteredModel[]]>;
+    check: Promise<[boolean, boolean, readonly RegisteredModel[], { used: number; max: number } | null]>;
   } | null = null;
   // `models`: what the workers run (name, hub revision, native size), from their registrations; it does
   // not decide readiness — an API with no worker yet still accepts jobs, which wait in the queue.
@@ -60,14 +65,30 @@ export function opsRoutes(deps: OpsRoutesDeps): Router {
           deps.pingRedis().catch(() => false),
           deps.pingStorage().catch(() => false),
           deps.modelDomains().catch(() => []),
+          (deps.redisMemory?.() ?? Promise.resolve(null)).catch(() => null),
         ]),
       };
     }
-    const [redis, storage, models] = await ready.check;
+    const [redis, storage, models, memory] = await ready.check;
+    // Redis's headroom (issue 17, finding 5: with noeviction a full Redis stops every tenant): a warning
+    // from REDIS_MEMORY_WARN_SHARE of maxmemory; it does not make the API unready.
+    const warnings: string[] = [];
+    if (memory) {
+      deps.metrics.redisMemoryUsed.set(memory.used);
+      deps.metrics.redisMemoryMax.set(memory.max);
+      if (memory.max > 0 && memory.used >= memory.max * REDIS_MEMORY_WARN_SHARE) {
+        warnings.push(
+          `redis_memory: ${Math.round((100 * memory.used) / memory.max)} % of maxmemory used; ` +
+            'submits fail when it is full: add memory, or lower MAX_RETAINED_JOBS_PER_KEY or JOB_RETENTION_S',
+        );
+      }
+    }
     res.status(redis && storage ? 200 : 503).json({
       status: redis && storage ? 'ready' : 'not_ready',
       redis,
       storage,
+      redis_memory: memory ? { used_bytes: memory.used, max_bytes: memory.max } : null,
+      warnings,
       models: models.map((m) => ({ name: m.name, revision: m.revision ?? null, native: m.native ?? null })),
     });
   });
