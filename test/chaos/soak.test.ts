@@ -34,6 +34,10 @@ const workerEnv = (slot: number) => ({
   BATCH_MAX: slot === BATCHING_SLOT ? '4' : '1',
   WORKER_LOCK_MS: '2000',
   WORKER_STALLED_INTERVAL_MS: '1000',
+  // A kill of the batching worker counts a crash against every job of its batch (up to 4), so with 12
+  // kills an innocent job can be in three of them and be failed as a poison job at the default 2; the soak
+  // is about losing nothing, so it allows more (the poison rule itself is tested in test/service/faults).
+  WORKER_MAX_CRASHES: '5',
 });
 
 beforeAll(async () => {
