@@ -16,6 +16,12 @@ beforeAll(async () => {
   redis = connectRedis(`redis://127.0.0.1:${set.primary.port}`, 'request');
   redis.on('error', () => undefined);
   await waitReady(redis, 10_000);
+  // The replica is started, but its link to the primary may not be up yet: 'auto' counts only connected
+  // replicas, so wait until the primary lists it.
+  await until('the replica to connect to the primary', async () => {
+    const role = (await redis.call('ROLE')) as [string, number, unknown[]];
+    return role[2].length > 0;
+  });
 });
 afterAll(async () => {
   redis.disconnect();
