@@ -29,6 +29,29 @@ const waitParam = {
   schema: { type: 'integer', minimum: 0, maximum: 600 },
 };
 const noAuth = { security: [] };
+/** The paging and filter parameters of the job lists (the key's own and the admin's). */
+const pageParams = [
+  {
+    name: 'limit',
+    in: 'query',
+    required: false,
+    schema: { type: 'integer', minimum: 1, maximum: 100, default: 20 },
+  },
+  {
+    name: 'status',
+    in: 'query',
+    required: false,
+    description: 'one or more statuses, comma-separated',
+    schema: { type: 'string', example: JOB_STATUSES.slice(0, 2).join(',') },
+  },
+  {
+    name: 'cursor',
+    in: 'query',
+    required: false,
+    description: 'next_cursor of the previous page',
+    schema: { type: 'string' },
+  },
+];
 
 /** The admin endpoints (key management, all keys' jobs), present only when the server has ADMIN_API_KEY set. */
 function adminPaths(): Record<string, unknown> {
@@ -73,23 +96,7 @@ function adminPaths(): Record<string, unknown> {
         ...admin,
         operationId: 'listAllJobs',
         summary: 'Every key’s jobs (or one key’s), newest first, paged like listGenerations',
-        parameters: [
-          { name: 'key_id', in: 'query', required: false, schema: keyId.schema },
-          {
-            name: 'limit',
-            in: 'query',
-            required: false,
-            schema: { type: 'integer', minimum: 1, maximum: 100, default: 20 },
-          },
-          {
-            name: 'status',
-            in: 'query',
-            required: false,
-            description: 'one or more statuses, comma-separated',
-            schema: { type: 'string' },
-          },
-          { name: 'cursor', in: 'query', required: false, schema: { type: 'string' } },
-        ],
+        parameters: [{ name: 'key_id', in: 'query', required: false, schema: keyId.schema }, ...pageParams],
         responses: { '200': { description: 'the jobs, each with its key_id' }, ...errors(400, 401) },
       },
     },
@@ -186,28 +193,7 @@ export function openApiDocument(serverUrl: string): Record<string, unknown> {
         get: {
           operationId: 'listGenerations',
           summary: 'The key’s jobs, newest first (retained 24 h)',
-          parameters: [
-            {
-              name: 'limit',
-              in: 'query',
-              required: false,
-              schema: { type: 'integer', minimum: 1, maximum: 100, default: 20 },
-            },
-            {
-              name: 'status',
-              in: 'query',
-              required: false,
-              description: 'one or more statuses, comma-separated',
-              schema: { type: 'string', example: JOB_STATUSES.slice(0, 2).join(',') },
-            },
-            {
-              name: 'cursor',
-              in: 'query',
-              required: false,
-              description: 'next_cursor of the previous page',
-              schema: { type: 'string' },
-            },
-          ],
+          parameters: pageParams,
           responses: {
             '200': {
               description: 'one page',
