@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 
@@ -8,6 +7,7 @@ import { AppError } from '@imagegen/contracts';
 import type { Logger } from '@imagegen/observability';
 
 import { invalidRequest, payloadTooLarge, unsupportedMediaType } from '../services/errors.js';
+import { randomHex } from '../services/random.js';
 
 /** Response headers every answer carries, including those written to a raw socket. */
 export const SECURITY_HEADERS: Readonly<Record<string, string>> = {
@@ -17,7 +17,7 @@ export const SECURITY_HEADERS: Readonly<Record<string, string>> = {
   'Cache-Control': 'no-store',
 };
 
-export const newRequestId = () => `req_${randomBytes(12).toString('hex')}`;
+export const newRequestId = () => `req_${randomHex(12)}`;
 
 /** The error envelope: `{ success: false, error: { code, message, param?, …extra }, request_id }`. */
 export function errorBody(e: AppError, requestId: string): string {

@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 
 import {
   CreateGenerationRequest,
@@ -27,6 +27,7 @@ import {
   unauthorized,
 } from './errors.js';
 import { checkPromptLength, validationError } from './validation.js';
+import { randomString, randomUint32 } from './random.js';
 import { parseWaitSeconds } from './wait.js';
 
 export interface SubmitDeps {
@@ -104,9 +105,7 @@ const ID_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456
 export const JOB_ID = /^gen_[A-Za-z0-9]{24}$/;
 
 export function newJobId(): string {
-  let id = '';
-  for (const b of randomBytes(24)) id += ID_ALPHABET.charAt(b % 62);
-  return `gen_${id}`;
+  return `gen_${randomString(ID_ALPHABET, 24)}`;
 }
 
 const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
@@ -170,7 +169,7 @@ export async function submitGeneration(
     prompt: body.prompt,
     aspect_ratio: body.aspect_ratio,
     output_format: body.output_format,
-    seed: body.seed ?? (deps.randomSeed ?? (() => randomBytes(4).readUInt32BE(0)))(),
+    seed: body.seed ?? (deps.randomSeed ?? randomUint32)(),
     prompt_upsampling: body.prompt_upsampling,
     safety_tolerance: body.safety_tolerance,
   };
