@@ -28,6 +28,12 @@ function sessionOptions(runtime: RuntimeOptions): ort.InferenceSession.SessionOp
     executionProviders: providers,
     graphOptimizationLevel: 'all',
     executionMode: 'sequential',
+    // Every session has its own intra-op pool, whose threads by default spin-wait for more work after each
+    // run. The engine runs its sessions one after another (text encoder, UNet, a preview's VAE decode, UNet
+    // again…), so each pool spins on cores the next session needs: measured on the bundled model on 2 cores,
+    // a preview's decode made the UNet steps after it slower by more than the decode itself took, and the
+    // generation's CPU time was about twice its wall time with no preview at all. Idle threads now block.
+    extra: { session: { intra_op: { allow_spinning: '0' } } },
   };
   if (runtime.intraOpThreads > 0) options.intraOpNumThreads = runtime.intraOpThreads;
   return options;
