@@ -5,11 +5,13 @@
  *
  *   npm run bench:engine -- [--model DIR --torch-nets NETS.py] [--iterations N] [--format jpeg|png]
  *                           [--safety DIR] [--upscaler esrgan-slim|esrgan-medium|esrgan-thick|DIR] [--upscaler-natives 512,1024]
- *                           [--preview-every 10]
- *                           [--batch-sizes 1,2,4] [--batch-images 8] [--provider cpu|cuda] [--only batch]
+ *                           [--preview-every 10] [--preview-rounds 15]
+ *                           [--batch-sizes 1,2,4] [--batch-images 8] [--provider cpu|cuda] [--only batch|previews]
  *
  * Live previews: each aspect ratio's child also times generations with previews every --preview-every steps
- * (0: skip) against the same generation without, in turns in the same process, and a table prints the cost.
+ * (0: skip) against the same generation without, --preview-rounds rounds in a rotating order in the same
+ * process, and a table prints what they cost: in wall time, in process CPU time, and their own time.
+ * `--only previews` runs just the aspect ratios' children (stage timings and previews).
  *
  * First, micro-batching: images/s at each batch size (1, 2, 4; and 8 with --provider cuda) for the bundled
  * model and the fixture, the ratio to batch 1 in the same run, and peak RSS, one child process per row.
@@ -18,7 +20,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -42,6 +44,7 @@ const { values } = parseArgs({
     'upscaler-natives': { type: 'string', default: '512,1024' },
     repeat: { type: 'string', default: '20' },
     'preview-every': { type: 'string', default: '10' },
+    'preview-rounds': { type: 'string', default: '15' },
     'batch-sizes': { type: 'string' },
     'batch-images': { type: 'string', default: '8' },
     provider: { type: 'string', default: 'cpu' },
@@ -61,6 +64,11 @@ console.log(`model ${modelDir}`);
 console.log(
   `machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, node ${process.version}, onnxruntime-node ${ort.env.versions.node ?? '?'}`,
 );
+const load = () =>
+  `load average ${loadavg()
+    .map((l) => l.toFixed(2))
+    .join(', ')}`;
+console.log(load());
 
 // Micro-batching: the same images at each batch size, one child process per row (peak RSS per row).
 const batchSizes = (values['batch-sizes'] ?? (values.provider === 'cuda' ? '1,2,4,8' : '1,2,4'))
@@ -88,10 +96,12 @@ console.log(
     'peak RSS MiB',
   ].join('\t'),
 );
-for (const [name, dir] of [
-  ['bundled', bundled],
-  ['fixture', fixture],
-] as const) {
+for (const [name, dir] of values.only === 'previews'
+  ? []
+  : ([
+      ['bundled', bundled],
+      ['fixture', fixture],
+    ] as const)) {
   if (!existsSync(join(dir, 'model_index.json'))) continue;
   let base: { denoiseImagesPerS: number; imagesPerS: number } | null = null;
   for (const b of batchSizes) {
@@ -151,7 +161,7 @@ for (const ar of ASPECT_RATIO_NAMES) {
     values.iterations,
     values.format,
   ];
-  args.push(values.safety, values['preview-every']);
+  args.push(values.safety, values['preview-every'], values['preview-rounds']);
   rows.push(JSON.parse(execFileSync(process.execPath, args, { cwd: root, encoding: 'utf8' })) as Child);
 }
 const header = [
@@ -194,26 +204,35 @@ for (const r of rows) {
 // Live previews against a baseline of the same generations in the same process.
 interface PreviewFigures {
   everySteps: number;
+  rounds: number;
   source: string | null;
   size: string | null;
   jpegBytes: number;
+  /** Medians of whole generate() calls, ms. */
   base: number;
   every: number;
   capped: number;
+  /** Median process CPU time of a generation without previews, ms. */
+  baseCpu: number;
+  /** Medians over the rounds of (with previews / without − 1), wall and process CPU time. */
+  wallCost: { every: number; capped: number };
+  cpuCost: { every: number; capped: number };
+  /** Median over the rounds of the previews' own time (thread + encode) over the generation without. */
+  ownShare: number;
   counts: { every: number; capped: number };
-  /** Median over the rounds of what the previews of one generation took (thread + encode), ms. */
-  spent: number;
-  /** Median of one preview's cost, ms. */
+  /** Median of one preview's own time, ms. */
   each: number;
 }
 const previewRows = rows.filter((r) => r.previews);
 if (previewRows.length > 0) {
   const first = previewRows[0]!.previews!;
   console.log(
-    `\nlive previews: every ${first.everySteps} steps (no interval bound) and as the service bounds them (also ≤ 2/s); ` +
-      `${values.iterations} rounds of the three in turn, medians of whole generate() calls in ms. ` +
-      `wall cost: the time added over no previews (noisy on a loaded machine); preview ms: one preview's ` +
-      `own time (engine thread + JPEG); preview share: a generation's previews' own time over its time without`,
+    `\nlive previews (${load()}): every ${first.everySteps} steps (no interval bound) and as the service ` +
+      `bounds them (also ≤ 2/s); ${first.rounds} rounds of the three, each round in a rotated order, medians ` +
+      `of whole generate() calls in ms. wall cost / CPU cost: median over the rounds of what a generation ` +
+      `with previews took more than the same round's generation without, in wall time and in the process's ` +
+      `CPU time (all its threads); own ms: one preview's own time (engine thread + JPEG); own share: a ` +
+      `generation's previews' own time over its time without`,
   );
   console.log(
     [
@@ -225,16 +244,18 @@ if (previewRows.length > 0) {
       `every ${first.everySteps}`,
       'n',
       'wall cost',
-      'preview ms',
-      'preview share',
+      'CPU cost',
+      'own ms',
+      'own share',
       'bounded 2/s',
       'n',
       'wall cost',
+      'CPU cost',
     ].join('\t'),
   );
+  const pct = (v: number) => `${v >= 0 ? '+' : ''}${f(v * 100)} %`;
   for (const r of previewRows) {
     const p = r.previews!;
-    const pct = (v: number) => `${f(((v - p.base) / p.base) * 100)} %`;
     console.log(
       [
         r.ar,
@@ -244,16 +265,28 @@ if (previewRows.length > 0) {
         f(p.base),
         f(p.every),
         p.counts.every,
-        pct(p.every),
+        pct(p.wallCost.every),
+        pct(p.cpuCost.every),
         f(p.each),
-        `${f((p.spent / p.base) * 100)} %`,
+        pct(p.ownShare),
         f(p.capped),
         p.counts.capped,
-        pct(p.capped),
+        pct(p.wallCost.capped),
+        pct(p.cpuCost.capped),
       ].join('\t'),
     );
   }
+  const across = (g: (p: PreviewFigures) => number) => {
+    const xs = previewRows.map((r) => g(r.previews!)).sort((a, b) => a - b);
+    return `${pct(xs[0]!)} … ${pct(xs[xs.length - 1]!)} (median ${pct(xs[Math.floor(xs.length / 2)]!)})`;
+  };
+  console.log(
+    `across aspect ratios, every ${first.everySteps}: wall cost ${across((p) => p.wallCost.every)}, ` +
+      `own share ${across((p) => p.ownShare)}; bounded: wall cost ${across((p) => p.wallCost.capped)}`,
+  );
+  console.log(load());
 }
+if (values.only === 'previews') process.exit(0);
 
 // The upscaler stage at real model sizes: the network at the factor the engine picks, then the exact resize.
 const upscalerDir = existsSync(values.upscaler) ? values.upscaler : networkDir(values.upscaler);
