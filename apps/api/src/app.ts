@@ -86,6 +86,8 @@ export interface ApiDeps {
   openRequests?: OpenRequests;
   /** Job record reads shared by the waits and streams of one job (services/shared-reads.ts). */
   jobReads?: Pick<JobRepository, 'get' | 'queuePosition'>;
+  /** Result reuse (RESULT_CACHE; see SubmitDeps); absent: nothing is cached. */
+  resultCache?: SubmitDeps['resultCache'];
   /** Confirms a submit reached the Redis replicas before it is answered 202 (see SubmitDeps). */
   durability?: SubmitDeps['durability'];
   /** Drops the enqueue intents of submits without round trips of their own (the lean submit). */

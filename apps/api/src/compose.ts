@@ -123,6 +123,20 @@ export async function startApi(config: ApiConfig): Promise<RunningApi> {
     modelDomains,
     webhookRefusal: (url) => webhookUrlRefusal(url, allowlist),
     newObjectKey,
+    ...(config.RESULT_CACHE === 'on'
+      ? {
+          resultCache: {
+            objectTtlMs: config.IMAGE_TTL_MS,
+            copyImage: (from: string, to: string) => storage.copy(from, to),
+            // Results of one set of models are reused only while the workers run that same set.
+            modelIdentity: async () =>
+              (await modelDomains())
+                .map((m) => `${m.name}@${m.revision ?? ''}`)
+                .sort()
+                .join(','),
+          },
+        }
+      : {}),
     metrics,
     logger,
     openRequests,

@@ -87,6 +87,14 @@ const ApiLimitsEnv = z.object({
     .optional(),
 });
 
+const ResultCacheEnv = z.object({
+  /**
+   * Result reuse (api.md "Caching"): `on` answers an identical request of the same key with an explicit
+   * seed from a copy of its alive result, or attaches it to the identical job still running; `off` never.
+   */
+  RESULT_CACHE: z.enum(['on', 'off'], { error: 'must be on or off' }).default('on'),
+});
+
 const PlaygroundEnv = z.object({
   /** The built playground (index.html + assets/) served at `/`; default apps/web/dist/public. */
   PLAYGROUND_DIR: z.string().min(1).optional(),
@@ -99,6 +107,7 @@ const ApiEnv = [
   webhookAllowlistEnv(parseAllowlist),
   ModerationEnv,
   ApiLimitsEnv,
+  ResultCacheEnv,
   PlaygroundEnv,
 ] as const;
 

@@ -127,6 +127,8 @@ export async function startWorker(
       retentionSeconds: config.JOB_RETENTION_S,
       enqueueReleased: ({ id, keyId, objectKey, priority }) =>
         releases.enqueue({ id, keyId, objectKey }, priority),
+      // Identical requests attached to a job that succeeds get copies of its image (result reuse).
+      copyImage: (from, to) => storage.copy(from, to),
     }),
     storage,
     metrics,

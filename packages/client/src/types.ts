@@ -114,6 +114,11 @@ export interface Job {
   timings_ms: Record<string, number>;
   /** The model that made the image (`name`, and the hub commit of a pulled model), once there is one. */
   model: { name: string; revision: string | null } | null;
+  /**
+   * True when the image is a copy of an identical earlier request's result (same key, explicit seed, same
+   * model and parameters): no new generation ran. Send `cache: false` to opt out.
+   */
+  cached: boolean;
   success: boolean | null;
   request_id: string;
   image_url: string | null;

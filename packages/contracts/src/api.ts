@@ -198,6 +198,11 @@ export const Job = z.object({
   timings_ms: z.record(z.string(), z.number()),
   /** The model that made the image, once a worker has run the job to an image (succeeded or moderated). */
   model: JobModel.nullable(),
+  /**
+   * True when the image is a server-side copy of an identical earlier request's result (same key, explicit
+   * seed, same model and parameters) instead of a new generation; the copy has its own one-hour life.
+   */
+  cached: z.boolean(),
   success: z.boolean().nullable(),
   request_id: z.string(),
   image_url: z.string().nullable(),

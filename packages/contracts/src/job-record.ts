@@ -111,6 +111,10 @@ export interface JobRecord {
   priority: number;
   /** True while held beyond its key's concurrency limit (concurrency_policy `queue`), not yet enqueued. */
   held: boolean;
+  /** The image is a copy of an identical earlier request's (result reuse; see JobOutcomeFields.cached). */
+  cached: boolean;
+  /** The running job this one waits for instead of generating (result reuse), until that one ends. */
+  attachedTo: string | null;
 }
 
 /** The fields a submit writes; the submit command adds `seq` and `status`. */
@@ -136,6 +140,11 @@ export interface JobOutcomeFields {
   revisedPrompt?: string;
   moderation?: JobModerationRecord;
   model?: JobModel;
+  /**
+   * The image is a server-side copy of an identical earlier request's result (result reuse): from a
+   * finished one (`cached`), or from one still running when this job was submitted (attached to it).
+   */
+  cached?: boolean;
 }
 
 const json = <T>(schema: z.ZodType<T>, fallback: T) => ({
@@ -208,6 +217,8 @@ export function decodeJobRecord(h: Record<string, string>): JobRecord | null {
     model: codecs.model.decode(h['model']),
     priority: numberOr(0)(h['priority']),
     held: h['held_limit'] !== undefined && h['held_limit'] !== '',
+    cached: h['cached'] === '1',
+    attachedTo: h['attached_to'] || null,
   };
 }
 
@@ -246,6 +257,7 @@ export function encodeOutcome(data: JobOutcomeFields): Record<string, string> {
   if (data.revisedPrompt !== undefined) fields['revised_prompt'] = data.revisedPrompt;
   if (data.moderation) fields['moderation'] = codecs.moderation.encode(data.moderation);
   if (data.model) fields['model'] = codecs.model.encode(data.model);
+  if (data.cached) fields['cached'] = '1';
   return fields;
 }
 

@@ -31,7 +31,7 @@ const int = z.coerce.number().int();
 
 export const COMMANDS = {
   submit: spec(
-    'submit-14',
+    'submit-15',
     [
       'job',
       'events',
@@ -47,6 +47,7 @@ export const COMMANDS = {
       'held',
       'writeBucket',
       'authBucket',
+      'resultCache',
     ],
     [
       'id',
@@ -64,10 +65,16 @@ export const COMMANDS = {
       'priorityLimit',
       'queueDeadlineMs',
       'clearIntents',
+      'cacheMode',
+      'cacheTtlS',
+      'objectTtlMs',
+      'minLifeMs',
     ],
     z.union([
       z.tuple([z.literal('created'), int, int, int, int, z.array(str), int]),
       z.tuple([z.literal('held'), int, int, int, z.array(str)]),
+      z.tuple([z.literal('cached'), int, int, int, int, z.array(str), int, z.array(str)]),
+      z.tuple([z.literal('attached'), int, int, int, z.array(str), str]),
       z.tuple([z.literal('idempotent'), int, int, str]),
       z.tuple([z.literal('queue_full'), int, int]),
       z.tuple([z.literal('concurrency'), int, int, int]),
@@ -94,8 +101,20 @@ export const COMMANDS = {
     str,
   ),
   finish: spec(
-    'finish-10',
-    ['job', 'events', 'waiting', 'unfinished', 'outbox', 'intents', 'running', 'held', 'fair', 'apiKey'],
+    'finish-11',
+    [
+      'job',
+      'events',
+      'waiting',
+      'unfinished',
+      'outbox',
+      'intents',
+      'running',
+      'held',
+      'fair',
+      'apiKey',
+      'attached',
+    ],
     [
       'id',
       'status',
@@ -109,7 +128,7 @@ export const COMMANDS = {
       'priorityLimit',
     ],
     z.union([
-      z.tuple([z.literal('done'), str, str, int, str]),
+      z.tuple([z.literal('done'), str, str, int, str, z.array(str)]),
       z.tuple([z.literal('settled'), str]),
       z.tuple([z.literal('missing')]),
     ]),

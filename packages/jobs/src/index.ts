@@ -35,7 +35,9 @@ export {
   type KeySchedulingSettings,
   type RateState,
   type ReleasedJob,
+  type ResultCacheClaim,
   type SubmitGate,
+  type SubmitOptions,
   type JobPage,
   type JobRepository,
   type ListOptions,
@@ -52,6 +54,7 @@ export { Keys, keySlot, taggedPrefix } from './keys.js';
 export { MODEL_REGISTRATION_TTL_MS, ModelRegistry } from './model-registry.js';
 export { OutboxReader, type OutboxItem } from './outbox.js';
 export { RedisJobRepository } from './redis-job-repository.js';
+export { completeFromCopy, settleAttached, type AttachedHooks, type CopyImage } from './result-reuse.js';
 export { MemoryRequestAnchors, RedisRequestAnchors, type RequestAnchors } from './request-anchors.js';
 export {
   connectRedis,

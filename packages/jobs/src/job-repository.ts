@@ -18,9 +18,50 @@ export interface IdempotencyClaim {
   ttlSeconds: number;
 }
 
+/**
+ * Result reuse for one submit (api.md "Caching"): the key's identical requests share a digest. Absent: the
+ * submit neither looks for a result nor offers its own.
+ */
+export interface ResultCacheClaim {
+  /** SHA-256 (hex) of the model identity and every generation parameter, the explicit seed included. */
+  digest: string;
+  /**
+   * Look for a result to reuse or a running job to attach to (`Cache-Control: no-cache` → false: the new
+   * job only replaces the entry, so its fresh result is what later requests reuse).
+   */
+  lookup: boolean;
+  /** How long the key's entry for the digest lives, in seconds (past the job's wait, run and image life). */
+  ttlSeconds: number;
+  /** How long an image lives after its job completes (IMAGE_TTL_MS). */
+  objectTtlMs: number;
+  /** A result with less life than this left is not reused (its copy must still find the object). */
+  minLifeMs: number;
+}
+
+export interface SubmitOptions {
+  cache?: ResultCacheClaim | null | undefined;
+}
+
 export type SubmitOutcome =
   /** Created and waiting at its fair place (BullMQ `priority`, 0-based `position`); the record as written. */
   | { kind: 'created'; seq: number; priority: number; position: number; record: JobRecord }
+  /**
+   * Created and waiting like `created`, with an identical request's result alive (`source`, succeeded):
+   * the caller copies its image and finishes the job at once, or enqueues it when the copy fails.
+   */
+  | {
+      kind: 'cached';
+      seq: number;
+      priority: number;
+      position: number;
+      record: JobRecord;
+      source: JobRecord;
+    }
+  /**
+   * Created and attached to an identical request's job still running (`to`): no place in the queue until
+   * that job's finish releases it (and copies its image into it when it succeeded).
+   */
+  | { kind: 'attached'; seq: number; record: JobRecord; to: string }
   /** Created but held beyond the key's concurrency limit (policy `queue`): enqueued when a slot frees. */
   | { kind: 'held'; seq: number; record: JobRecord }
   | { kind: 'replayed'; jobId: string; bodyDigest: string }
@@ -74,6 +115,7 @@ export interface GatedSubmit {
     limits: SubmitLimits,
     idempotency: IdempotencyClaim | null,
     gate: SubmitGate,
+    options?: SubmitOptions,
   ): Promise<GatedSubmitOutcome>;
 }
 
@@ -115,7 +157,16 @@ export type StartOutcome =
   | { kind: 'settled'; status: JobStatus };
 
 export type FinishOutcome =
-  | { kind: 'done'; released: ReleasedJob | null }
+  | {
+      kind: 'done';
+      released: ReleasedJob | null;
+      /**
+       * The jobs that were attached to this one (result reuse), now waiting with enqueue intents: after a
+       * success each was completed from a copy of the image where the repository could copy it, otherwise
+       * enqueued to run on its own (see `settleAttached`).
+       */
+      attached: ReleasedJob[];
+    }
   | { kind: 'settled'; status: JobStatus }
   | { kind: 'missing' };
 
@@ -143,6 +194,7 @@ export interface JobRepository {
     job: NewJobRecord,
     limits: SubmitLimits,
     idempotency: IdempotencyClaim | null,
+    options?: SubmitOptions,
   ): Promise<SubmitOutcome>;
   get(id: string): Promise<JobRecord | null>;
   /**
@@ -166,7 +218,8 @@ export interface JobRepository {
   ): Promise<void>;
   /**
    * Ends the job with a terminal status, exactly once; later calls report what it already is. The slot it
-   * frees may release the key's oldest held job (`released`), which the caller enqueues.
+   * frees may release the key's oldest held job (`released`), which the caller enqueues. Jobs attached to
+   * it (result reuse) are released too and settled by the repository (`attached`).
    */
   finish(
     id: string,

@@ -75,6 +75,7 @@ export async function jobView(
     metadata: record.metadata,
     timings_ms: timings,
     model: record.model,
+    cached: record.cached,
     success: terminal ? record.status === 'succeeded' : null,
     request_id: record.id,
     image_url: output?.url ?? null,

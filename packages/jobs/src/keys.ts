@@ -50,6 +50,13 @@ export class Keys {
   held = (keyId: string) => `${this.prefix}:key:${keyId}:held`;
   /** Hash of the fair order's finish tags, one field per API key (`k:<key id>`); see lua/includes/fair.lua. */
   fair = () => `${this.prefix}:fair`;
+  /**
+   * Result reuse: the job that last ran one key's request of this digest (model and every generation
+   * parameter, seed included); see lua/submit-15.lua.
+   */
+  resultCache = (keyId: string, digest: string) => `${this.prefix}:cache:${keyId}:${digest}`;
+  /** List of the jobs attached to a running one (identical requests), released by its finish. */
+  attached = (id: string) => `${this.prefix}:job:${id}:attached`;
   idempotency = (keyId: string, digest: string) => `${this.prefix}:idem:${keyId}:${digest}`;
   /** The job ids one compatible-API request started (key + body digest), so the client's retries find them. */
   requestAnchor = (keyId: string, digest: string) => `${this.prefix}:anchor:${keyId}:${digest}`;

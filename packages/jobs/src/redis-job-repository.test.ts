@@ -13,6 +13,7 @@ import { connectRedis, type Redis } from './redis.js';
 import { RedisJobRepository } from './redis-job-repository.js';
 import { fairOrderContract } from './testing/fair-order.contract.js';
 import { jobRepositoryContract } from './testing/job-repository.contract.js';
+import { resultReuseContract } from './testing/result-reuse.contract.js';
 
 let server: RedisServer;
 let redis: Redis;
@@ -47,6 +48,16 @@ describe('RedisJobRepository', () => {
       await redis.del(store.keys.job(id), store.keys.events(id));
     },
   }));
+  resultReuseContract((hooks) => {
+    const own = new RedisJobRepository(redis, { prefix, ...hooks });
+    return {
+      jobs: own,
+      events,
+      purge: async (id: string) => {
+        await redis.del(own.keys.job(id), own.keys.events(id));
+      },
+    };
+  });
   // Each fair-order test on a prefix of its own (an empty waiting set); key settings as the admin sets them.
   fairOrderContract(async () => {
     const own = new RedisJobRepository(redis, { prefix: `f-${randomUUID().slice(0, 8)}` });

@@ -23,6 +23,8 @@ import {
   type GatedSubmit,
   type GatedSubmitOutcome,
   type ReleasedJob,
+  type ResultCacheClaim,
+  type SubmitOptions,
   type SubmitGate,
   type JobPage,
   type ListOptions,
@@ -37,6 +39,7 @@ import {
 import { Keys } from './keys.js';
 import { redisCall } from './redis.js';
 import { listKeyJobs, olderThan } from './redis-indexes.js';
+import { settleAttached, type CopyImage } from './result-reuse.js';
 
 /** A job record from a command's flat HGETALL reply. */
 function recordFrom(flat: string[]): JobRecord {
@@ -77,6 +80,11 @@ export class RedisJobRepository implements JobRepository, GatedSubmit {
        * when it fails or is absent, the dispatcher enqueues the intent after its grace).
        */
       enqueueReleased?: (job: ReleasedJob) => Promise<void>;
+      /**
+       * Copies a stored image server-side (the worker's object store): a success's attached jobs are
+       * completed from copies of its image. Absent: they are enqueued to generate on their own.
+       */
+      copyImage?: CopyImage;
     },
   ) {
     this.keys = new Keys(options.prefix);
@@ -84,16 +92,19 @@ export class RedisJobRepository implements JobRepository, GatedSubmit {
     this.retentionSeconds = options.retentionSeconds ?? 86_400;
     this.retainedPerKey = options.retainedJobsPerKey ?? KEY_JOBS_INDEX_MAX;
     this.enqueueReleased = options.enqueueReleased;
+    this.copyImage = options.copyImage;
   }
 
   private readonly enqueueReleased: ((job: ReleasedJob) => Promise<void>) | undefined;
+  private readonly copyImage: CopyImage | undefined;
 
   async submit(
     job: NewJobRecord,
     limits: SubmitLimits,
     idempotency: IdempotencyClaim | null,
+    options: SubmitOptions = {},
   ): Promise<SubmitOutcome> {
-    const outcome = await this.runSubmit(job, limits, idempotency, null);
+    const outcome = await this.runSubmit(job, limits, idempotency, null, options.cache ?? null);
     if (!('rate' in outcome)) throw new Error(`an ungated submit cannot be ${outcome.kind}`);
     const { rate: _rate, ...rest } = outcome;
     return rest;
@@ -104,8 +115,9 @@ export class RedisJobRepository implements JobRepository, GatedSubmit {
     limits: SubmitLimits,
     idempotency: IdempotencyClaim | null,
     gate: SubmitGate,
+    options: SubmitOptions = {},
   ): Promise<GatedSubmitOutcome> {
-    return this.runSubmit(job, limits, idempotency, gate);
+    return this.runSubmit(job, limits, idempotency, gate, options.cache ?? null);
   }
 
   private async runSubmit(
@@ -113,6 +125,7 @@ export class RedisJobRepository implements JobRepository, GatedSubmit {
     limits: SubmitLimits,
     idempotency: IdempotencyClaim | null,
     gate: SubmitGate | null,
+    cache: ResultCacheClaim | null,
   ): Promise<GatedSubmitOutcome> {
     const k = this.keys;
     const r = await this.commands.run(
@@ -132,6 +145,7 @@ export class RedisJobRepository implements JobRepository, GatedSubmit {
         held: k.held(job.keyId),
         writeBucket: gate ? k.rate(gate.writeBucket) : k.none(),
         authBucket: gate ? k.rate(gate.authBucket) : k.none(),
+        resultCache: cache ? k.resultCache(job.keyId, cache.digest) : k.none(),
       },
       {
         id: job.id,
@@ -149,6 +163,10 @@ export class RedisJobRepository implements JobRepository, GatedSubmit {
         priorityLimit: PRIORITY_LIMIT,
         queueDeadlineMs: job.deadlineAt - job.createdAt,
         clearIntents: gate?.takeIntents?.().join(' ') ?? '',
+        cacheMode: cache ? (cache.lookup ? 'lookup' : 'refresh') : '',
+        cacheTtlS: cache?.ttlSeconds ?? 0,
+        objectTtlMs: cache?.objectTtlMs ?? 0,
+        minLifeMs: cache?.minLifeMs ?? 0,
       },
     );
     const rate = { remaining: r[1], retryAfterMs: r[2] };
@@ -164,6 +182,18 @@ export class RedisJobRepository implements JobRepository, GatedSubmit {
         };
       case 'held':
         return { kind: 'held', seq: r[3], record: recordFrom(r[4]), rate };
+      case 'cached':
+        return {
+          kind: 'cached',
+          seq: r[3],
+          priority: r[4],
+          record: recordFrom(r[5]),
+          position: r[6],
+          source: recordFrom(r[7]),
+          rate,
+        };
+      case 'attached':
+        return { kind: 'attached', seq: r[3], record: recordFrom(r[4]), to: r[5], rate };
       case 'idempotent': {
         const [bodyDigest = '', jobId = ''] = r[3].split('|');
         return { kind: 'replayed', jobId, bodyDigest, rate };
@@ -274,6 +304,7 @@ export class RedisJobRepository implements JobRepository, GatedSubmit {
         held: k.held(keyId),
         fair: k.fair(),
         apiKey: k.apiKey(keyId),
+        attached: k.attached(id),
       },
       {
         id,
@@ -296,7 +327,17 @@ export class RedisJobRepository implements JobRepository, GatedSubmit {
             .then(() => this.clearEnqueueIntent(released.id))
             .catch(() => undefined); // the intent stays: the dispatcher enqueues it
         }
-        return { kind: 'done', released };
+        const attached: ReleasedJob[] = [];
+        for (let i = 0; i + 2 < r[5].length; i += 3) {
+          attached.push({ id: r[5][i]!, keyId, priority: Number(r[5][i + 1]), objectKey: r[5][i + 2]! });
+        }
+        if (attached.length > 0) {
+          await settleAttached(this, attached, status, data, {
+            copyImage: this.copyImage,
+            enqueueReleased: this.enqueueReleased,
+          });
+        }
+        return { kind: 'done', released, attached };
       }
       case 'settled':
         return { kind: 'settled', status: asStatus(r[1]) };

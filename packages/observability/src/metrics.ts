@@ -26,6 +26,12 @@ export function createMetrics(service: string) {
       help: 'Jobs accepted by the API',
       registers: [registry],
     }),
+    resultCache: new Counter({
+      name: 'imagegen_result_cache_requests_total',
+      help: 'Submits eligible for result reuse (explicit seed, no Cache-Control opt-out), by outcome: hit (completed from a copy of an alive result), attach (waits for an identical running job), miss (generates)',
+      labelNames: ['outcome'] as const,
+      registers: [registry],
+    }),
     jobsFinished: new Counter({
       name: 'imagegen_jobs_finished_total',
       help: 'Jobs that reached a terminal status, by outcome',

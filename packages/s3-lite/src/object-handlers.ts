@@ -2,8 +2,9 @@ import { createReadStream } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream/promises';
 
-import { httpDate, S3Error } from './http.js';
-import { BodyRefused, type FileStore, type ObjectMeta } from './store.js';
+import { httpDate, S3Error, sendXml } from './http.js';
+import { BodyRefused, FileStore, type ObjectMeta } from './store.js';
+import { el, S3_NS } from './xml.js';
 
 function objectHeaders(meta: ObjectMeta, overrides: Map<string, string>): Record<string, string | number> {
   const headers: Record<string, string | number> = {
@@ -33,7 +34,6 @@ export async function objectOperation(
 ): Promise<void> {
   switch (method) {
     case 'PUT': {
-      if (req.headers['x-amz-copy-source']) throw new S3Error(501, 'NotImplemented', 'copy is not supported');
       if (q.has('partNumber') || q.has('uploadId')) {
         throw new S3Error(501, 'NotImplemented', 'multipart upload is not supported');
       }
@@ -42,6 +42,11 @@ export async function objectOperation(
         if (h.startsWith('x-amz-meta-') && typeof v === 'string') userMeta[h.slice(11)] = v;
       }
       const type = req.headers['content-type'] ?? 'binary/octet-stream';
+      const copySource = req.headers['x-amz-copy-source'];
+      if (typeof copySource === 'string') {
+        await copyObject(copySource, { bucket, key }, req, res, store, { contentType: type, userMeta });
+        return;
+      }
       const declared = Number(req.headers['content-length'] ?? 0);
       if (declared > limits.maxBytes) {
         throw new S3Error(400, 'EntityTooLarge', `objects are limited to ${limits.maxBytes} bytes`);
@@ -102,4 +107,46 @@ export async function objectOperation(
     default:
       throw new S3Error(405, 'MethodNotAllowed', `${method} is not supported on objects`);
   }
+}
+
+/**
+ * CopyObject: `x-amz-copy-source` is `[/]bucket/key` (URL-encoded, an optional `?versionId=` refused). The
+ * metadata is the source's unless `x-amz-metadata-directive: REPLACE` gives the request's own.
+ */
+async function copyObject(
+  header: string,
+  to: { bucket: string; key: string },
+  req: IncomingMessage,
+  res: ServerResponse,
+  store: FileStore,
+  requested: { contentType: string; userMeta: Record<string, string> },
+): Promise<void> {
+  if (header.includes('?')) throw new S3Error(501, 'NotImplemented', 'copying a version is not supported');
+  let path: string;
+  try {
+    path = decodeURIComponent(header).replace(/^\//, '');
+  } catch {
+    throw new S3Error(400, 'InvalidArgument', 'x-amz-copy-source is not a valid URL-encoded path');
+  }
+  const slash = path.indexOf('/');
+  const from = { bucket: path.slice(0, slash), key: path.slice(slash + 1) };
+  if (slash < 1 || from.key === '' || !FileStore.validBucketName(from.bucket)) {
+    throw new S3Error(400, 'InvalidArgument', 'x-amz-copy-source must be bucket/key');
+  }
+  const directive = String(req.headers['x-amz-metadata-directive'] ?? 'COPY').toUpperCase();
+  if (directive !== 'COPY' && directive !== 'REPLACE') {
+    throw new S3Error(400, 'InvalidArgument', 'x-amz-metadata-directive must be COPY or REPLACE');
+  }
+  if (from.bucket === to.bucket && from.key === to.key && directive === 'COPY') {
+    throw new S3Error(400, 'InvalidRequest', 'copying an object onto itself needs new metadata (REPLACE)');
+  }
+  if (!(await store.bucketExists(from.bucket)))
+    throw new S3Error(404, 'NoSuchBucket', 'the bucket does not exist');
+  const meta = await store.copy(from, to, directive === 'REPLACE' ? requested : null);
+  if (!meta) throw new S3Error(404, 'NoSuchKey', 'the copy source does not exist');
+  sendXml(
+    res,
+    200,
+    `<CopyObjectResult xmlns="${S3_NS}">${el('LastModified', new Date(meta.lastModified).toISOString())}${el('ETag', `"${meta.etag}"`)}</CopyObjectResult>`,
+  );
 }

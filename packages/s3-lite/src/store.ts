@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import { Transform } from 'node:stream';
 import { join } from 'node:path';
@@ -111,6 +111,40 @@ export class FileStore {
     } catch (e) {
       await rm(tmp, { force: true });
       await rm(`${tmp}.json`, { force: true });
+      throw e;
+    }
+  }
+
+  /**
+   * Copies an object (CopyObject): the copy has the source's bytes, ETag, type and user metadata (or the
+   * given ones), and its own Last-Modified (now). Null when the source does not exist.
+   */
+  async copy(
+    from: { bucket: string; key: string },
+    to: { bucket: string; key: string },
+    replace: { contentType: string; userMeta: Record<string, string> } | null,
+  ): Promise<ObjectMeta | null> {
+    const source = await this.head(from.bucket, from.key);
+    if (!source) return null;
+    const tmp = join(this.bucketDir(to.bucket), `.tmp-${randomUUID()}`);
+    try {
+      await copyFile(this.objectPath(from.bucket, from.key), tmp);
+      const meta: ObjectMeta = {
+        ...source,
+        ...(replace ?? {}),
+        key: to.key,
+        lastModified: Date.now(),
+      };
+      const path = this.objectPath(to.bucket, to.key);
+      await writeFile(`${tmp}.json`, JSON.stringify(meta));
+      await rename(`${tmp}.json`, `${path}.json`);
+      await rename(tmp, path);
+      return meta;
+    } catch (e) {
+      await rm(tmp, { force: true });
+      await rm(`${tmp}.json`, { force: true });
+      // The source went away between its metadata and its bytes.
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
       throw e;
     }
   }

@@ -175,6 +175,15 @@ export class ObjectStore {
   }
 
   /**
+   * Copies a stored image server-side to a new key (result reuse): the copy has its own Last-Modified, so
+   * its one-hour life starts now. Rejects with `StorageError`, also when the source no longer exists.
+   */
+  async copy(fromKey: string, toKey: string): Promise<void> {
+    const { bucket } = this.config;
+    await this.call('copyObject', () => this.internal.copyObject(bucket, toKey, `/${bucket}/${fromKey}`));
+  }
+
+  /**
    * A GET URL valid exactly until `completedAt + objectTtl`: signed as of `completedAt` with the TTL as its
    * lifetime, so every read of the job yields the same URL. Null once that moment has passed. Offline: the
    * region is configured, so signing sends no request.

@@ -10,7 +10,7 @@ import { cancelGeneration, type CancelDeps } from '../services/cancel.js';
 import { invalidRequest } from '../services/errors.js';
 import { listGenerations } from '../services/list.js';
 import { readOwnedJob } from '../services/read.js';
-import { submitGeneration, type SubmitDeps } from '../services/submit.js';
+import { cacheModeFrom, submitGeneration, type SubmitDeps } from '../services/submit.js';
 import { parseWaitSeconds, waitForTerminal } from '../services/wait.js';
 
 export interface GenerationRoutesDeps
@@ -83,6 +83,7 @@ export function generationRoutes(deps: GenerationRoutesDeps): Router {
       body: req.body,
       idempotencyKey: req.header('idempotency-key'),
       prefer: req.header('prefer'),
+      cache: cacheModeFrom(req.header('cache-control')),
       maxWaitS: deps.maxWaitS,
       ...(state && lean
         ? {
@@ -111,7 +112,9 @@ export function generationRoutes(deps: GenerationRoutesDeps): Router {
       final === record && position !== undefined
         ? jobView(final, { queuePosition: () => Promise.resolve(position) }, deps.storage)
         : view(final);
-    res.status(TERMINAL_STATUSES.includes(final.status) && wait > 0 ? 200 : 202).json(await known);
+    // Finished already (a wait that saw the end, or a result reused): 200 with the final job.
+    const finished = TERMINAL_STATUSES.includes(final.status) && (wait > 0 || final.cached);
+    res.status(finished ? 200 : 202).json(await known);
   };
   if (lean) {
     // A missing or malformed key goes the classic way (401, charged to the address's failure budget).

@@ -6,13 +6,16 @@ import {
   type JobRecord,
   type JobWebhookTarget,
 } from '@imagegen/contracts';
-import type {
-  GatedSubmit,
-  GenerationQueue,
-  JobRepository,
-  RateState,
-  SubmitGate,
-  SubmitOutcome,
+import {
+  completeFromCopy,
+  type CopyImage,
+  type GatedSubmit,
+  type GenerationQueue,
+  type JobRepository,
+  type RateState,
+  type ResultCacheClaim,
+  type SubmitGate,
+  type SubmitOutcome,
 } from '@imagegen/jobs';
 import type { Logger, Metrics } from '@imagegen/observability';
 import { analyzePrompt, refusalMessage, type ModelDomain, type PromptModerator } from '@imagegen/prompt';
@@ -44,7 +47,18 @@ export interface SubmitDeps {
   /** Why a webhook URL is refused (SSRF policy), or null when it may be called. */
   webhookRefusal: (url: string) => Promise<string | null>;
   limits: { concurrency: number; queueBound: number; queueDeadlineMs: number };
-  metrics: Pick<Metrics, 'moderationErrors' | 'promptsRefused' | 'jobsSubmitted'>;
+  /**
+   * Result reuse (api.md "Caching"): an identical request of the same key with an explicit seed is answered
+   * from a server-side copy of an alive result, or waits for the identical job still running. Absent: off.
+   */
+  resultCache?: {
+    /** How long an image lives after its job completes (IMAGE_TTL_MS). */
+    objectTtlMs: number;
+    copyImage: CopyImage;
+    /** The models the workers run, as one string: a change of model makes every earlier result a miss. */
+    modelIdentity: () => Promise<string>;
+  };
+  metrics: Pick<Metrics, 'moderationErrors' | 'promptsRefused' | 'jobsSubmitted' | 'resultCache'>;
   logger: Logger;
   now?: () => number;
   newJobId?: () => string;
@@ -78,6 +92,13 @@ export interface SubmitRequest {
    * that ends `moderated` at once (stage `input`), as BFL's API reports it through its poll and webhook.
    */
   onRefused?: 'throw' | 'record';
+  /**
+   * Result reuse for this request (`Cache-Control` on submit): `use` (default) reuses an identical
+   * request's result and offers its own; `refresh` (`no-cache`) generates anew and offers its result; `off`
+   * (`no-store`, or a compatible API's request without a seed of the client's) neither. Only a request with
+   * an explicit seed is ever cached.
+   */
+  cache?: CacheMode;
   /** The webhook's body format and BFL signing secret (the BFL adapter). */
   webhookExtras?: Pick<JobWebhookTarget, 'format' | 'secret'>;
   /**
@@ -96,6 +117,22 @@ export interface SubmitRequest {
    */
   onGated?: (rate: RateState | null) => void;
 }
+
+export type CacheMode = 'use' | 'refresh' | 'off';
+
+/** The request's result-reuse mode from its `Cache-Control` header: `no-store` → off, `no-cache` → refresh. */
+export function cacheModeFrom(header: string | undefined): CacheMode {
+  const directives = (header ?? '')
+    .toLowerCase()
+    .split(',')
+    .map((d) => d.replace(/\s/g, ''));
+  if (directives.includes('no-store')) return 'off';
+  if (directives.includes('no-cache') || directives.includes('max-age=0')) return 'refresh';
+  return 'use';
+}
+
+/** A result with less of its image's life left than this is not reused (the copy must still find it). */
+export const RESULT_REUSE_MIN_LIFE_MS = 60_000;
 
 /** 401 for a key that the gated submit refused (the same answer as the authentication middleware's). */
 export const UNAUTHORIZED_MESSAGE = 'send a valid API key as "Authorization: Bearer <key>" or "x-key: <key>"';
@@ -195,9 +232,22 @@ export async function submitGeneration(
     concurrency: Math.max(1, deps.limits.concurrency - (req.reserve ?? 0)),
     queueBound: deps.limits.queueBound,
   };
+  const reuse = deps.resultCache;
+  const mode = req.cache ?? 'use';
+  const cache: ResultCacheClaim | null =
+    reuse && body.seed !== undefined && !refused && mode !== 'off'
+      ? {
+          digest: sha256(canonicalJson({ model: await reuse.modelIdentity(), input })),
+          lookup: mode === 'use',
+          // Past the job's queue deadline, an hour to run, and its image's life.
+          ttlSeconds: Math.ceil((deps.limits.queueDeadlineMs + reuse.objectTtlMs) / 1000) + 3600,
+          objectTtlMs: reuse.objectTtlMs,
+          minLifeMs: RESULT_REUSE_MIN_LIFE_MS,
+        }
+      : null;
   let outcome: SubmitOutcome;
   if (req.gate && deps.jobs.submitGated) {
-    const gated = await deps.jobs.submitGated(job, limits, idem, req.gate);
+    const gated = await deps.jobs.submitGated(job, limits, idem, req.gate, { cache });
     req.onGated?.(
       gated.kind === 'unauthorized' || gated.kind === 'auth_budget'
         ? null
@@ -220,13 +270,15 @@ export async function submitGeneration(
         );
       case 'created':
       case 'held':
+      case 'cached':
+      case 'attached':
       case 'replayed':
       case 'queue_full':
       case 'concurrency':
         outcome = gated;
     }
   } else {
-    outcome = await deps.jobs.submit(job, limits, idem);
+    outcome = await deps.jobs.submit(job, limits, idem, { cache });
   }
   switch (outcome.kind) {
     case 'queue_full':
@@ -248,6 +300,8 @@ export async function submitGeneration(
     }
     case 'created':
     case 'held':
+    case 'cached':
+    case 'attached':
       break;
   }
   if (refused) {
@@ -272,10 +326,37 @@ export async function submitGeneration(
     // Beyond the key's concurrency limit with policy `queue`: the finish that frees a slot enqueues it.
     await deps.durability?.confirm(`job ${id}`);
     deps.metrics.jobsSubmitted.inc();
+    if (cache) deps.metrics.resultCache.inc({ outcome: 'miss' });
     deps.logger.info({ jobId: id, keyId: req.keyId, requestId: req.requestId }, 'job held');
     return { record: outcome.record, replayed: false, waitS, position: null };
   }
+  if (outcome.kind === 'attached') {
+    // An identical request of this key is running: its finish completes this job from a copy of its image
+    // (or enqueues it, when it fails).
+    await req.beforeEnqueue?.(id);
+    await deps.durability?.confirm(`job ${id}`);
+    deps.metrics.jobsSubmitted.inc();
+    deps.metrics.resultCache.inc({ outcome: 'attach' });
+    deps.logger.info({ jobId: id, keyId: req.keyId, attachedTo: outcome.to }, 'job attached');
+    return { record: outcome.record, replayed: false, waitS, position: null };
+  }
   await req.beforeEnqueue?.(id);
+  if (outcome.kind === 'cached' && reuse && outcome.source.image) {
+    // The job waits with an enqueue intent until the copy has finished it: should this process die here,
+    // the dispatcher enqueues it and it is generated instead.
+    const source = { image: outcome.source.image, model: outcome.source.model };
+    if (await completeFromCopy(deps.jobs, reuse.copyImage, { id, keyId: req.keyId, objectKey }, source)) {
+      await deps.durability?.confirm(`job ${id}`);
+      deps.metrics.jobsSubmitted.inc();
+      deps.metrics.resultCache.inc({ outcome: 'hit' });
+      deps.logger.info({ jobId: id, keyId: req.keyId, from: outcome.source.id }, 'job answered from cache');
+      const record = await deps.jobs.get(id);
+      if (!record) throw new Error(`job ${id} vanished after it was created`);
+      return { record, replayed: false, waitS, position: null };
+    }
+    deps.logger.warn({ jobId: id, from: outcome.source.id }, 'cached image could not be copied; generating');
+  }
+  if (cache) deps.metrics.resultCache.inc({ outcome: 'miss' });
   try {
     await deps.queue.enqueue({ id, keyId: req.keyId, objectKey }, outcome.priority);
     await (deps.clearIntent ?? ((i: string) => deps.jobs.clearEnqueueIntent(i)))(id);

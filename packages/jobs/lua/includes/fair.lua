@@ -28,3 +28,11 @@ local function enterWaiting(waitingKey, id, round, seq, priorityLimit)
   redis.call('ZADD', waitingKey, round * SEQ_SPAN + (seq % SEQ_SPAN), id)
   return math.min(round, priorityLimit)
 end
+
+-- The round at the head of the waiting set (1 when nothing waits): a job placed there is taken next, and no
+-- key's tag moves.
+local function headRound(waitingKey)
+  local head = redis.call('ZRANGE', waitingKey, 0, 0, 'WITHSCORES')
+  if head[2] then return math.floor(tonumber(head[2]) / SEQ_SPAN) end
+  return 1
+end

@@ -13,6 +13,7 @@ import {
 } from '@imagegen/contracts';
 
 import { MemoryJobEvents } from './memory-job-events.js';
+import { settleAttached, type AttachedHooks } from '../result-reuse.js';
 import {
   EXPIRED_ERROR,
   KEY_JOBS_INDEX_MAX,
@@ -26,6 +27,7 @@ import {
   type KeySchedulingSettings,
   type ReleasedJob,
   type StartOutcome,
+  type SubmitOptions,
   type SubmitLimits,
   type SubmitOutcome,
   type TerminalStatus,
@@ -59,12 +61,19 @@ export class MemoryJobRepository extends MemoryJobEvents implements JobRepositor
   /** Job ids announced on the cancel channel, in order. */
   readonly cancelRequests: string[] = [];
   readonly webhookAttempts: { id: string; attempt: WebhookAttempt }[] = [];
+  /** Result reuse: the job that last ran each key's digest (`<key id>:<digest>`). */
+  readonly resultCache = new Map<string, { id: string; expiresAt: number }>();
+  /** The jobs attached to each running job (result reuse). */
+  readonly attached = new Map<string, string[]>();
+  /** What a finish does with the jobs attached to the finished one (copy, enqueue). */
+  attachedHooks: AttachedHooks = {};
   private seq = 0;
 
   async submit(
     job: NewJobRecord,
     limits: SubmitLimits,
     idem: IdempotencyClaim | null,
+    options: SubmitOptions = {},
   ): Promise<SubmitOutcome> {
     await Promise.resolve();
     const idemKey = idem ? `${job.keyId}:${idem.keyDigest}` : null;
@@ -75,14 +84,28 @@ export class MemoryJobRepository extends MemoryJobEvents implements JobRepositor
         return { kind: 'replayed', jobId, bodyDigest };
       }
     }
+    const cache = options.cache ?? null;
+    const cacheKey = cache ? `${job.keyId}:${cache.digest}` : '';
+    let reuse: { kind: 'hit' | 'attach'; source: string } | null = null;
+    const entry = this.resultCache.get(cacheKey);
+    if (cache?.lookup && entry && entry.expiresAt > Date.now()) {
+      const h = this.hashes.get(entry.id);
+      if (h?.['key_id'] === job.keyId) {
+        const life = Number(h['completed_at'] ?? 0) + cache.objectTtlMs - Date.now();
+        if (h['status'] === 'succeeded' && life >= cache.minLifeMs) reuse = { kind: 'hit', source: entry.id };
+        else if (h['status'] === 'queued' || h['status'] === 'processing')
+          reuse = { kind: 'attach', source: entry.id };
+      }
+    }
     const settings = this.keySettings.get(job.keyId) ?? {};
     const slots = this.unfinished.get(job.keyId) ?? new Set<string>();
-    const hold = slots.size >= limits.concurrency;
+    const hold = reuse?.kind !== 'hit' && slots.size >= limits.concurrency;
     if (hold && settings.concurrencyPolicy !== 'queue')
       return { kind: 'concurrency', unfinished: slots.size };
+    if (hold) reuse = null;
     const heldHere = this.held.get(job.keyId) ?? new Map<string, number>();
     const depth = this.waiting.size + (hold ? heldHere.size : 0);
-    if (limits.queueBound > 0 && depth >= limits.queueBound) return { kind: 'queue_full' };
+    if (!reuse && limits.queueBound > 0 && depth >= limits.queueBound) return { kind: 'queue_full' };
     const seq = ++this.seq;
     const h: Record<string, string> = { ...encodeNewJob(job), seq: String(seq), status: 'queued' };
     this.hashes.set(job.id, h);
@@ -94,6 +117,14 @@ export class MemoryJobRepository extends MemoryJobEvents implements JobRepositor
       });
       heldHere.set(job.id, seq);
       this.held.set(job.keyId, heldHere);
+    } else if (reuse?.kind === 'attach') {
+      Object.assign(h, {
+        attached_to: reuse.source,
+        held_deadline_ms: String(job.deadlineAt - job.createdAt),
+      });
+      slots.add(job.id);
+      this.unfinished.set(job.keyId, slots);
+      this.attached.set(reuse.source, [...(this.attached.get(reuse.source) ?? []), job.id]);
     } else {
       priority = this.enterWaiting(job.id, job.keyId, seq);
       h['priority'] = String(priority);
@@ -107,16 +138,31 @@ export class MemoryJobRepository extends MemoryJobEvents implements JobRepositor
     for (const [id] of [...index.entries()].sort((a, b) => a[1] - b[1]).slice(0, -KEY_JOBS_INDEX_MAX))
       index.delete(id);
     if (idemKey && idem) this.idempotency.set(idemKey, `${idem.bodyDigest}|${job.id}`);
+    if (cache && !reuse)
+      this.resultCache.set(cacheKey, { id: job.id, expiresAt: Date.now() + cache.ttlSeconds * 1000 });
     this.append(job.id, { type: 'queued' });
     const record = decodeJobRecord({ ...h })!;
     if (hold) return { kind: 'held', seq, record };
+    if (reuse?.kind === 'attach') return { kind: 'attached', seq, record, to: reuse.source };
     const position = (await this.queuePosition(job.id)) ?? 0;
+    if (reuse?.kind === 'hit') {
+      const source = decodeJobRecord({ ...this.hashes.get(reuse.source)! })!;
+      return { kind: 'cached', seq, priority, position, record, source };
+    }
     return { kind: 'created', seq, priority, position, record };
   }
 
-  /** Puts a job into the waiting set at its fair place (lua/includes/fair.lua); returns its priority. */
-  private enterWaiting(id: string, keyId: string, seq: number): number {
+  /**
+   * Puts a job into the waiting set at its fair place (lua/includes/fair.lua), or with `atHead` at the head's
+   * round without moving the key's tag; returns its priority.
+   */
+  private enterWaiting(id: string, keyId: string, seq: number, atHead = false): number {
     const head = Math.min(...this.waiting.values());
+    if (atHead) {
+      const round = Number.isFinite(head) ? Math.floor(head / SEQ_SPAN) : 1;
+      this.waiting.set(id, round * SEQ_SPAN + (seq % SEQ_SPAN));
+      return Math.min(round, PRIORITY_LIMIT);
+    }
     let virtual = 0;
     if (Number.isFinite(head)) virtual = (Math.floor(head / SEQ_SPAN) - 1) * ROUND;
     else this.tags.clear();
@@ -233,13 +279,36 @@ export class MemoryJobRepository extends MemoryJobEvents implements JobRepositor
     if (status === 'succeeded') h['progress'] = '1';
     delete h['held_limit'];
     delete h['held_deadline_ms'];
+    delete h['attached_to'];
     this.waiting.delete(id);
     this.intents.delete(id);
     this.running.delete(id);
     this.held.get(keyId)?.delete(id);
     this.unfinished.get(keyId)?.delete(id);
     this.append(id, { type: 'completed', status });
-    return { kind: 'done', released: this.release(keyId, options.now ?? Date.now()) };
+    const now = options.now ?? Date.now();
+    const released = this.release(keyId, now);
+    const attached = this.releaseAttached(id, keyId, status === 'succeeded', now);
+    if (attached.length > 0) await settleAttached(this, attached, status, data, this.attachedHooks);
+    return { kind: 'done', released, attached };
+  }
+
+  /** The jobs attached to a finished one, moved into the waiting set (lua/finish-11.lua). */
+  private releaseAttached(id: string, keyId: string, atHead: boolean, now: number): ReleasedJob[] {
+    const out: ReleasedJob[] = [];
+    for (const other of this.attached.get(id) ?? []) {
+      const h = this.hashes.get(other);
+      if (h?.['status'] !== 'queued' || h['attached_to'] !== id) continue;
+      const priority = this.enterWaiting(other, keyId, Number(h['seq']), atHead);
+      this.intents.set(other, Date.now());
+      h['priority'] = String(priority);
+      h['deadline_at'] = String(now + Number(h['held_deadline_ms'] ?? 0));
+      delete h['attached_to'];
+      delete h['held_deadline_ms'];
+      out.push({ id: other, keyId, objectKey: h['object_key'] ?? '', priority });
+    }
+    this.attached.delete(id);
+    return out;
   }
 
   /** The key's oldest held job, moved into the waiting set when the key is under its limit. */

@@ -6,7 +6,7 @@ import { bflNotFound, bflResult, jobView, type JobRepository, type Presigner } f
 import { ctx } from '../../http/middleware.js';
 import { methodNotAllowed } from '../../http/method-not-allowed.js';
 import { notFound } from '../../services/errors.js';
-import { JOB_ID, submitGeneration, type SubmitDeps } from '../../services/submit.js';
+import { cacheModeFrom, JOB_ID, submitGeneration, type SubmitDeps } from '../../services/submit.js';
 import { bflErrorHandler } from './errors.js';
 import { nativeBody, parseBflRequest, resultId } from './request.js';
 
@@ -64,6 +64,7 @@ export function bflRoutes(deps: BflRoutesDeps): Router {
       keyId: ctx(res).keyId!,
       requestId: ctx(res).requestId,
       body: nativeBody(body, model),
+      cache: cacheModeFrom(req.header('cache-control')),
       onRefused: 'record',
       webhookExtras: {
         format: 'bfl',

@@ -10,7 +10,7 @@ import { methodNotAllowed } from '../../http/method-not-allowed.js';
 import { ctx, takeTokens, type RateLimitOptions } from '../../http/middleware.js';
 import { submitBatch, waitForAll, type BatchDeps } from '../../services/batch.js';
 import { invalidRequest, notFound } from '../../services/errors.js';
-import { canonicalJson } from '../../services/submit.js';
+import { cacheModeFrom, canonicalJson } from '../../services/submit.js';
 import { openAIErrorHandler } from './errors.js';
 import { parseOpenAIRequest, nativeBodies, type OpenAIImageRequest } from './request.js';
 import { openImageStream, streamImage, type OpenAIStreamDeps, type OpenedStream } from './stream.js';
@@ -153,6 +153,11 @@ async function startJobs(
     {
       keyId,
       requestId: ctx(res).requestId,
+      // Only a seed the client chose makes a request cacheable.
+      cache:
+        body.seed === null || body.seed === undefined
+          ? 'off'
+          : cacheModeFrom(res.req.header('cache-control')),
       // Subscribed to the job's events and previews before any worker can take it: no preview is missed.
       ...(body.stream
         ? {

@@ -3,11 +3,16 @@
 -- The slot the job held goes to the key's oldest held job (concurrency_policy `queue`) when the key is then
 -- under that job's limit: it enters the waiting set at its fair place with an enqueue intent (the caller
 -- enqueues it at once; the dispatcher does if the caller dies).
--- Returns {'done', eventId, released id or '', its priority, its object key} | {'settled', status} | {'missing'}.
+-- Jobs attached to this one (identical requests submitted while it ran; result reuse) enter the waiting set
+-- with an enqueue intent and a fresh queue deadline: when this job succeeded the caller completes each from a
+-- copy of its image (their place is the queue's head, and no fair-order tag is charged: they only run if that
+-- copy fails), otherwise they run on their own at their fair place.
+-- Returns {'done', eventId, released id or '', its priority, its object key, {attached id, priority, object
+-- key, …}} | {'settled', status} | {'missing'}.
 --@include outbox
 --@include fair
 local jobKey, eventsKey, waitingKey, unfinishedKey, outboxKey, intentsKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
-local runningKey, heldKey, fairKey, apiKeyKey = KEYS[7], KEYS[8], KEYS[9], KEYS[10]
+local runningKey, heldKey, fairKey, apiKeyKey, attachedKey = KEYS[7], KEYS[8], KEYS[9], KEYS[10], KEYS[11]
 local id, status, fieldsJson, retentionS, now, onlyFrom, channel = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
 local jobKeyPrefix, keyId, priorityLimit = ARGV[8], ARGV[9], tonumber(ARGV[10])
 
@@ -18,7 +23,7 @@ if onlyFrom ~= '' and current ~= onlyFrom then return {'settled', current} end
 local fields = cjson.decode(fieldsJson)
 for k, v in pairs(fields) do redis.call('HSET', jobKey, k, v) end
 redis.call('HSET', jobKey, 'status', status, 'completed_at', now)
-redis.call('HDEL', jobKey, 'stage', 'held_limit', 'held_deadline_ms')
+redis.call('HDEL', jobKey, 'stage', 'held_limit', 'held_deadline_ms', 'attached_to')
 if status == 'succeeded' then redis.call('HSET', jobKey, 'progress', 1) end
 redis.call('ZREM', waitingKey, id)
 redis.call('ZREM', intentsKey, id)
@@ -58,4 +63,29 @@ if nextId then
     released, objectKey = nextId, h[4]
   end
 end
-return {'done', eventId, released, priority, objectKey}
+
+local attached = {}
+local ids = redis.call('LRANGE', attachedKey, 0, -1)
+if #ids > 0 then
+  local time = redis.call('TIME')
+  local ms = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+  local weight = redis.call('HGET', apiKeyKey, 'weight')
+  for _, other in ipairs(ids) do
+    local otherKey = jobKeyPrefix .. other
+    local h = redis.call('HMGET', otherKey, 'status', 'attached_to', 'held_deadline_ms', 'seq', 'object_key')
+    -- Canceled (or ended otherwise) while attached: nothing to do.
+    if h[1] == 'queued' and h[2] == id then
+      local round
+      if status == 'succeeded' then round = headRound(waitingKey) else round = fairRound(fairKey, waitingKey, keyId, weight) end
+      local p = enterWaiting(waitingKey, other, round, tonumber(h[4]), priorityLimit)
+      redis.call('ZADD', intentsKey, ms, other)
+      redis.call('HSET', otherKey, 'priority', p, 'deadline_at', tonumber(now) + (tonumber(h[3]) or 0))
+      redis.call('HDEL', otherKey, 'attached_to', 'held_deadline_ms')
+      table.insert(attached, other)
+      table.insert(attached, tostring(p))
+      table.insert(attached, h[5] or '')
+    end
+  end
+  redis.call('DEL', attachedKey)
+end
+return {'done', eventId, released, priority, objectKey, attached}
