@@ -93,7 +93,10 @@ describe('submit → poll → download', () => {
   it('reproduces the same image for the same seed', async () => {
     const body = { prompt: 'a green square', aspect_ratio: '1:1', seed: 99, output_format: 'png' };
     const a = await finished(String((await api('/v1/images/generations', { body })).json['id']));
-    const b = await finished(String((await api('/v1/images/generations', { body })).json['id']));
+    // no-cache: generated again, not answered from a's result (result reuse).
+    const again = await api('/v1/images/generations', { body, headers: { 'cache-control': 'no-cache' } });
+    const b = await finished(String(again.json['id']));
+    expect(b).toMatchObject({ cached: false, attempt: 1 });
     const c = await finished(
       String((await api('/v1/images/generations', { body: { ...body, seed: 100 } })).json['id']),
     );

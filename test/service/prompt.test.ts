@@ -37,8 +37,13 @@ async function withWorker<T>(env: Record<string, string>, fn: () => Promise<T>):
   }
 }
 
+// Every generation here runs on the worker under test: no-store keeps result reuse from answering a repeat
+// (the same prompt and seed under another upsampler) with the first run's copy.
 const generate = (body: Record<string, unknown>) =>
-  api('/v1/images/generations', { body: { aspect_ratio: '1:1', ...body }, headers: { prefer: 'wait=60' } });
+  api('/v1/images/generations', {
+    body: { aspect_ratio: '1:1', ...body },
+    headers: { prefer: 'wait=60', 'cache-control': 'no-store' },
+  });
 
 describe('prompt analysis and lint on the job', () => {
   it('analyses the vendor examples and warns about the Don’ts without blocking', async () => {

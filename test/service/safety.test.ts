@@ -45,8 +45,13 @@ async function withWorker<T>(env: Record<string, string>, fn: () => Promise<T>):
   }
 }
 
+// Every generation here runs on the worker under test (each with its own safety settings): no-store keeps
+// result reuse from answering a repeat with an earlier worker's copy.
 const generate = (body: Record<string, unknown>) =>
-  api('/v1/images/generations', { body: { aspect_ratio: '1:1', ...body }, headers: { prefer: 'wait=60' } });
+  api('/v1/images/generations', {
+    body: { aspect_ratio: '1:1', ...body },
+    headers: { prefer: 'wait=60', 'cache-control': 'no-store' },
+  });
 
 describe('image safety stage with the shipped classifier', () => {
   it('runs on every job by default and lets the bundled model’s pictures through', async () => {

@@ -179,13 +179,21 @@ export function openApiDocument(serverUrl: string): Record<string, unknown> {
               schema: { type: 'string', maxLength: 255 },
             },
             { name: 'Prefer', in: 'header', required: false, schema: { type: 'string', example: 'wait=10' } },
+            {
+              name: 'Cache-Control',
+              in: 'header',
+              required: false,
+              description:
+                'Result reuse: a request with an explicit seed that is identical to an earlier one of the same key is answered from a copy of its alive result (cached: true), or waits for the identical job still running. no-cache generates anew (and later requests reuse that result); no-store neither reuses nor offers the result.',
+              schema: { type: 'string', example: 'no-cache' },
+            },
           ],
           requestBody: {
             required: true,
             content: { 'application/json': { schema: ref('CreateGenerationRequest') } },
           },
           responses: {
-            '200': json('finished within the requested wait', 'Job'),
+            '200': json('finished within the requested wait, or answered from a cached result', 'Job'),
             '202': json('accepted', 'Job'),
             ...errors(400, 401, 409, 413, 415, 429, 503),
           },

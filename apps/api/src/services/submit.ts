@@ -55,7 +55,10 @@ export interface SubmitDeps {
     /** How long an image lives after its job completes (IMAGE_TTL_MS). */
     objectTtlMs: number;
     copyImage: CopyImage;
-    /** The models the workers run, as one string: a change of model makes every earlier result a miss. */
+    /**
+     * The models the workers run, as one string: a change of model makes every earlier result a miss, and
+     * while none is registered ('') nothing is cached.
+     */
     modelIdentity: () => Promise<string>;
   };
   metrics: Pick<Metrics, 'moderationErrors' | 'promptsRefused' | 'jobsSubmitted' | 'resultCache'>;
@@ -234,10 +237,13 @@ export async function submitGeneration(
   };
   const reuse = deps.resultCache;
   const mode = req.cache ?? 'use';
+  // Which model would make the image: unknown while no worker has registered, and then nothing is cached.
+  const models =
+    reuse && body.seed !== undefined && !refused && mode !== 'off' ? await reuse.modelIdentity() : '';
   const cache: ResultCacheClaim | null =
-    reuse && body.seed !== undefined && !refused && mode !== 'off'
+    reuse && models !== ''
       ? {
-          digest: sha256(canonicalJson({ model: await reuse.modelIdentity(), input })),
+          digest: sha256(canonicalJson({ models, input })),
           lookup: mode === 'use',
           // Past the job's queue deadline, an hour to run, and its image's life.
           ttlSeconds: Math.ceil((deps.limits.queueDeadlineMs + reuse.objectTtlMs) / 1000) + 3600,
