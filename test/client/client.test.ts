@@ -96,6 +96,17 @@ describe('@imagegen/client against the service', () => {
     expect(late).toMatchObject({ code: 'conflict', status: 409 });
   });
 
+  it('gets an identical seeded request answered from the earlier result, unless cache is false', async () => {
+    const params = { prompt: 'a purple ring', aspect_ratio: '1:1', seed: 9090 } as const;
+    const first = await client.generateImage(params);
+    expect(first.job.cached).toBe(false);
+    const again = await client.generateImage(params);
+    expect(again.job).toMatchObject({ status: 'succeeded', cached: true, attempt: 0 });
+    expect(again.image_url).not.toBe(first.image_url);
+    const fresh = await client.generateImage(params, { cache: false });
+    expect(fresh.job).toMatchObject({ cached: false, attempt: 1 });
+  });
+
   it('submit, get and wait follow a job to its end; events() streams queued, started, progress, completed', async () => {
     const queued = await client.submit({ prompt: 'two small blue stars', output_format: 'png', seed: 7 });
     expect(queued).toMatchObject({ seed: 7, input: { output_format: 'png' }, output: null, success: null });

@@ -247,7 +247,16 @@ describe('the playground page', () => {
     expect(secondUrl).not.toBe(firstUrl);
     expect((await bytesOf(secondUrl)).equals(await bytesOf(firstUrl))).toBe(true);
     const job = await api(`/v1/images/generations/${second}`);
-    expect(job.json['seed']).toBe(Number(seed));
+    expect(job.json).toMatchObject({ seed: Number(seed), cached: false });
+    // The same request once more is answered from the second's result, and the page says so.
+    await generateButton().click();
+    const third = await resultJob(second);
+    expect((await api(`/v1/images/generations/${third}`)).json).toMatchObject({ cached: true });
+    await resultRegion()
+      .getByText(/^reused: a copy of an identical earlier request/)
+      .waitFor();
+    const thirdUrl = (await resultRegion().getByRole('img', { name: prompt }).getAttribute('src'))!;
+    expect((await bytesOf(thirdUrl)).equals(await bytesOf(firstUrl))).toBe(true);
     const readme = process.env['IMAGEGEN_PLAYGROUND_SCREENSHOT'];
     if (readme) {
       await page.locator('#history-list .thumb img').first().waitFor();

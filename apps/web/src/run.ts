@@ -210,7 +210,12 @@ export class Runner {
           ),
           row('Seed', h('span', { class: 'seed-value' }, String(job.seed)), ' ', reuse),
           out.revised_prompt ? row('Revised prompt', out.revised_prompt) : null,
-          row('Timings', formatTimings(job.timings_ms)),
+          row(
+            'Timings',
+            job.cached
+              ? `reused: a copy of an identical earlier request’s image · ${formatTimings(job.timings_ms)}`
+              : formatTimings(job.timings_ms),
+          ),
           row('Link', expiry, ' ', download, ' ', open),
         ),
       ),

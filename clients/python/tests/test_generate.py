@@ -97,6 +97,18 @@ class Parameters(unittest.TestCase):
             self.assertEqual(from_url.read_bytes(), data)
             self.assertEqual(sorted(os.listdir(d)), sorted([f"{job.id}.png", "copy.png", "from-url.png"]))
 
+    def test_an_identical_seeded_request_is_answered_from_the_earlier_result_unless_cache_is_false(self):
+        client = main_client()
+        first = client.generate_image(prompt="a purple square", aspect_ratio="1:1", seed=8080)
+        self.assertIs(first.job["cached"], False)
+        again = client.generate_image(prompt="a purple square", aspect_ratio="1:1", seed=8080)
+        self.assertIs(again.job["cached"], True)
+        self.assertEqual(again.job["attempt"], 0)
+        self.assertNotEqual(again.image_url, first.image_url)
+        fresh = client.generate_image(prompt="a purple square", aspect_ratio="1:1", seed=8080, cache=False)
+        self.assertIs(fresh.job["cached"], False)
+        self.assertEqual(fresh.job["attempt"], 1)
+
     def test_a_jpeg_downloads_and_an_expired_image_says_so(self):
         client = main_client()
         response = client.generate_image(prompt="a yellow triangle", aspect_ratio="1:1", seed=3)

@@ -45,6 +45,11 @@ export interface SubmitOptions extends RequestOptions {
   idempotencyKey?: string | undefined;
   /** Hold the answer until the job ends or this many seconds pass (`Prefer: wait`, ≤ 60). */
   waitSeconds?: number | undefined;
+  /**
+   * Result reuse: a request with an explicit seed identical to an earlier one of the same key is answered
+   * from a copy of that result (`job.cached: true`). `false` sends `Cache-Control: no-cache`: generated anew.
+   */
+  cache?: boolean | undefined;
 }
 
 export interface WaitOptions extends RequestOptions {
@@ -154,6 +159,7 @@ export class ImageGen {
       headers: {
         'idempotency-key': options.idempotencyKey ?? crypto.randomUUID(),
         ...(wait > 0 ? { prefer: `wait=${wait}` } : {}),
+        ...(options.cache === false ? { 'cache-control': 'no-cache' } : {}),
       },
       signal: options.signal,
       serverWaitMs: wait * 1000,

@@ -152,6 +152,7 @@ class ImageGen:
         metadata: Optional[Mapping[str, Any]] = None,
         idempotency_key: Optional[str] = None,
         timeout: Optional[float] = 600.0,
+        cache: bool = True,
     ) -> ImageResponse:
         """Generates one image and returns the vendor response (``image_url``, ``seed``, ``request_id``,
         ``revised_prompt``, ``success``) with the ``job``.
@@ -159,7 +160,10 @@ class ImageGen:
         Submits with ``Prefer: wait``, then long-polls until the job ends. A job that ends other than
         ``succeeded`` raises its typed error (ContentModeratedError, ContentPolicyError,
         GenerationFailedError, JobCanceledError, JobExpiredError; each with ``.job``); a job still running
-        after ``timeout`` seconds raises WaitTimeoutError (the job goes on; ``.job`` has its id)."""
+        after ``timeout`` seconds raises WaitTimeoutError (the job goes on; ``.job`` has its id).
+
+        With an explicit ``seed``, a request identical to an earlier one of the same key is answered from a
+        copy of that result (``job["cached"]`` is True); ``cache=False`` asks for a new generation."""
         deadline = None if timeout is None else time.monotonic() + timeout
         job = self.submit(
             prompt,
@@ -173,6 +177,7 @@ class ImageGen:
             metadata=metadata,
             idempotency_key=idempotency_key,
             wait=self._step(deadline),
+            cache=cache,
         )
         if not is_terminal(job):
             job = self.wait(job, timeout=None if deadline is None else max(0.0, deadline - time.monotonic()))
