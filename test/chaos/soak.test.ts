@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { JobRecord } from '@imagegen/contracts';
 import { connectRedis, RedisJobEvents, RedisJobRepository, type Redis } from '@imagegen/jobs';
 
-import { exited, spawnService } from '../support/processes.js';
+import { exited, spawnService, until } from '../support/processes.js';
 import { mulberry32 } from '../support/prng.js';
 import { client, stackStorage, startStack, type TestStack } from '../support/stack.js';
 
@@ -131,14 +131,21 @@ describe('soak', () => {
   it(`${JOBS} jobs across ${WORKERS} worker processes (one micro-batching) with ${KILLS} seeded SIGKILLs mid-job: none lost, none duplicated`, async () => {
     const started = Date.now();
     for (let i = 0; i < WORKERS; i++) workers.push(spawnService('worker', workerEnv(i)));
+    // The dispatcher hands over what a killed process left behind (enqueue intents), as in production.
+    const dispatcher = spawnService('dispatcher', stack.env);
+    // Requests are cacheable once a worker has registered its model.
+    await until('a worker to register its model', async () => (await observer.hlen(store.keys.models())) > 0);
     const ids: string[] = [];
     for (let i = 0; i < JOBS; i += 50) {
+      // Every tenth request repeats the one before it (result reuse: it attaches to that job, or is answered
+      // from its result), so kills also land on jobs others wait for.
       const batch = await Promise.all(
-        Array.from({ length: Math.min(50, JOBS - i) }, (_, j) =>
-          api('/v1/images/generations', {
-            body: { prompt: `soak ${i + j}`, aspect_ratio: '1:1', seed: i + j },
-          }),
-        ),
+        Array.from({ length: Math.min(50, JOBS - i) }, (_, j) => {
+          const n = (i + j) % 10 === 9 ? i + j - 1 : i + j;
+          return api('/v1/images/generations', {
+            body: { prompt: `soak ${n}`, aspect_ratio: '1:1', seed: n },
+          });
+        }),
       );
       for (const r of batch) {
         expect(r.status).toBe(202);
@@ -173,6 +180,8 @@ describe('soak', () => {
     })();
 
     const [records] = await Promise.all([jobs.done, killer]);
+    dispatcher.kill('SIGTERM');
+    await exited(dispatcher);
 
     const byStatus: Record<string, number> = {};
     for (const r of records) byStatus[r.status] = (byStatus[r.status] ?? 0) + 1;
@@ -193,6 +202,7 @@ describe('soak', () => {
       worker_kills: kills,
       batching_worker_kills_with_2_or_more_jobs_in_flight: batchKills,
       jobs_retried_after_a_kill: retried,
+      reused_results: records.filter((r) => r.cached).length,
       duplicate_terminal_events: duplicateTerminalEvents,
       objects: objects.length,
       duplicated_or_orphan_objects: objects.filter((k) => !referenced.has(k)).length,
@@ -209,5 +219,6 @@ describe('soak', () => {
     expect(kills).toBe(KILLS);
     expect(batchKills).toBeGreaterThan(0);
     expect(retried).toBeGreaterThan(0);
+    expect(figures.reused_results).toBeGreaterThan(0);
   }, 0); // no fixed total: bounded by STALL_MS without progress (see follow)
 });

@@ -101,7 +101,14 @@ export async function startApi(config: ApiConfig): Promise<RunningApi> {
   let models: { at: number; list: Promise<ModelInfo[]> } | null = null;
   const modelDomains = () => {
     if (!models || Date.now() - models.at > 10_000) {
-      models = { at: Date.now(), list: registry.list().catch(() => []) };
+      const entry = { at: Date.now(), list: registry.list().catch(() => []) };
+      // An empty registry (workers still loading) is asked again at the next call, not 10 s later: until a
+      // model is known, warnings and result reuse go without it.
+      entry.list = entry.list.then((list) => {
+        if (list.length === 0) entry.at = 0;
+        return list;
+      });
+      models = entry;
     }
     return models.list;
   };
