@@ -102,10 +102,10 @@ export async function startApi(config: ApiConfig): Promise<RunningApi> {
   const modelDomains = () => {
     if (!models || Date.now() - models.at > 10_000) {
       const entry = { at: Date.now(), list: registry.list().catch(() => []) };
-      // An empty registry (workers still loading) is asked again at the next call, not 10 s later: until a
-      // model is known, warnings and result reuse go without it.
+      // An empty registry (workers still loading) is asked again after 2 s, not 10 s: until a model is
+      // known, warnings and result reuse go without it.
       entry.list = entry.list.then((list) => {
-        if (list.length === 0) entry.at = 0;
+        if (list.length === 0) entry.at -= 8_000;
         return list;
       });
       models = entry;

@@ -31,7 +31,7 @@ const int = z.coerce.number().int();
 
 export const COMMANDS = {
   submit: spec(
-    'submit-15',
+    'submit-16',
     [
       'job',
       'events',
@@ -48,6 +48,7 @@ export const COMMANDS = {
       'writeBucket',
       'authBucket',
       'resultCache',
+      'deadlines',
     ],
     [
       'id',
@@ -84,8 +85,8 @@ export const COMMANDS = {
     ]),
   ),
   start: spec(
-    'start-6',
-    ['job', 'events', 'waiting', 'outbox', 'intents', 'running'],
+    'start-7',
+    ['job', 'events', 'waiting', 'outbox', 'intents', 'running', 'deadlines'],
     ['id', 'attempt', 'now', 'worker', 'channel'],
     z.union([
       z.tuple([z.literal('started'), str]),
@@ -101,7 +102,7 @@ export const COMMANDS = {
     str,
   ),
   finish: spec(
-    'finish-11',
+    'finish-12',
     [
       'job',
       'events',
@@ -114,6 +115,7 @@ export const COMMANDS = {
       'fair',
       'apiKey',
       'attached',
+      'deadlines',
     ],
     [
       'id',

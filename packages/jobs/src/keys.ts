@@ -39,6 +39,8 @@ export class Keys {
   cancelChannel = () => `${this.prefix}:cancel`;
   /** Sorted set of queued job ids by submit order (queue positions). */
   waiting = () => `${this.prefix}:waiting`;
+  /** Sorted set of waiting job ids by queue deadline (epoch ms), so expiry finds the most overdue first. */
+  deadlines = () => `${this.prefix}:deadlines`;
   /** Sorted set of processing job ids by start time (Redis's clock), to find ones no worker settles. */
   running = () => `${this.prefix}:running`;
   seq = () => `${this.prefix}:seq`;
@@ -52,7 +54,7 @@ export class Keys {
   fair = () => `${this.prefix}:fair`;
   /**
    * Result reuse: the job that last ran one key's request of this digest (model and every generation
-   * parameter, seed included); see lua/submit-15.lua.
+   * parameter, seed included); see lua/submit-16.lua.
    */
   resultCache = (keyId: string, digest: string) => `${this.prefix}:cache:${keyId}:${digest}`;
   /** List of the jobs attached to a running one (identical requests), released by its finish. */

@@ -21,6 +21,21 @@ export function jobIndexesContract(make: () => ContractSubject): void {
     expect(await jobs.enqueueIntents(-60_000)).not.toContain(late.id);
   });
 
+  it('expires the most overdue waiting job first, whatever its place in the fair order', async () => {
+    const { jobs } = make();
+    const busy = newJob('exp-order');
+    const roomy = { concurrency: 10, queueBound: 0 };
+    for (let i = 0; i < 3; i++) await jobs.submit({ ...newJob('exp-order'), keyId: busy.keyId }, roomy, null);
+    // The busy key's fourth job waits behind its other three (three rounds back), and is the most overdue.
+    const overdue = { ...newJob('exp-order'), keyId: busy.keyId, deadlineAt: Date.now() - 600_000 };
+    await jobs.submit(overdue, roomy, null);
+    const ahead = newJob('exp-order-other');
+    await jobs.submit(ahead, roomy, null);
+    expect(await jobs.queuePosition(overdue.id)).toBeGreaterThan((await jobs.queuePosition(ahead.id))!);
+    expect(await jobs.expireOverdue(Date.now(), 1)).toEqual([{ id: overdue.id, keyId: busy.keyId }]);
+    expect(await jobs.queuePosition(overdue.id)).toBeNull();
+  });
+
   it('logs delivery attempts on the job, the terminal event’s outcome winning, never on a purged job', async () => {
     const { jobs } = make();
     const job = {

@@ -293,7 +293,7 @@ export class MemoryJobRepository extends MemoryJobEvents implements JobRepositor
     return { kind: 'done', released, attached };
   }
 
-  /** The jobs attached to a finished one, moved into the waiting set (lua/finish-11.lua). */
+  /** The jobs attached to a finished one, moved into the waiting set (lua/finish-12.lua). */
   private releaseAttached(id: string, keyId: string, atHead: boolean, now: number): ReleasedJob[] {
     const out: ReleasedJob[] = [];
     for (const other of this.attached.get(id) ?? []) {
@@ -384,9 +384,14 @@ export class MemoryJobRepository extends MemoryJobEvents implements JobRepositor
   }
 
   async expireOverdue(now = Date.now(), limit = 500): Promise<{ id: string; keyId: string }[]> {
-    const ids = [...this.waiting.entries()].sort((a, b) => a[1] - b[1]).slice(0, limit);
+    // The most overdue first (the Redis repository's deadline index), whatever the fair order.
+    const deadline = (id: string) => Number(this.hashes.get(id)?.['deadline_at'] ?? Infinity);
+    const ids = [...this.waiting.keys()]
+      .filter((id) => deadline(id) < now)
+      .sort((a, b) => deadline(a) - deadline(b))
+      .slice(0, limit);
     const expired: { id: string; keyId: string }[] = [];
-    for (const [id] of ids) {
+    for (const id of ids) {
       const h = this.hashes.get(id);
       if (!h?.['key_id'] || Number(h['deadline_at']) >= now) continue;
       const r = await this.finish(

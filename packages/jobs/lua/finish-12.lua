@@ -13,6 +13,7 @@
 --@include fair
 local jobKey, eventsKey, waitingKey, unfinishedKey, outboxKey, intentsKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local runningKey, heldKey, fairKey, apiKeyKey, attachedKey = KEYS[7], KEYS[8], KEYS[9], KEYS[10], KEYS[11]
+local deadlinesKey = KEYS[12]
 local id, status, fieldsJson, retentionS, now, onlyFrom, channel = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
 local jobKeyPrefix, keyId, priorityLimit = ARGV[8], ARGV[9], tonumber(ARGV[10])
 
@@ -26,6 +27,7 @@ redis.call('HSET', jobKey, 'status', status, 'completed_at', now)
 redis.call('HDEL', jobKey, 'stage', 'held_limit', 'held_deadline_ms', 'attached_to')
 if status == 'succeeded' then redis.call('HSET', jobKey, 'progress', 1) end
 redis.call('ZREM', waitingKey, id)
+redis.call('ZREM', deadlinesKey, id)
 redis.call('ZREM', intentsKey, id)
 redis.call('ZREM', runningKey, id)
 redis.call('ZREM', heldKey, id)
@@ -58,7 +60,9 @@ if nextId then
     local time = redis.call('TIME')
     local ms = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
     redis.call('ZADD', intentsKey, ms, nextId)
-    redis.call('HSET', nextKey, 'priority', priority, 'deadline_at', tonumber(now) + tonumber(h[2]))
+    local deadline = tonumber(now) + tonumber(h[2])
+    redis.call('HSET', nextKey, 'priority', priority, 'deadline_at', deadline)
+    redis.call('ZADD', deadlinesKey, deadline, nextId)
     redis.call('HDEL', nextKey, 'held_limit', 'held_deadline_ms')
     released, objectKey = nextId, h[4]
   end
@@ -79,7 +83,9 @@ if #ids > 0 then
       if status == 'succeeded' then round = headRound(waitingKey) else round = fairRound(fairKey, waitingKey, keyId, weight) end
       local p = enterWaiting(waitingKey, other, round, tonumber(h[4]), priorityLimit)
       redis.call('ZADD', intentsKey, ms, other)
-      redis.call('HSET', otherKey, 'priority', p, 'deadline_at', tonumber(now) + (tonumber(h[3]) or 0))
+      local deadline = tonumber(now) + (tonumber(h[3]) or 0)
+      redis.call('HSET', otherKey, 'priority', p, 'deadline_at', deadline)
+      redis.call('ZADD', deadlinesKey, deadline, other)
       redis.call('HDEL', otherKey, 'attached_to', 'held_deadline_ms')
       table.insert(attached, other)
       table.insert(attached, tostring(p))

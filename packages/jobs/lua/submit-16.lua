@@ -25,7 +25,7 @@
 local jobKey, eventsKey, waitingKey, seqKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local unfinishedKey, idemKey, outboxKey, intentsKey = KEYS[5], KEYS[6], KEYS[7], KEYS[8]
 local keyJobsKey, apiKeyKey, fairKey, heldKey = KEYS[9], KEYS[10], KEYS[11], KEYS[12]
-local writeBucketKey, authBucketKey, cacheKey = KEYS[13], KEYS[14], KEYS[15]
+local writeBucketKey, authBucketKey, cacheKey, deadlinesKey = KEYS[13], KEYS[14], KEYS[15], KEYS[16]
 local id, fieldsJson, concurrency, idemValue = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
 local idemTtlS, queueBound, channel = ARGV[5], tonumber(ARGV[6]), ARGV[7]
 local keyJobsMax, keyId, secretHash = tonumber(ARGV[8]), ARGV[9], ARGV[10]
@@ -109,6 +109,8 @@ else
   priority = enterWaiting(waitingKey, id, fairRound(fairKey, waitingKey, keyId, settings[1]), seq, priorityLimit)
   redis.call('HSET', jobKey, 'priority', priority)
   redis.call('SADD', unfinishedKey, id)
+  -- Waiting jobs by queue deadline: expiry takes the most overdue first, whatever their fair order.
+  redis.call('ZADD', deadlinesKey, tonumber(fields['deadline_at']), id)
   -- The intent is timed by Redis's clock, as the dispatcher reads it: API and dispatcher hosts may disagree.
   redis.call('ZADD', intentsKey, nowMs, id)
 end
