@@ -173,26 +173,14 @@ export class RedisJobRepository implements JobRepository, GatedSubmit {
     const rate = { remaining: r[1], retryAfterMs: r[2] };
     switch (r[0]) {
       case 'created':
-        return {
-          kind: 'created',
-          seq: r[3],
-          priority: r[4],
-          record: recordFrom(r[5]),
-          position: r[6],
-          rate,
-        };
+      case 'cached': {
+        const created = { seq: r[3], priority: r[4], record: recordFrom(r[5]), position: r[6], rate };
+        return r[0] === 'created'
+          ? { kind: 'created', ...created }
+          : { kind: 'cached', ...created, source: recordFrom(r[7]) };
+      }
       case 'held':
         return { kind: 'held', seq: r[3], record: recordFrom(r[4]), rate };
-      case 'cached':
-        return {
-          kind: 'cached',
-          seq: r[3],
-          priority: r[4],
-          record: recordFrom(r[5]),
-          position: r[6],
-          source: recordFrom(r[7]),
-          rate,
-        };
       case 'attached':
         return { kind: 'attached', seq: r[3], record: recordFrom(r[4]), to: r[5], rate };
       case 'idempotent': {

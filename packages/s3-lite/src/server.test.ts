@@ -43,6 +43,37 @@ describe('S3 compatibility with the minio client', () => {
     });
   });
 
+  it('copies an object server-side (CopyObject): same bytes and metadata, a Last-Modified of its own', async () => {
+    await client.makeBucket('copies', 'us-east-1');
+    const body = Buffer.from('the original image bytes');
+    await client.putObject('copies', 'images/src.png', body, body.length, {
+      'Content-Type': 'image/png',
+      'x-amz-meta-job': 'gen_src',
+    });
+    const before = await client.statObject('copies', 'images/src.png');
+    const result = await client.copyObject('copies', 'images/dst.png', '/copies/images/src.png');
+    expect(result).toMatchObject({ etag: before.etag });
+    const copy = await client.statObject('copies', 'images/dst.png');
+    expect(copy.metaData).toMatchObject({ 'content-type': 'image/png', job: 'gen_src' });
+    // Listings carry milliseconds (HEAD's Last-Modified only whole seconds).
+    const listed = new Map<string, number>();
+    for await (const o of client.listObjectsV2('copies', 'images/', true))
+      listed.set((o as { name: string }).name, (o as { lastModified: Date }).lastModified.getTime());
+    expect(listed.get('images/dst.png')).toBeGreaterThan(listed.get('images/src.png')!);
+    const chunks: Buffer[] = [];
+    for await (const c of await client.getObject('copies', 'images/dst.png')) chunks.push(c as Buffer);
+    expect(Buffer.concat(chunks).equals(body)).toBe(true);
+    // The copy is independent of its source.
+    await client.removeObject('copies', 'images/src.png');
+    expect((await client.statObject('copies', 'images/dst.png')).size).toBe(body.length);
+    await expect(
+      client.copyObject('copies', 'images/other.png', '/copies/images/src.png'),
+    ).rejects.toMatchObject({ code: 'NoSuchKey' });
+    await expect(
+      client.copyObject('copies', 'images/dst.png', '/copies/images/dst.png'),
+    ).rejects.toMatchObject({ code: 'InvalidRequest' });
+  });
+
   it('stores an object with its content type and metadata, and reads it back', async () => {
     const body = Buffer.concat([Buffer.from([0x89]), Buffer.from('PNG fake image bytes')]);
     await client.putObject('images', 'a/b/c.png', body, body.length, {

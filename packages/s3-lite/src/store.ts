@@ -103,16 +103,25 @@ export class FileStore {
         lastModified: Date.now(),
         userMeta,
       };
-      const path = this.objectPath(bucket, key);
-      await writeFile(`${tmp}.json`, JSON.stringify(meta));
-      await rename(`${tmp}.json`, `${path}.json`);
-      await rename(tmp, path);
-      return meta;
+      return await this.install(tmp, bucket, key, meta);
     } catch (e) {
-      await rm(tmp, { force: true });
-      await rm(`${tmp}.json`, { force: true });
+      await this.discard(tmp);
       throw e;
     }
+  }
+
+  /** Moves a written temporary file into place, metadata first: a reader never sees bytes without it. */
+  private async install(tmp: string, bucket: string, key: string, meta: ObjectMeta): Promise<ObjectMeta> {
+    const path = this.objectPath(bucket, key);
+    await writeFile(`${tmp}.json`, JSON.stringify(meta));
+    await rename(`${tmp}.json`, `${path}.json`);
+    await rename(tmp, path);
+    return meta;
+  }
+
+  private async discard(tmp: string): Promise<void> {
+    await rm(tmp, { force: true });
+    await rm(`${tmp}.json`, { force: true });
   }
 
   /**
@@ -135,14 +144,9 @@ export class FileStore {
         key: to.key,
         lastModified: Date.now(),
       };
-      const path = this.objectPath(to.bucket, to.key);
-      await writeFile(`${tmp}.json`, JSON.stringify(meta));
-      await rename(`${tmp}.json`, `${path}.json`);
-      await rename(tmp, path);
-      return meta;
+      return await this.install(tmp, to.bucket, to.key, meta);
     } catch (e) {
-      await rm(tmp, { force: true });
-      await rm(`${tmp}.json`, { force: true });
+      await this.discard(tmp);
       // The source went away between its metadata and its bytes.
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
       throw e;
