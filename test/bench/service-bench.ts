@@ -270,6 +270,16 @@ try {
       `(the floors' ratios: node:http ${f(viaQueue.result.wallMs / floors[0]![1].result.wallMs, 2)}, ` +
       `express ${f(viaQueue.result.wallMs / floors[1]![1].result.wallMs, 2)}); API RSS ${rss(api.pid!)}`,
   );
+  // What the CPU figures allow: all processes share the machine's cores; Redis runs commands on one thread.
+  const total = Object.values(viaApi.cpu).reduce((a, b) => a + b, 0) / SUBMITS;
+  const redisPer = viaApi.cpu['redis']! / SUBMITS;
+  const rawRate = SUBMITS / (viaQueue.result.wallMs / 1000);
+  console.log(
+    `CPU ceilings: a submit costs ${f(total, 3)} ms of CPU in all, so ${cpus().length} cores to ourselves ` +
+      `allow ${f((1000 * cpus().length) / total, 0)} submits/s (ratio ${f((1000 * cpus().length) / total / rawRate, 2)}); ` +
+      `with API processes on more cores, Redis's ${f(redisPer, 3)} ms on its one thread allows ` +
+      `${f(1000 / redisPer, 0)}/s (ratio ${f(1000 / redisPer / rawRate, 2)})`,
+  );
   // A key of its own: a key retains its newest 5000 jobs (MAX_RETAINED_JOBS_PER_KEY), and past that each
   // submit scans up to 100 of its oldest for finished ones to purge; with no worker running, none is.
   const apiKeys = new RedisApiKeyRepository(admin, prefix);
