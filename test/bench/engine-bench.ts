@@ -80,62 +80,62 @@ function gcd(a: number, b: number): number {
   return b === 0 ? a : gcd(b, a % b);
 }
 const perRow = Math.ceil(batchImages / lcm) * lcm;
-console.log(
-  `micro-batching: ${perRow} square images per row after a warm-up batch, provider ${values.provider}; ` +
-    'denoise = until the batch leaves the UNet loop, end to end = until its last image is encoded',
-);
-console.log(
-  [
-    'model',
-    'steps',
-    'batch',
-    'denoise img/s',
-    '× batch 1',
-    'end-to-end img/s',
-    '× batch 1',
-    'peak RSS MiB',
-  ].join('\t'),
-);
-for (const [name, dir] of values.only === 'previews'
-  ? []
-  : ([
-      ['bundled', bundled],
-      ['fixture', fixture],
-    ] as const)) {
-  if (!existsSync(join(dir, 'model_index.json'))) continue;
-  let base: { denoiseImagesPerS: number; imagesPerS: number } | null = null;
-  for (const b of batchSizes) {
-    const r = JSON.parse(
-      execFileSync(
-        process.execPath,
+if (values.only !== 'previews') {
+  console.log(
+    `micro-batching: ${perRow} square images per row after a warm-up batch, provider ${values.provider}; ` +
+      'denoise = until the batch leaves the UNet loop, end to end = until its last image is encoded',
+  );
+  console.log(
+    [
+      'model',
+      'steps',
+      'batch',
+      'denoise img/s',
+      '× batch 1',
+      'end-to-end img/s',
+      '× batch 1',
+      'peak RSS MiB',
+    ].join('\t'),
+  );
+  for (const [name, dir] of [
+    ['bundled', bundled],
+    ['fixture', fixture],
+  ] as const) {
+    if (!existsSync(join(dir, 'model_index.json'))) continue;
+    let base: { denoiseImagesPerS: number; imagesPerS: number } | null = null;
+    for (const b of batchSizes) {
+      const r = JSON.parse(
+        execFileSync(
+          process.execPath,
+          [
+            '--import',
+            'tsx',
+            join(root, 'test/bench/batch-child.ts'),
+            dir,
+            String(b),
+            String(perRow),
+            values.provider,
+          ],
+          { cwd: root, encoding: 'utf8' },
+        ),
+      ) as { steps: number; denoiseImagesPerS: number; imagesPerS: number; peakRssMiB: number };
+      base ??= r;
+      console.log(
         [
-          '--import',
-          'tsx',
-          join(root, 'test/bench/batch-child.ts'),
-          dir,
-          String(b),
-          String(perRow),
-          values.provider,
-        ],
-        { cwd: root, encoding: 'utf8' },
-      ),
-    ) as { steps: number; denoiseImagesPerS: number; imagesPerS: number; peakRssMiB: number };
-    base ??= r;
-    console.log(
-      [
-        name,
-        r.steps,
-        b,
-        f(r.denoiseImagesPerS, 2),
-        f(r.denoiseImagesPerS / base.denoiseImagesPerS, 2),
-        f(r.imagesPerS, 2),
-        f(r.imagesPerS / base.imagesPerS, 2),
-        f(r.peakRssMiB, 0),
-      ].join('\t'),
-    );
+          name,
+          r.steps,
+          b,
+          f(r.denoiseImagesPerS, 2),
+          f(r.denoiseImagesPerS / base.denoiseImagesPerS, 2),
+          f(r.imagesPerS, 2),
+          f(r.imagesPerS / base.imagesPerS, 2),
+          f(r.peakRssMiB, 0),
+        ].join('\t'),
+      );
+    }
   }
+  console.log('');
 }
-console.log('');
 if (values.only === 'batch') process.exit(0);
 console.log(
   `${values.iterations} timed runs per aspect ratio after one warm-up, medians in ms, output ${values.format}\n`,
