@@ -1,5 +1,5 @@
 import { createServer, request, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { connect, type AddressInfo } from 'node:net';
 
 import express from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,14 +12,23 @@ import { jsonBody } from './middleware.js';
 const LIMIT = 64;
 let server: Server;
 let port: number;
+/** The errors the app's error handler received, in order. */
+const seen: unknown[] = [];
+/** Requests that reached the app. */
+let arrived = 0;
 
 /** An app that answers the parsed body, or the error as the API's error handler classifies it. */
 beforeAll(async () => {
   const app = express();
+  app.use((_req, _res, next) => {
+    arrived += 1;
+    next();
+  });
   app.post('/', ...jsonBody({ limitBytes: LIMIT }), (req, res) => {
     res.json({ body: req.body as unknown });
   });
   app.use((err: unknown, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
+    seen.push(err);
     const logger = { error: () => undefined, warn: () => undefined } as never;
     const e = clientError(err, { logger, bodyLimitBytes: LIMIT }, 'r');
     res.status(e.httpStatus).json({ error: e instanceof AppError ? e.message : 'unknown' });
@@ -86,5 +95,21 @@ describe('jsonBody', () => {
     expect(await status(BODIES[12]![1])).toBe(400);
     expect(await status(BODIES[13]![1])).toBe(413);
     expect(JSON.parse((await post(BODIES[3]![1], 'application/json')).text)).toEqual({ body: {} });
+  });
+
+  it('ends a request whose client goes away mid-body with an error, not a hang', async () => {
+    const before = seen.length;
+    const reached = arrived;
+    const socket = connect(port, '127.0.0.1');
+    await new Promise((r) => socket.once('connect', r));
+    socket.write(
+      'POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 40\r\n\r\n{"a":',
+    );
+    // The request is being read once it reached the app.
+    for (let i = 0; i < 500 && arrived === reached; i++) await new Promise((r) => setTimeout(r, 10));
+    socket.destroy();
+    for (let i = 0; i < 200 && seen.length === before; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(seen.length, 'the body reader never passed the abort on').toBe(before + 1);
+    expect(seen.at(-1)).toMatchObject({ status: 400 });
   });
 });
