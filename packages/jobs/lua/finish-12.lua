@@ -22,7 +22,13 @@ if not current then return {'missing'} end
 if current ~= 'queued' and current ~= 'processing' then return {'settled', current} end
 if onlyFrom ~= '' and current ~= onlyFrom then return {'settled', current} end
 local fields = cjson.decode(fieldsJson)
-for k, v in pairs(fields) do redis.call('HSET', jobKey, k, v) end
+-- One HSET for all the fields (not one call per field).
+local flat = {}
+for k, v in pairs(fields) do
+  flat[#flat + 1] = k
+  flat[#flat + 1] = v
+end
+if #flat > 0 then redis.call('HSET', jobKey, unpack(flat)) end
 redis.call('HSET', jobKey, 'status', status, 'completed_at', now)
 redis.call('HDEL', jobKey, 'stage', 'held_limit', 'held_deadline_ms', 'attached_to')
 if status == 'succeeded' then redis.call('HSET', jobKey, 'progress', 1) end

@@ -91,7 +91,13 @@ end
 
 local seq = redis.call('INCR', seqKey)
 local fields = cjson.decode(fieldsJson)
-for k, v in pairs(fields) do redis.call('HSET', jobKey, k, v) end
+-- One HSET for all the fields (not one call per field).
+local flat = {}
+for k, v in pairs(fields) do
+  flat[#flat + 1] = k
+  flat[#flat + 1] = v
+end
+if #flat > 0 then redis.call('HSET', jobKey, unpack(flat)) end
 redis.call('HSET', jobKey, 'seq', seq, 'status', 'queued')
 local priority = 0
 if hold then

@@ -11,8 +11,12 @@ local function takeToken(bucketKey, capacity, perMs, ttlMs, cost)
   tokens = math.min(capacity, tokens + math.max(0, now - at) * perMs)
   local allowed = 0
   if tokens >= 1 then tokens = tokens - cost; allowed = 1 end
-  redis.call('HSET', bucketKey, 'tokens', tostring(tokens), 'at', now)
-  redis.call('PEXPIRE', bucketKey, ttlMs)
+  -- Only a take writes: a look (cost 0) would store the same refill it computed, so it leaves the bucket
+  -- as it is (the lean submit looks at the address's failed-auth budget on every request).
+  if cost > 0 then
+    redis.call('HSET', bucketKey, 'tokens', tostring(tokens), 'at', now)
+    redis.call('PEXPIRE', bucketKey, ttlMs)
+  end
   local wait = 0
   if tokens < 1 then wait = math.ceil((1 - tokens) / perMs) end
   return allowed, math.floor(tokens), wait
