@@ -1198,7 +1198,9 @@ describe('fuzzing the HTTP API', () => {
     // fetch refuses a few cases outright (methods and header values it cannot send): keep that rare.
     expect(refused, `FUZZ_SEED=${SEED}: fetch refused ${refused} cases`).toBeLessThan(CASES * 0.05);
     expect(pollutionProblems()).toEqual([]);
-  });
+    // A hang guard, not a speed limit: alone it takes about 6 s here, but a gate run beside other heavy
+    // suites on two loaded cores once took more than the default 60 s.
+  }, 180_000);
 
   it('still serves afterwards: health, a submit, its read back; Object.prototype untouched', async () => {
     expect((await api('/healthz')).status).toBe(200);
