@@ -39,6 +39,8 @@ export function threadPreviews(hooks: PreviewHooks): {
     );
   }
   const encoding = new Set<Promise<void>>();
+  // Encodes run side by side but are handed out in step order: a later preview's encode can finish first.
+  let delivered: Promise<void> = Promise.resolve();
   const thread: ThreadPreviews = {
     plan: {
       everySteps: hooks.everySteps,
@@ -47,13 +49,17 @@ export function threadPreviews(hooks: PreviewHooks): {
     wanted: hooks.wanted ?? (() => true),
     onPreview: (p) => {
       const t0 = performance.now();
-      const done: Promise<void> = encodePreview(p.rgb, { width: p.width, height: p.height }, PREVIEW_MAX_SIDE)
-        .then(({ jpeg, width, height }) => {
-          const ms = p.ms + (performance.now() - t0);
+      const encoded = encodePreview(p.rgb, { width: p.width, height: p.height }, PREVIEW_MAX_SIDE).then(
+        (e) => ({ ...e, ms: p.ms + (performance.now() - t0) }),
+      );
+      const done: Promise<void> = delivered
+        .then(() => encoded)
+        .then(({ jpeg, width, height, ms }) => {
           hooks.onPreview({ step: p.step, total: p.total, jpeg, width, height, source: p.source, ms });
         })
         .catch(() => undefined)
         .finally(() => encoding.delete(done));
+      delivered = done;
       encoding.add(done);
     },
   };
