@@ -61,7 +61,8 @@ afterAll(async () => {
 describe('Redis restart (AOF) with jobs waiting and running', () => {
   it('loses none: every job reaches one terminal state, one stored image and one webhook event', async () => {
     const ids: string[] = [];
-    for (let i = 0; i < 10; i++) {
+    // Two workers take up to BATCH_MAX (4 on the CPU) jobs each: 14 leave some waiting behind the 8 running.
+    for (let i = 0; i < 14; i++) {
       const r = await api('/v1/images/generations', {
         body: { prompt: `a green star ${i}`, aspect_ratio: '1:1', webhook_url: receiver.url },
       });

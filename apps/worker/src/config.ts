@@ -39,10 +39,11 @@ function shipped(name: string): { dir: string } | { error: string } {
 /** BATCH_MAX's default with ORT_PROVIDER=cuda: a GPU denoises four latents in little more than one's time. */
 export const GPU_BATCH_MAX = 4;
 /**
- * BATCH_MAX's default on the CPU: `npm run bench:engine` on the 2-core machine measured the bundled model
- * at 0.93× (batch 2) and 0.64× (batch 4) of batch 1's images/s (README, "Benchmark").
+ * BATCH_MAX's default on the CPU: `npm run bench:engine` on the 2-core machine, once onnxruntime's threads
+ * stopped spin-waiting, measured the bundled model at 1.23–1.37× (batch 2) and 1.36–1.43× (batch 4) of batch
+ * 1's images/s end to end (README, "Benchmark"); with spinning threads it had been 0.99× and 0.71×.
  */
-export const CPU_BATCH_MAX = 1;
+export const CPU_BATCH_MAX = 4;
 
 const EngineEnv = z
   .object({
