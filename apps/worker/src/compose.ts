@@ -122,6 +122,8 @@ export async function startWorker(
   );
   const { processor, handlers } = createWorker({
     engine: batcher ?? engine,
+    // A job tried again after a crash runs unbatched (see ProcessorDeps.soloEngine).
+    soloEngine: batcher ? engine : undefined,
     jobs: new RedisJobRepository(redis, {
       prefix,
       retentionSeconds: config.JOB_RETENTION_S,

@@ -166,6 +166,19 @@ describe('GenerationProcessor', () => {
     expect(processor.busy).toBe(0);
   });
 
+  it('runs a job again alone, past the batcher, once a run died under it', async () => {
+    const solo = new FakeEngine();
+    const { jobs, engine, processor } = world({ soloEngine: solo });
+    const fresh = await seedJob(jobs);
+    expect(await processor.process(consumed(fresh))).toBe('done');
+    const crashed = await seedJob(jobs);
+    await jobs.start(crashed.id, 1, 'host:dead');
+    expect(await processor.process(consumed(crashed, { stalledCounter: 1 }))).toBe('done');
+    expect(engine.calls.length).toBe(1);
+    expect(solo.calls.length).toBe(1);
+    expect((await jobs.get(crashed.id))!.status).toBe('succeeded');
+  });
+
   it('ends as canceled, without generating, a job whose cancel came while its last worker died', async () => {
     const { jobs, engine, processor } = world();
     const job = await seedJob(jobs);

@@ -24,6 +24,12 @@ export interface ImageStore {
 export interface ProcessorDeps {
   /** The engine host, or the batcher in front of it (BATCH_MAX > 1). */
   engine: Pick<EngineHost, 'generate'>;
+  /**
+   * With a batcher: the engine host itself. A job whose earlier run died under it (a stall, an engine
+   * crash) runs alone, so a poison job takes down only itself when it is tried again, and the other jobs of
+   * the batch it killed are not counted a crash again.
+   */
+  soloEngine?: Pick<EngineHost, 'generate'> | undefined;
   jobs: JobRepository;
   storage: ImageStore;
   metrics: Metrics;
@@ -147,7 +153,8 @@ export class GenerationProcessor {
       if (!record) return 'done';
       // A cancel that arrived between start() and registering the controller.
       if (record.cancelRequested) this.cancel(id);
-      await this.generate(record, job.data.objectKey, controller.signal, log);
+      const engine = crashes > 0 && this.deps.soloEngine ? this.deps.soloEngine : this.deps.engine;
+      await this.generate(engine, record, job.data.objectKey, controller.signal, log);
       return 'done';
     } catch (err) {
       return await this.fail(before, job, crashes, err, controller.signal, log);
@@ -159,6 +166,7 @@ export class GenerationProcessor {
   }
 
   private async generate(
+    engine: Pick<EngineHost, 'generate'>,
     record: JobRecord,
     objectKey: string,
     signal: AbortSignal,
@@ -178,7 +186,7 @@ export class GenerationProcessor {
     };
     const previews = await this.previewHooks(id);
     const deadlineAt = Date.now() + this.deps.jobTimeoutMs + this.deps.deadlineSlackMs;
-    const result = await this.deps.engine
+    const result = await engine
       .generate(
         {
           prompt,
