@@ -39,14 +39,25 @@ redis.call('ZREM', runningKey, id)
 redis.call('ZREM', heldKey, id)
 redis.call('SREM', unfinishedKey, id)
 local eventId = appendEvent(eventsKey, channel, id, 'type', 'completed', 'status', status)
--- A finished job keeps its last progress event only: the others (one per step or so) made up most of what
--- a retained job weighs (issue 17, finding 5). A stream resumed after this still ends with the outcome.
-local progressIds = {}
+-- A finished job keeps two progress events at most: its last one, and its last one with a step (how far the
+-- denoising got, for a stream that joins late). The others (one per step or so) made up most of what a
+-- retained job weighs (issue 17, finding 5). A stream resumed after this still ends with the outcome.
+local progressIds, lastStepId = {}, nil
 for _, e in ipairs(redis.call('XRANGE', eventsKey, '-', '+')) do
-  if e[2][1] == 'type' and e[2][2] == 'progress' then table.insert(progressIds, e[1]) end
+  local f = e[2]
+  if f[1] == 'type' and f[2] == 'progress' then
+    table.insert(progressIds, e[1])
+    for i = 3, #f - 1, 2 do
+      if f[i] == 'step' and f[i + 1] ~= '' then lastStepId = e[1] end
+    end
+  end
 end
 table.remove(progressIds)
-if #progressIds > 0 then redis.call('XDEL', eventsKey, unpack(progressIds)) end
+local drop = {}
+for _, eventIdToDrop in ipairs(progressIds) do
+  if eventIdToDrop ~= lastStepId then table.insert(drop, eventIdToDrop) end
+end
+if #drop > 0 then redis.call('XDEL', eventsKey, unpack(drop)) end
 redis.call('EXPIRE', jobKey, retentionS)
 redis.call('EXPIRE', eventsKey, retentionS)
 outbox(jobKey, outboxKey, id, 'completed', eventId)

@@ -230,6 +230,21 @@ describe('records in Redis', () => {
     expect(after[2]!.fields['step']).toBe('5');
   });
 
+  it('keeps the last denoising step beside the last stage of a finished job, for streams that join late', async () => {
+    const j = newJob();
+    await store.submit(j, limits, null);
+    await store.start(j.id, 1, 'w');
+    for (let step = 1; step <= 4; step++) await store.progress(j.id, 'generating', step, 4, step / 5);
+    await store.progress(j.id, 'upscaling', null, null, 0.9);
+    await store.progress(j.id, 'storing', null, null, 0.9);
+    await store.finish(j.id, j.keyId, 'succeeded', {});
+    const kept = (await events.read(j.id)).filter((e) => e.type === 'progress');
+    expect(kept.map((e) => [e.fields['stage'], e.fields['step']])).toEqual([
+      ['generating', '4'],
+      ['storing', ''],
+    ]);
+  });
+
   it('tells workers on the cancel channel when a running job is to stop', async () => {
     const j = newJob();
     await store.submit(j, limits, null);
