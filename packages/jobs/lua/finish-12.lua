@@ -10,6 +10,7 @@
 -- Returns {'done', eventId, released id or '', its priority, its object key, {attached id, priority, object
 -- key, …}} | {'settled', status} | {'missing'}.
 --@include outbox
+--@include fields
 --@include fair
 local jobKey, eventsKey, waitingKey, unfinishedKey, outboxKey, intentsKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local runningKey, heldKey, fairKey, apiKeyKey, attachedKey = KEYS[7], KEYS[8], KEYS[9], KEYS[10], KEYS[11]
@@ -22,13 +23,7 @@ if not current then return {'missing'} end
 if current ~= 'queued' and current ~= 'processing' then return {'settled', current} end
 if onlyFrom ~= '' and current ~= onlyFrom then return {'settled', current} end
 local fields = cjson.decode(fieldsJson)
--- One HSET for all the fields (not one call per field).
-local flat = {}
-for k, v in pairs(fields) do
-  flat[#flat + 1] = k
-  flat[#flat + 1] = v
-end
-if #flat > 0 then redis.call('HSET', jobKey, unpack(flat)) end
+setFields(jobKey, fields)
 redis.call('HSET', jobKey, 'status', status, 'completed_at', now)
 redis.call('HDEL', jobKey, 'stage', 'held_limit', 'held_deadline_ms', 'attached_to')
 if status == 'succeeded' then redis.call('HSET', jobKey, 'progress', 1) end

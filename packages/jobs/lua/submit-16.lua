@@ -20,6 +20,7 @@
 --   | {'unauthorized', -1, -1} | {'auth_budget', -1, waitMs} | {'rate_limited', 0, waitMs}
 -- (record: the job hash as a flat field/value list, so the caller needs no read afterwards).
 --@include outbox
+--@include fields
 --@include bucket
 --@include fair
 local jobKey, eventsKey, waitingKey, seqKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
@@ -91,13 +92,7 @@ end
 
 local seq = redis.call('INCR', seqKey)
 local fields = cjson.decode(fieldsJson)
--- One HSET for all the fields (not one call per field).
-local flat = {}
-for k, v in pairs(fields) do
-  flat[#flat + 1] = k
-  flat[#flat + 1] = v
-end
-if #flat > 0 then redis.call('HSET', jobKey, unpack(flat)) end
+setFields(jobKey, fields)
 redis.call('HSET', jobKey, 'seq', seq, 'status', 'queued')
 local priority = 0
 if hold then
